@@ -1,0 +1,48 @@
+// Math kernels over plain spans and dimensions; they never see model types
+// and never throw. Each has a scalar twin (namespace scalar) that the SIMD
+// version is tested against; TOKENLORA_SIMD=scalar forces the scalar path.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace tokenlora::kernels {
+
+// dst[0..n) = dequantized src row of `n` elements (n % BlockSize(t) == 0).
+void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
+
+// y = x · Wᵀ:  w: [n_out, n_in] in any weight dtype, x: [n_tok, n_in] f32,
+// y: [n_tok, n_out] f32. Activations stay f32 (weights are dequantized inside
+// the kernel), so results match an f32 reference up to summation order.
+void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+// Σ a[i]·b[i]
+float Dot(const float* a, const float* b, int64_t n);
+// y[i] = x[i] / sqrt(mean(x²) + eps) · weight[i]
+void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
+// In place, numerically stable (max subtracted).
+void Softmax(float* x, int64_t n);
+// gate[i] = silu(gate[i]) · up[i]
+void SiluMul(float* gate, const float* up, int64_t n);
+// y[i] += x[i]
+void AddInPlace(float* y, const float* x, int64_t n);
+// y[i] += a · x[i]
+void Axpy(float a, const float* x, float* y, int64_t n);
+
+// The SIMD target the dispatcher picked ("AVX3", "AVX2", "SCALAR", ...).
+const char* SimdTargetName();
+
+namespace scalar {
+void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
+void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y);
+float Dot(const float* a, const float* b, int64_t n);
+void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
+void Softmax(float* x, int64_t n);
+void SiluMul(float* gate, const float* up, int64_t n);
+void AddInPlace(float* y, const float* x, int64_t n);
+void Axpy(float a, const float* x, float* y, int64_t n);
+}  // namespace scalar
+
+}  // namespace tokenlora::kernels

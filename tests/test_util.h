@@ -1,0 +1,14 @@
+#pragma once
+#include <string>
+
+namespace tokenlora::testing {
+// Absolute path of a file under the source tree (tests/golden/..., etc).
+std::string SourcePath(const std::string& relative);
+// The shared data folder (../shared beside the checkout, or $TOKENLORA_SHARED).
+std::string SharedPath(const std::string& relative);
+// The default model GGUF (models/ under the source tree, or $TOKENLORA_MODEL);
+// empty if not fetched.
+std::string DefaultModelPath();
+// A fresh temporary directory for one test.
+std::string TempDir();
+}  // namespace tokenlora::testing
