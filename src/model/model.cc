@@ -1,0 +1,66 @@
+#include "model/model.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+
+namespace tokenlora {
+namespace fs = std::filesystem;
+
+std::unique_ptr<Model> Model::Load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model());
+  m->path_ = path;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw InputError("model '" + path + "' does not exist (run scripts/fetch-models for the "
+                     "default model, or pass a .gguf file or a Hugging Face model directory)");
+  }
+  fs::path dir = path;
+  if (fs::is_regular_file(path, ec)) {
+    if (fs::path(path).extension() == ".safetensors") {
+      dir = fs::path(path).parent_path();
+    } else {
+      m->format_ = "gguf";
+      m->gguf_ = std::make_unique<GgufFile>(GgufFile::Open(path));
+      const GgufFile& g = *m->gguf_;
+      if (auto type = g.FindString("general.type"); type && *type != "model") {
+        throw InputError("'" + path + "': general.type is '" + *type +
+                         "', not a model — a LoRA adapter goes to --adapter, not -m");
+      }
+      m->config_ = ConfigFromGguf(g);
+      m->weights_ = WeightsFromGguf(g, m->config_);
+      m->tokenizer_ = LoadTokenizerFromGguf(g);
+      m->Finish();
+      return m;
+    }
+  }
+  m->format_ = "safetensors";
+  const std::string config_path = (dir / "config.json").string();
+  if (!fs::exists(config_path)) {
+    throw InputError("'" + dir.string() + "': no config.json — a Hugging Face model directory "
+                     "needs config.json, model.safetensors (or its index) and tokenizer.json");
+  }
+  m->config_ = ConfigFromHfJson(ReadTextFile(config_path), config_path);
+  m->safetensors_ = std::make_unique<SafetensorsModel>(SafetensorsModel::OpenDirectory(dir.string()));
+  m->weights_ = WeightsFromSafetensors(*m->safetensors_, m->config_, dir.string());
+  if (m->weights_.output.weight.data == m->weights_.token_embd.data) m->config_.tied_embeddings = true;
+  const std::string tokenizer_path = (dir / "tokenizer.json").string();
+  if (!fs::exists(tokenizer_path)) {
+    throw InputError("'" + dir.string() + "': no tokenizer.json beside config.json");
+  }
+  m->tokenizer_ = LoadTokenizerFromJson(tokenizer_path);
+  m->Finish();
+  return m;
+}
+
+void Model::Finish() {
+  rope_inv_freq_ = RopeInverseFrequencies(config_, weights_.rope_freq_factors);
+  if (tokenizer_->vocab_size() > config_.vocab_size) {
+    throw InputError("'" + path_ + "': the tokenizer has " +
+                     std::to_string(tokenizer_->vocab_size()) + " tokens but the model's vocab_size is " +
+                     std::to_string(config_.vocab_size) + " — tokenizer from another model?");
+  }
+}
+
+}  // namespace tokenlora

@@ -1,0 +1,33 @@
+// The one choke point every linear layer of every model goes through:
+//   y = x·Wᵀ + b + (adapter deltas)
+// LoRA adapters plug in here through a ProjectionHook, so no model code
+// knows about adapters.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "model/llama/weights.h"
+
+namespace tokenlora {
+
+// Adds extra terms to a projection's output (LoRA mixtures). Implementations
+// know the per-token mixture weights of the batch being run.
+class ProjectionHook {
+ public:
+  virtual ~ProjectionHook() = default;
+  // x: [n_tok, n_in], y: [n_tok, n_out] (already holds x·Wᵀ + b).
+  virtual void AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
+                        ThreadPool& pool) const = 0;
+};
+
+struct ForwardContext {
+  ThreadPool* pool = nullptr;
+  const ProjectionHook* hook = nullptr;  // null: the base model alone
+};
+
+// x: [n_tok, n_in] -> y: [n_tok, n_out]
+void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
+             const ForwardContext& ctx);
+
+}  // namespace tokenlora

@@ -1,0 +1,86 @@
+// End-to-end tests of the `tokenlora` binary: exit codes and messages a
+// user sees, on tiny models written by our writers.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace tokenlora {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result RunCli(const std::string& args) {
+  const std::string cmd = std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir();
+    model_ = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_, model_;
+};
+
+TEST_F(CliTest, GenerateStreamsTextAndReportsSpeed) {
+  const Result r = RunCli("generate -m " + model_ + " -p 'Hello' -n 8 --ignore-eos");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("prefill:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokens/s"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, InspectPrintsTensorTable) {
+  const Result r = RunCli("inspect " + model_);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("blk.0.attn_q.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("llama.block_count"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, TokenizeJson) {
+  const Result r = RunCli("tokenize -m " + model_ + " --json 'Hi!'");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"ids\":[72,105,33]"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, BadInputExitsWithTwoAndSaysWhy) {
+  struct Case {
+    std::string args, expect;
+  };
+  std::ofstream(dir_ + "/garbage.gguf") << "this is not a gguf file at all";
+  const Case cases[] = {
+      {"generate -m " + dir_ + "/missing.gguf -p hi", "does not exist"},
+      {"generate -m " + dir_ + "/garbage.gguf -p hi", "garbage.gguf"},
+      {"generate -m " + model_ + " -p hi --top-p 7", "top-p"},
+      {"generate -m " + model_ + " -p hi --no-such-flag", "no-such-flag"},
+      {"generate -m " + model_, "prompt"},
+      {"generate -m " + model_ + " -p hi --threads 0", "threads"},
+      {"frobnicate", "frobnicate"},
+      {"inspect " + dir_ + "/garbage.gguf", "garbage.gguf"},
+  };
+  for (const Case& c : cases) {
+    const Result r = RunCli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace tokenlora

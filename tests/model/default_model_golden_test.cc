@@ -1,0 +1,126 @@
+// The default model (SmolLM2-135M-Instruct, Q4_1 GGUF) against golden logits
+// and greedy continuations from transformers
+// (tests/golden/model/smollm2_135m_q4_1.json, scripts/make_golden_model.py).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/mapped_file.h"
+#include "generate/generator.h"
+#include "model/llama/forward.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace tokenlora {
+namespace {
+
+class DefaultModelGolden : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string path = testing::DefaultModelPath();
+    if (path.empty()) return;
+    model_ = Model::Load(path).release();
+    golden_ = new nlohmann::json(nlohmann::json::parse(
+        ReadTextFile(testing::SourcePath("tests/golden/model/smollm2_135m_q4_1.json"))));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete golden_;
+    model_ = nullptr;
+    golden_ = nullptr;
+  }
+  void SetUp() override {
+    if (model_ == nullptr) GTEST_SKIP() << "default model not fetched (run scripts/fetch-models)";
+  }
+  static Model* model_;
+  static nlohmann::json* golden_;
+};
+Model* DefaultModelGolden::model_ = nullptr;
+nlohmann::json* DefaultModelGolden::golden_ = nullptr;
+
+// Logits at every position of prompt + greedy continuation.
+TEST_F(DefaultModelGolden, LogitsMatchTransformers) {
+  const int vocab = model_->config().vocab_size;
+  ThreadPool pool(2);
+  double worst = 0;
+  for (const auto& c : (*golden_)["cases"]) {
+    std::vector<int32_t> seq = c["prompt_ids"].get<std::vector<int32_t>>();
+    const auto greedy = c["greedy_ids"].get<std::vector<int32_t>>();
+    seq.insert(seq.end(), greedy.begin(), greedy.end() - 1);
+    KvCache kv(model_->config(), static_cast<int>(seq.size()));
+    LlamaForward forward(*model_, 64);
+    std::vector<float> logits(seq.size() * static_cast<size_t>(vocab));
+    forward.Run(seq, kv, {&pool, nullptr}, logits.data(), true);
+    const auto& top_ids = c["top_ids"];
+    const auto& top_logits = c["top_logits"];
+    ASSERT_EQ(top_ids.size(), seq.size());
+    for (size_t t = 0; t < seq.size(); ++t) {
+      const float* row = &logits[t * static_cast<size_t>(vocab)];
+      const int best = static_cast<int>(std::max_element(row, row + vocab) - row);
+      // Top-1 must agree unless the reference itself has a near tie.
+      const double gap = top_logits[t][0].get<double>() - top_logits[t][1].get<double>();
+      if (gap > 1e-3) {
+        EXPECT_EQ(best, top_ids[t][0].get<int>()) << c["name"] << " position " << t;
+      }
+      for (size_t k = 0; k < top_ids[t].size(); ++k) {
+        const double diff = std::abs(row[top_ids[t][k].get<int>()] - top_logits[t][k].get<double>());
+        worst = std::max(worst, diff);
+        // f32 activations, weights dequantized as gguf-py does: only the
+        // summation order differs over 30 layers.
+        EXPECT_LT(diff, 1e-3) << c["name"] << " position " << t << " rank " << k;
+      }
+    }
+  }
+  RecordProperty("max_abs_logit_diff", std::to_string(worst));
+  std::printf("max |logit - reference| over all positions and top-20: %.3g\n", worst);
+}
+
+// 64 greedy tokens through the generator (prefill + KV-cache decode).
+TEST_F(DefaultModelGolden, GreedyContinuationsMatch) {
+  ThreadPool pool(2);
+  Generator generator(*model_, pool);
+  for (const auto& c : (*golden_)["cases"]) {
+    const auto prompt = c["prompt_ids"].get<std::vector<int32_t>>();
+    const auto expected = c["greedy_ids"].get<std::vector<int32_t>>();
+    GenerateOptions options;
+    options.max_new_tokens = static_cast<int>(expected.size());
+    options.stop_at_eos = false;
+    const GenerateResult r = generator.Generate(prompt, options);
+    ASSERT_GE(r.output_ids.size(), 32u);
+    const std::vector<int32_t> first32(r.output_ids.begin(), r.output_ids.begin() + 32);
+    EXPECT_EQ(first32, std::vector<int32_t>(expected.begin(), expected.begin() + 32)) << c["name"];
+    // All 64 should agree too; report (not fail) a late divergence at a near tie.
+    if (r.output_ids != expected) {
+      std::printf("%s: continuation diverges after the first 32 tokens\n",
+                  c["name"].get<std::string>().c_str());
+    }
+  }
+}
+
+// Our tokenizer and chat formatting give the reference's prompt ids.
+TEST_F(DefaultModelGolden, PromptTokenizationMatches) {
+  const Tokenizer& tok = model_->tokenizer();
+  for (const auto& c : (*golden_)["cases"]) {
+    const std::string text = c["text"];
+    EXPECT_EQ(tok.Encode(text, /*parse_special=*/true), c["prompt_ids"].get<std::vector<int32_t>>())
+        << c["name"];
+  }
+}
+
+TEST_F(DefaultModelGolden, ChatTemplateMatches) {
+  const Tokenizer& tok = model_->tokenizer();
+  for (const auto& c : (*golden_)["cases"]) {
+    if (!c["chat"].get<bool>()) continue;
+    // The user message is between the user header and <|im_end|>.
+    const std::string text = c["text"];
+    const std::string head = "<|im_start|>user\n";
+    const size_t b = text.find(head) + head.size();
+    const std::string user = text.substr(b, text.find("<|im_end|>", b) - b);
+    const ChatMessage msgs[] = {{"user", user}};
+    EXPECT_EQ(FormatChat(DetectChatFormat(tok), msgs, true, tok), text);
+  }
+}
+
+}  // namespace
+}  // namespace tokenlora

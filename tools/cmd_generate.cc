@@ -1,0 +1,91 @@
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/thread_pool.h"
+#include "generate/generator.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+namespace tokenlora::cli {
+
+RunFn AddGenerateCommand(CLI::App& app) {
+  struct Args {
+    std::string model, prompt, prompt_file, system;
+    int n_predict = 128, threads = 0, ctx_size = 0;
+    bool chat = false, show_ids = false, no_eos = false;
+    SamplerParams sampling;
+    std::vector<std::string> stops;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
+  cmd->add_option("-m,--model", a->model, "model: a .gguf file or a Hugging Face directory (default: the built-in SmolLM2-135M-Instruct)");
+  auto* p = cmd->add_option("-p,--prompt", a->prompt, "the prompt text");
+  auto* f = cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  p->excludes(f);
+  cmd->add_option("-n,--n-predict", a->n_predict, "most new tokens to generate")->check(CLI::Range(0, 1 << 20));
+  cmd->add_flag("--chat", a->chat, "wrap the prompt in the model's chat template as a user message");
+  cmd->add_option("--system", a->system, "system message for --chat");
+  cmd->add_option("--temp", a->sampling.temperature, "temperature; 0 = greedy")->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens; 0 = off")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass; 1 = off")->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the top probability; 0 = off")->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "penalise tokens seen in the last --repeat-last-n; 1 = off");
+  cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "window of the repetition penalty")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", a->sampling.seed, "random seed (same seed, same text)");
+  cmd->add_option("--stop", a->stops, "stop when this text appears (repeatable)");
+  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
+  cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
+  return [a] {
+    if (a->prompt.empty() && a->prompt_file.empty()) {
+      throw InputError("generate: give a prompt with -p TEXT or -f FILE");
+    }
+    a->sampling.Validate();
+    const std::string prompt = a->prompt_file.empty() ? a->prompt : ReadTextFile(a->prompt_file);
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
+    const Tokenizer& tok = model->tokenizer();
+    std::vector<int32_t> ids;
+    if (a->chat) {
+      std::vector<ChatMessage> messages;
+      if (!a->system.empty()) messages.push_back({"system", a->system});
+      messages.push_back({"user", prompt});
+      const std::string text = FormatChat(DetectChatFormat(tok), messages, true, tok);
+      ids = tok.EncodeWithBos(text, /*parse_special=*/true);
+    } else {
+      ids = tok.EncodeWithBos(prompt, /*parse_special=*/false);
+    }
+    ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
+    Generator generator(*model, pool);
+    GenerateOptions options;
+    options.max_new_tokens = a->n_predict;
+    options.sampling = a->sampling;
+    options.stop_strings = a->stops;
+    options.ctx_size = a->ctx_size;
+    options.stop_at_eos = !a->no_eos;
+    const GenerateResult r = generator.Generate(ids, options, [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    std::printf("\n");
+    if (a->show_ids) {
+      std::fprintf(stderr, "ids:");
+      for (int32_t id : r.output_ids) std::fprintf(stderr, " %d", id);
+      std::fprintf(stderr, "\n");
+    }
+    std::fprintf(stderr,
+                 "prefill: %zu tokens in %.3f s (%.1f tokens/s) | decode: %d tokens in %.3f s "
+                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s\n",
+                 r.prompt_ids.size(), r.prefill_seconds, r.PrefillTokensPerSecond(),
+                 r.decoded_tokens, r.decode_seconds, r.DecodeTokensPerSecond(), r.stop_reason.c_str(),
+                 pool.size(), kernels::SimdTargetName());
+    return 0;
+  };
+}
+
+}  // namespace tokenlora::cli

@@ -1,0 +1,24 @@
+// The `tokenlora` command line: argument parsing only; the work happens in
+// the library. Each subcommand registers its options and a run function.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace tokenlora::cli {
+
+using RunFn = std::function<int()>;
+
+RunFn AddGenerateCommand(CLI::App& app);
+RunFn AddInspectCommand(CLI::App& app);
+RunFn AddTokenizeCommand(CLI::App& app);
+RunFn AddBenchCommand(CLI::App& app);
+
+// The default model when -m is not given: $TOKENLORA_MODEL, else
+// models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the
+// source tree the binary was built from.
+std::string DefaultModelPath();
+int DefaultThreads();
+
+}  // namespace tokenlora::cli
