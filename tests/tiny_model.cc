@@ -199,6 +199,12 @@ std::string WriteSafetensors(const TinySpec& spec, const TinyWeights& w, const s
       {"bos_token_id", 256},
       {"eos_token_id", 257},
   };
+  if (spec.llama3_rope) {
+    // Small original context so the scaling bends frequencies inside the
+    // head dim at these sizes: long wavelengths are divided by the factor.
+    config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  }
   std::ofstream(dir + "/config.json") << config.dump(2);
   nlohmann::json vocab = nlohmann::json::object();
   const auto tokens = ByteLevelTokens();
@@ -220,7 +226,9 @@ std::string WriteSafetensors(const TinySpec& spec, const TinyWeights& w, const s
 
 }  // namespace
 
-std::string TinySpec::Name() const { return arch + "_" + format + "_" + std::string(tokenlora::Name(dtype)); }
+std::string TinySpec::Name() const {
+  return arch + "_" + format + "_" + std::string(tokenlora::Name(dtype)) + (llama3_rope ? "_rope_llama3" : "");
+}
 
 std::vector<TinySpec> AllTinySpecs() {
   std::vector<TinySpec> specs;
@@ -232,6 +240,7 @@ std::vector<TinySpec> AllTinySpecs() {
   for (const char* arch : {"llama", "qwen2"}) {
     for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) specs.push_back({arch, "safetensors", t});
   }
+  specs.push_back({"llama", "safetensors", DType::kF32, /*llama3_rope=*/true});
   return specs;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,11 @@ struct TinySpec {
   std::string arch;    // "llama" or "qwen2"
   std::string format;  // "gguf" or "safetensors"
   DType dtype;         // type of the 2-D weights (norms and biases stay f32 in GGUF)
-  std::string Name() const;  // "llama_gguf_q4_K"
+  bool llama3_rope = false;  // Llama 3 rope scaling (safetensors config.json)
+  std::string Name() const;  // "llama_gguf_q4_K", "llama_safetensors_f32_rope_llama3"
 };
+
+inline void PrintTo(const TinySpec& spec, std::ostream* os) { *os << spec.Name(); }
 
 // Every combination the golden file covers.
 std::vector<TinySpec> AllTinySpecs();

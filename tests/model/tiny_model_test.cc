@@ -103,9 +103,12 @@ TEST_P(TinyModelTest, BatchedEqualsSingle) {
   const std::vector<float> single = AllLogits(*model, ids, 1);
   const std::vector<float> split = AllLogits(*model, ids, 5);
   ASSERT_EQ(batched.size(), single.size());
+  // The batched kernels may sum in another order than the one-token path:
+  // rounding noise through two layers stays far below the 1e-4 golden bound.
   for (size_t i = 0; i < batched.size(); ++i) {
-    ASSERT_NEAR(batched[i], single[i], 1e-5) << i;
-    ASSERT_NEAR(batched[i], split[i], 1e-5) << i;
+    const double tol = 5e-5;
+    ASSERT_NEAR(batched[i], single[i], tol) << i;
+    ASSERT_NEAR(batched[i], split[i], tol) << i;
   }
   std::filesystem::remove_all(dir);
 }
