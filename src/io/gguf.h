@@ -38,7 +38,24 @@ struct GgufValue {
   double AsFloat(const std::string& key) const;
   bool AsBool(const std::string& key) const;
   const std::string& AsString(const std::string& key) const;
-  std::string ToDisplayString(size_t max_items = 8) const;  // for `inspect`
+  // For `inspect`: arrays show their first `max_items` items and the count;
+  // long strings are cut. max_items == SIZE_MAX shows everything, uncut.
+  std::string ToDisplayString(size_t max_items = 8) const;
+  // "u32", "string", "array[f32]", "array[array[i32]]".
+  std::string TypeString() const;
+
+  // Builders (for GgufWriter::SetValue and tests). The type must match the
+  // function: Uint takes kU8/kU16/kU32/kU64, Int kI8..kI64, Float kF32/kF64.
+  static GgufValue Uint(GgufType type, uint64_t v);
+  static GgufValue Int(GgufType type, int64_t v);
+  static GgufValue Float(GgufType type, double v);
+  static GgufValue Bool(bool v);
+  static GgufValue String(std::string v);
+  static GgufValue StringArray(std::vector<std::string> v);
+  // Array of non-string values, each of type `element_type` (kArray for nested arrays).
+  static GgufValue Array(GgufType element_type, std::vector<GgufValue> items);
+
+  bool operator==(const GgufValue&) const = default;
 };
 
 struct GgufTensorInfo {
@@ -46,6 +63,10 @@ struct GgufTensorInfo {
   DType dtype;
   std::vector<int64_t> shape;  // outermost first (reverse of ggml ne[])
   uint64_t offset;             // relative to the start of the data section
+
+  uint64_t NumElements() const;
+  // Bytes of data in ggml block layout (the reader checked that this fits).
+  uint64_t NumBytes() const;
 };
 
 class GgufFile {
@@ -61,6 +82,9 @@ class GgufFile {
   uint32_t version() const { return version_; }
   const std::string& path() const { return path_; }
   uint64_t alignment() const { return alignment_; }
+  // Absolute file offset of the (aligned) tensor data section.
+  uint64_t data_offset() const { return data_offset_; }
+  size_t file_size() const { return size_; }
 
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
   // Insertion order of metadata keys as in the file.

@@ -24,10 +24,18 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }  // __metadata__
   const std::vector<TensorView>& tensors() const { return tensors_; }  // in file order
   const TensorView* Find(const std::string& name) const;
+  // Length of the JSON header (the data section starts 8 bytes later).
+  uint64_t header_bytes() const { return header_bytes_; }
+  // Offset of a tensor of this file within its data section.
+  uint64_t DataOffset(const TensorView& t) const {
+    return static_cast<uint64_t>(static_cast<const uint8_t*>(t.data) - data_section_);
+  }
 
  private:
   std::shared_ptr<MappedFile> file_;
   std::string path_;
+  uint64_t header_bytes_ = 0;
+  const uint8_t* data_section_ = nullptr;
   std::map<std::string, std::string> metadata_;
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t> index_;
@@ -37,7 +45,16 @@ class SafetensorsFile {
 // model.safetensors.index.json. Tensor names must be unique across shards.
 class SafetensorsModel {
  public:
+  // Throws InputError naming the directory, index file or shard.
   static SafetensorsModel OpenDirectory(const std::string& dir);
+
+  // Move-only: by_name_ points into files_ (a move keeps those addresses, a copy would not).
+  SafetensorsModel() = default;
+  SafetensorsModel(SafetensorsModel&&) = default;
+  SafetensorsModel& operator=(SafetensorsModel&&) = default;
+  SafetensorsModel(const SafetensorsModel&) = delete;
+  SafetensorsModel& operator=(const SafetensorsModel&) = delete;
+
   const TensorView* Find(const std::string& name) const;
   std::vector<const TensorView*> All() const;  // sorted by name
   const std::vector<SafetensorsFile>& files() const { return files_; }
@@ -47,6 +64,9 @@ class SafetensorsModel {
   std::map<std::string, const TensorView*> by_name_;
 };
 
+// Writes files the Python `safetensors` package reads: header padded with
+// spaces to a multiple of 8 bytes, tensor data contiguous in AddTensor order.
+// Only F32, F16, BF16 and I32 can be written (the dtypes safetensors has).
 class SafetensorsWriter {
  public:
   void SetMetadata(const std::string& key, const std::string& value);
