@@ -54,6 +54,9 @@ class Tokenizer {
   // SentencePiece models drop the one leading space the first piece carries.
   std::string Decode(std::span<const int32_t> ids, bool skip_special) const;
   bool IsEndOfGeneration(int32_t id) const;
+  // SentencePiece models: Decode drops the space the first piece carries
+  // (the dummy prefix the encoder added).
+  bool decode_strips_leading_space() const { return decode_strips_leading_space_; }
 
  protected:
   int32_t bos_id_ = -1;
@@ -61,6 +64,7 @@ class Tokenizer {
   std::vector<int32_t> stop_ids_;
   bool add_bos_ = false;
   std::string chat_template_;
+  bool decode_strips_leading_space_ = false;
 };
 
 // From GGUF metadata (tokenizer.ggml.model = "gpt2" or "llama", with
