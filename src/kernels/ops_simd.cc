@@ -1,0 +1,188 @@
+// Highway versions of the element-wise and reduction kernels, their public
+// entry points (dynamic dispatch, or the scalar twin when
+// TOKENLORA_SIMD=scalar) and SimdTargetName().
+//
+// Numerics versus the scalar twins (ops_scalar.cc):
+//  * Dot, and the sums inside RmsNorm and Softmax, add in a different order
+//    (4 vector accumulators, then a tree over lanes): results differ by
+//    rounding only, relative to Σ|a_i·b_i|.
+//  * Exp is Highway's polynomial (max error 1 ulp) versus std::exp; Axpy uses
+//    a fused multiply-add.
+//  * AddInPlace is bit-identical.
+// Tails shorter than a vector run the scalar formula on the remaining elements.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/ops_simd.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tokenlora::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+
+const char* TargetNameSimd() { return hwy::TargetName(HWY_TARGET); }
+
+float DotSimd(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  // Four independent accumulators hide the FMA latency.
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * N), hn::LoadU(d, b + i + 2 * N), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * N), hn::LoadU(d, b + i + 3 * N), s3);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void RmsNormSimd(const float* HWY_RESTRICT x, const float* HWY_RESTRICT weight,
+                 float* HWY_RESTRICT y, int64_t n, float eps) {
+  if (n <= 0) return;
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const float mean_sq = DotSimd(x, x, n) / static_cast<float>(n);
+  const float scale = 1.0f / std::sqrt(mean_sq + eps);
+  const auto vscale = hn::Set(d, scale);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(d, x + i), vscale), hn::LoadU(d, weight + i)), d, y + i);
+  }
+  for (; i < n; ++i) y[i] = (x[i] * scale) * weight[i];
+}
+
+void SoftmaxSimd(float* HWY_RESTRICT x, int64_t n) {
+  if (n <= 0) return;
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+  auto vmax = hn::Set(d, kNegInf);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
+  float max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  for (; i < n; ++i) max = std::fmax(max, x[i]);
+
+  // exp(x - max) <= 1; Highway's Exp returns 0 below -104 (including -inf,
+  // i.e. masked entries) where std::exp gives at most a subnormal.
+  const auto vneg_max = hn::Set(d, -max);
+  auto vsum = hn::Zero(d);
+  i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Add(hn::LoadU(d, x + i), vneg_max));
+    hn::StoreU(e, d, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+
+  const float inv = 1.0f / sum;
+  const auto vinv = hn::Set(d, inv);
+  i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), vinv), d, x + i);
+  for (; i < n; ++i) x[i] *= inv;
+}
+
+void SiluMulSimd(float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto one = hn::Set(d, 1.0f);
+  const auto zero = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    // Same formula as the scalar twin: e = exp(-|g|) stays in (0, 1], so it
+    // is inside Exp's valid range for every finite g.
+    const auto g = hn::LoadU(d, gate + i);
+    const auto e = hn::Exp(d, hn::Neg(hn::Abs(g)));
+    const auto r = hn::Div(one, hn::Add(one, e));
+    const auto sigmoid = hn::IfThenElse(hn::Ge(g, zero), r, hn::Mul(e, r));
+    hn::StoreU(hn::Mul(hn::Mul(g, sigmoid), hn::LoadU(d, up + i)), d, gate + i);
+  }
+  if (i < n) scalar::SiluMul(gate + i, up + i, n - i);
+}
+
+void AddInPlaceSimd(float* HWY_RESTRICT y, const float* HWY_RESTRICT x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::Add(hn::LoadU(d, y + i), hn::LoadU(d, x + i)), d, y + i);
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+void AxpySimd(float a, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto va = hn::Set(d, a);
+  int64_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace tokenlora::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tokenlora::kernels {
+
+HWY_EXPORT(TargetNameSimd);
+HWY_EXPORT(DotSimd);
+HWY_EXPORT(RmsNormSimd);
+HWY_EXPORT(SoftmaxSimd);
+HWY_EXPORT(SiluMulSimd);
+HWY_EXPORT(AddInPlaceSimd);
+HWY_EXPORT(AxpySimd);
+
+const char* SimdTargetName() {
+  if (internal::ForceScalar()) return "SCALAR_TWINS";
+  return HWY_DYNAMIC_DISPATCH(TargetNameSimd)();
+}
+
+float Dot(const float* a, const float* b, int64_t n) {
+  if (internal::ForceScalar()) return scalar::Dot(a, b, n);
+  return HWY_DYNAMIC_DISPATCH(DotSimd)(a, b, n);
+}
+
+void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps) {
+  if (internal::ForceScalar()) return scalar::RmsNorm(x, weight, y, n, eps);
+  HWY_DYNAMIC_DISPATCH(RmsNormSimd)(x, weight, y, n, eps);
+}
+
+void Softmax(float* x, int64_t n) {
+  if (internal::ForceScalar()) return scalar::Softmax(x, n);
+  HWY_DYNAMIC_DISPATCH(SoftmaxSimd)(x, n);
+}
+
+void SiluMul(float* gate, const float* up, int64_t n) {
+  if (internal::ForceScalar()) return scalar::SiluMul(gate, up, n);
+  HWY_DYNAMIC_DISPATCH(SiluMulSimd)(gate, up, n);
+}
+
+void AddInPlace(float* y, const float* x, int64_t n) {
+  if (internal::ForceScalar()) return scalar::AddInPlace(y, x, n);
+  HWY_DYNAMIC_DISPATCH(AddInPlaceSimd)(y, x, n);
+}
+
+void Axpy(float a, const float* x, float* y, int64_t n) {
+  if (internal::ForceScalar()) return scalar::Axpy(a, x, y, n);
+  HWY_DYNAMIC_DISPATCH(AxpySimd)(a, x, y, n);
+}
+
+}  // namespace tokenlora::kernels
+#endif  // HWY_ONCE
