@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
@@ -9,6 +10,20 @@
 #include "core/error.h"
 
 namespace tokenlora {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// How long a worker keeps polling for the next job before sleeping.
+constexpr auto kSpinTime = std::chrono::microseconds(50);
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
@@ -17,7 +32,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -37,17 +52,21 @@ void ThreadPool::RunChunks(int thread_index) {
 void ThreadPool::WorkerLoop(int thread_index) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    // Poll briefly: the next matmul usually follows within microseconds.
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    int polls = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load()) {
+      CpuRelax();
+      if (++polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
+    }
+    if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      start_cv_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     RunChunks(thread_index);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_workers_ == 0) done_cv_.notify_one();
-    }
+    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -62,19 +81,29 @@ void ThreadPool::ParallelFor(size_t n, size_t grain,
   // About 4 chunks per thread balances load without much claiming overhead.
   const size_t target_chunks = static_cast<size_t>(n_threads_) * 4;
   const size_t chunk = std::max(grain, (n + target_chunks - 1) / target_chunks);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunk_ = chunk;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
+    // Bump under the lock so a worker between its check and its wait cannot
+    // miss the notification.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunk_ = chunk;
-    next_chunk_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   start_cv_.notify_all();
   RunChunks(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return active_workers_ == 0; });
+  // Every worker must leave this job before the next one may be published.
+  // Spin briefly, then yield: on an oversubscribed machine the straggler
+  // needs this core to finish.
+  for (int polls = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++polls) {
+    if (polls < 2000) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 
