@@ -8,6 +8,9 @@
 #include "core/thread_pool.h"
 #include "generate/generator.h"
 #include "kernels/kernels.h"
+#include "lora/adapter_bank.h"
+#include "lora/mix_spec.h"
+#include "lora/mixer.h"
 #include "model/model.h"
 
 namespace tokenlora::cli {
@@ -19,6 +22,8 @@ RunFn AddGenerateCommand(CLI::App& app) {
     bool chat = false, show_ids = false, no_eos = false;
     SamplerParams sampling;
     std::vector<std::string> stops;
+    std::vector<std::string> adapters;
+    std::string mix, mix_mode = "exact", adapter_type = "f32";
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
@@ -41,6 +46,12 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
+  cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH: a PEFT directory or a llama.cpp LoRA .gguf (repeatable)");
+  cmd->add_option("--mix", a->mix, "adapter weights NAME=W,... for every token (default: every --adapter at weight 1)");
+  cmd->add_option("--mix-mode", a->mix_mode, "how weighted adapters combine: exact (default), peft-linear or peft04-linear")
+      ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
+  cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default) or f16 (half the memory traffic)")
+      ->check(CLI::IsMember({"f32", "f16"}));
   return [a] {
     if (a->prompt.empty() && a->prompt_file.empty()) {
       throw InputError("generate: give a prompt with -p TEXT or -f FILE");
@@ -59,6 +70,33 @@ RunFn AddGenerateCommand(CLI::App& app) {
     } else {
       ids = tok.EncodeWithBos(prompt, /*parse_special=*/false);
     }
+    // A fixed mixture for every token (per-token routing comes with the router).
+    std::unique_ptr<AdapterBank> bank;
+    std::unique_ptr<LoraMixer> mixer;
+    if (!a->adapters.empty()) {
+      bank = std::make_unique<AdapterBank>(*model);
+      const AdapterLoadOptions load{a->adapter_type == "f16" ? DType::kF16 : DType::kF32};
+      for (const std::string& s : a->adapters) {
+        const AdapterSpec spec = ParseAdapterSpec(s);
+        bank->Load(spec.name, spec.path, load);
+      }
+      std::vector<std::pair<std::string, float>> mix;
+      if (a->mix.empty()) {
+        for (const std::string& name : bank->Names()) mix.emplace_back(name, 1.0f);
+      } else {
+        mix = ParseMixSpec(a->mix);
+      }
+      MixerOptions options;
+      options.mode = ParseMixMode(a->mix_mode);
+      mixer = std::make_unique<LoraMixer>(*bank, options);
+      mixer->SetMixture(mix);
+      for (const auto& [name, w] : mix) {
+        std::fprintf(stderr, "adapter %s weight %g: %s\n", name.c_str(), static_cast<double>(w),
+                     bank->adapter(bank->Require(name))->Describe().c_str());
+      }
+    } else if (!a->mix.empty()) {
+      throw InputError("generate: --mix needs adapters: add --adapter NAME=PATH for each name");
+    }
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     Generator generator(*model, pool);
     GenerateOptions options;
@@ -71,7 +109,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return true;
-    });
+    }, mixer.get());
     std::printf("\n");
     if (a->show_ids) {
       std::fprintf(stderr, "ids:");

@@ -14,6 +14,11 @@ RunFn AddGenerateCommand(CLI::App& app);
 RunFn AddInspectCommand(CLI::App& app);
 RunFn AddTokenizeCommand(CLI::App& app);
 RunFn AddBenchCommand(CLI::App& app);
+RunFn AddEmbedCommand(CLI::App& app);
+RunFn AddRouteCommand(CLI::App& app);
+RunFn AddRouterCommand(CLI::App& app);
+RunFn AddMergeCommand(CLI::App& app);           // cmd_lora.cc
+RunFn AddConvertAdapterCommand(CLI::App& app);  // cmd_lora.cc
 
 // The default model when -m is not given: $TOKENLORA_MODEL, else
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the

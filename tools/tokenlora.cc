@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
   add(tokenlora::cli::AddInspectCommand);
   add(tokenlora::cli::AddTokenizeCommand);
   add(tokenlora::cli::AddBenchCommand);
+  add(tokenlora::cli::AddEmbedCommand);
+  add(tokenlora::cli::AddRouteCommand);
+  add(tokenlora::cli::AddRouterCommand);
+  add(tokenlora::cli::AddMergeCommand);
+  add(tokenlora::cli::AddConvertAdapterCommand);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -17,6 +17,7 @@
 #include "lora/merge.h"
 #include "lora_test_util.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace tokenlora {
 namespace {
@@ -96,8 +97,21 @@ TEST_F(AdapterTest, PeftConfigSetsRanksAlphasAndTargets) {
   EXPECT_FALSE(re.declared_target("model.layers.1.self_attn.k_proj"));
 }
 
+TEST_F(AdapterTest, PythonRegexSyntaxAndExcludes) {
+  // Python's named groups work (PCRE2 reads re syntax).
+  const std::string named =
+      EditedCopy("qv", [](auto& j) { j["target_modules"] = R"(.*\.(?P<m>q_proj|v_proj))"; });
+  EXPECT_EQ(LoadAdapter("qv", named).modules.size(), 4u);
+  // exclude_modules removes a module the weights still hold: refused.
+  const std::string excluded =
+      EditedCopy("qv", [](auto& j) { j["exclude_modules"] = {"model.layers.1.self_attn.v_proj"}; });
+  EXPECT_TRUE(Contains(ErrorOf([&] { LoadAdapter("qv", excluded); }),
+                       "adapts model.layers.1.self_attn.v_proj but adapter_config.json"));
+}
+
 TEST_F(AdapterTest, AcceptsTheDirectoryOrEitherFile) {
-  for (const std::string p : {Data("qv"), Data("qv") + "/adapter_config.json", Data("qv") + "/adapter_model.safetensors"}) {
+  for (const std::string& p :
+       {Data("qv"), Data("qv") + "/adapter_config.json", Data("qv") + "/adapter_model.safetensors"}) {
     EXPECT_EQ(LoadAdapter("qv", p).modules.size(), 4u) << p;
   }
 }
@@ -121,11 +135,24 @@ TEST_F(AdapterTest, UnsupportedOptionsAreRefusedByName) {
       {[](auto& j) { j["bias"] = "all"; }, "only \"none\""},
       {[](auto& j) { j["modules_to_save"] = {"lm_head"}; }, "modules_to_save"},
       {[](auto& j) { j["lora_bias"] = true; }, "lora_bias"},
-      {[](auto& j) { j["layer_replication"] = {{0, 2}}; }, "layer_replication"},
+      {[](auto& j) {
+         j["layer_replication"] = {{0, 2}};
+       },
+       "layer_replication"},
       {[](auto& j) { j["peft_type"] = "IA3"; }, "LoRA adapters only"},
-      {[](auto& j) { j["target_modules"] = {"q_proj", "v_proj", "embed_tokens"}; }, "embed_tokens"},
-      {[](auto& j) { j["target_modules"] = {"q_proj", "v_proj", "lm_head"}; }, "lm_head"},
-      {[](auto& j) { j["target_modules"] = "(?P<m>q_proj|v_proj)"; }, "regular expression"},
+      {[](auto& j) {
+         j["target_modules"] = {"q_proj", "v_proj", "embed_tokens"};
+       },
+       "embed_tokens"},
+      {[](auto& j) {
+         j["target_modules"] = {"q_proj", "v_proj", "lm_head"};
+       },
+       "lm_head"},
+      {[](auto& j) { j["target_modules"] = "(q_proj|v_proj"; }, "is not a valid regular expression"},
+      {[](auto& j) {
+         j["rank_pattern"] = {{"q_proj[", 4}};
+       },
+       "rank_pattern key"},
       {[](auto& j) { j["r"] = 4; }, "has rank 8 but adapter_config.json gives r=4"},
       {[](auto& j) { j["r"] = "8"; }, "r must be a number"},
       {[](auto& j) { j["target_modules"] = {"q_proj"}; }, "v_proj but adapter_config.json's target_modules"},
@@ -166,7 +193,8 @@ TEST_F(AdapterTest, BadTensorsAreNamed) {
   {
     SafetensorsWriter st;
     st.AddTensor(q + "lora_A.weight", DType::kF32, {8, 256}, a.data(), a.size() * 4);
-    EXPECT_TRUE(Contains(ErrorOf([&] { LoadAdapter("x", WithTensors("qv", st)); }), "has lora_A but no lora_B"));
+    EXPECT_TRUE(
+        Contains(ErrorOf([&] { LoadAdapter("x", WithTensors("qv", st)); }), "has lora_A but no lora_B"));
   }
   {
     std::vector<float> bad = b;
@@ -178,7 +206,8 @@ TEST_F(AdapterTest, BadTensorsAreNamed) {
   }
   {
     SafetensorsWriter st;
-    st.AddTensor("base_model.model.model.embed_tokens.lora_embedding_A", DType::kF32, {8, 256}, a.data(), a.size() * 4);
+    st.AddTensor("base_model.model.model.embed_tokens.lora_embedding_A", DType::kF32, {8, 256}, a.data(),
+                 a.size() * 4);
     EXPECT_TRUE(Contains(ErrorOf([&] { LoadAdapter("x", WithTensors("qv", st)); }), "embedding LoRA"));
   }
   {
@@ -190,7 +219,8 @@ TEST_F(AdapterTest, BadTensorsAreNamed) {
     SafetensorsWriter st;
     st.AddTensor(q + "lora_A.weight", DType::kF32, {8, 256}, a.data(), a.size() * 4);
     st.AddTensor(q + "lora_B.weight", DType::kF32, {256, 4}, b.data(), 256 * 4 * 4);
-    EXPECT_TRUE(Contains(ErrorOf([&] { LoadAdapter("x", WithTensors("qv", st)); }), "must equal lora_A's rows"));
+    EXPECT_TRUE(
+        Contains(ErrorOf([&] { LoadAdapter("x", WithTensors("qv", st)); }), "must equal lora_A's rows"));
   }
 }
 
@@ -198,7 +228,8 @@ TEST_F(AdapterTest, ValidationAgainstTheBaseNamesAdapterTensorAndShapes) {
   AdapterBank bank(*model_);
   LlamaConfig other = model_->config();
   other.d_model = 128;
-  std::string msg = ErrorOf([&] { bank.Add(testing::RandomAdapter(other, "math", 4, 8, {ModuleKind::kQ}, 1)); });
+  std::string msg =
+      ErrorOf([&] { bank.Add(testing::RandomAdapter(other, "math", 4, 8, {ModuleKind::kQ}, 1)); });
   EXPECT_TRUE(Contains(msg, "adapter 'math'"));
   EXPECT_TRUE(Contains(msg, "layer 0 q_proj lora_A is [4, 128], base expects [4, 256]"));
   EXPECT_TRUE(Contains(msg, "different base model"));
@@ -286,8 +317,10 @@ TEST_F(AdapterTest, ConvertRoundTripKeepsLogits) {
         mixer.SetMixture({{which, 1.0f}});
         logits.push_back(testing::RunLogits(*base, testing::LoraPromptIds(), &mixer, pool));
       }
-      EXPECT_LE(testing::MaxAbsDiff(logits[0], logits[1]), 1e-5f) << name << " via GGUF on " << base->format();
-      EXPECT_LE(testing::MaxAbsDiff(logits[0], logits[2]), 1e-5f) << name << " round trip on " << base->format();
+      EXPECT_LE(testing::MaxAbsDiff(logits[0], logits[1]), 1e-5f)
+          << name << " via GGUF on " << base->format();
+      EXPECT_LE(testing::MaxAbsDiff(logits[0], logits[2]), 1e-5f)
+          << name << " round trip on " << base->format();
     }
   }
   // The GGUF adapter of a llama carries permuted q rows, like llama.cpp's.

@@ -25,7 +25,8 @@ float Uniform(uint64_t& s, float a) {
 }  // namespace
 
 LoraAdapter RandomAdapter(const LlamaConfig& base, const std::string& name, int rank, float alpha,
-                          const std::vector<ModuleKind>& kinds, uint64_t seed, DType storage, bool use_rslora) {
+                          const std::vector<ModuleKind>& kinds, uint64_t seed, DType storage,
+                          bool use_rslora) {
   LoraAdapter a;
   a.name = name;
   a.path = "<memory:" + name + ">";
@@ -76,7 +77,8 @@ std::string WriteTinyLlamaGgufPermuted(const std::string& dir) {
                                static_cast<const uint8_t*>(t.data) + t.NumBytes());
     const bool q = info.name.ends_with("attn_q.weight"), k = info.name.ends_with("attn_k.weight");
     if (q || k) {
-      PermuteHeadRows(bytes.data(), q ? c.n_heads : c.n_kv_heads, c.head_dim, RowBytes(info.dtype, info.shape[1]),
+      PermuteHeadRows(bytes.data(), q ? c.n_heads : c.n_kv_heads, c.head_dim,
+                      RowBytes(info.dtype, info.shape[1]),
                       /*inverse=*/false);
     }
     g.AddTensor(info.name, info.dtype, info.shape, bytes.data(), bytes.size());

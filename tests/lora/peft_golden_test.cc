@@ -52,7 +52,8 @@ class PeftGoldenTest : public ::testing::TestWithParam<const char*> {
     model_ = Model::Load(format == "gguf" ? testing::WriteTinyLlamaGgufPermuted(dir_)
                                           : testing::WriteTinyLlamaSafetensors(dir_));
     bank_ = std::make_unique<AdapterBank>(*model_);
-    for (const char* name : kAdapters) bank_->Load(name, testing::SourcePath(std::string("tests/data/lora/") + name));
+    for (const char* name : kAdapters)
+      bank_->Load(name, testing::SourcePath(std::string("tests/data/lora/") + name));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -109,7 +110,8 @@ TEST(PermutedGgufBase, SameLogitsAsSafetensors) {
   auto gg = Model::Load(testing::WriteTinyLlamaGgufPermuted(dir));
   ASSERT_EQ(gg->config().rope_style, RopeStyle::kAdjacentPairs);
   const auto ids = testing::LoraPromptIds();
-  EXPECT_LE(testing::MaxAbsDiff(testing::RunLogits(*st, ids, nullptr, pool), testing::RunLogits(*gg, ids, nullptr, pool)),
+  EXPECT_LE(testing::MaxAbsDiff(testing::RunLogits(*st, ids, nullptr, pool),
+                                testing::RunLogits(*gg, ids, nullptr, pool)),
             1e-4f);
   std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,300 @@
+#include "lora/mixer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "io/io_util.h"
+#include "kernels/kernels.h"
+
+namespace tokenlora {
+using io_internal::Quote;
+
+namespace {
+constexpr int kMax = AdapterBank::kMaxAdapters;
+}  // namespace
+
+const char* MixModeName(MixMode mode) {
+  switch (mode) {
+    case MixMode::kExact:
+      return "exact";
+    case MixMode::kPeftLinear:
+      return "peft-linear";
+    case MixMode::kPeft04Linear:
+      return "peft04-linear";
+  }
+  return "?";
+}
+
+MixMode ParseMixMode(const std::string& text) {
+  for (MixMode m : {MixMode::kExact, MixMode::kPeftLinear, MixMode::kPeft04Linear}) {
+    if (text == MixModeName(m)) return m;
+  }
+  throw InputError("unknown mix mode " + Quote(text) + "; expected exact, peft-linear or peft04-linear");
+}
+
+LoraMixer::LoraMixer(const AdapterBank& bank, MixerOptions options)
+    : bank_(bank), options_(options), weights_mode_(options.mode) {
+  TL_CHECK(options_.max_cached_sets >= 1);
+  TL_CHECK(options_.min_weight >= 0);
+}
+
+void LoraMixer::set_mode(MixMode mode) { options_.mode = mode; }
+
+void LoraMixer::Clear() {
+  n_rows_ = 0;
+  union_mask_ = 0;
+  weights_.clear();
+  row_masks_.clear();
+}
+
+void LoraMixer::SetMixture(const std::vector<std::pair<std::string, float>>& weights) {
+  float row[kMax] = {};
+  for (const auto& [name, w] : weights) row[bank_.Require(name)] += w;
+  SetTokenWeights(row, 1, kMax);
+}
+
+void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols) {
+  TL_CHECK(n_rows >= 1 && n_cols >= 0);
+  if (n_cols > kMax) {
+    throw InputError("mixture weights have " + std::to_string(n_cols) + " columns; at most " +
+                     std::to_string(kMax) + " adapters are supported");
+  }
+  TL_CHECK(w.size() == static_cast<size_t>(n_rows) * static_cast<size_t>(n_cols));
+  if (bank_.generation() != generation_) {
+    cache_.assign(bank_.NumModuleIndices(), {});  // stacks may reference removed adapters
+    generation_ = bank_.generation();
+  }
+  weights_.assign(static_cast<size_t>(n_rows) * kMax, 0.0f);  // no reallocation once grown
+  row_masks_.assign(static_cast<size_t>(n_rows), 0);
+  union_mask_ = 0;
+  n_rows_ = n_rows;
+  for (int64_t t = 0; t < n_rows; ++t) {
+    uint64_t mask = 0;
+    for (int s = 0; s < n_cols; ++s) {
+      const float v = w[static_cast<size_t>(t * n_cols + s)];
+      if (!std::isfinite(v)) {
+        Clear();
+        throw InputError("mixture weight for adapter slot " + std::to_string(s) + " (row " +
+                         std::to_string(t) + ") is not finite");
+      }
+      if (std::fabs(v) <= options_.min_weight) continue;
+      if (bank_.adapter(s) == nullptr) {
+        Clear();
+        throw InputError("mixture gives weight " + std::to_string(v) + " to adapter slot " +
+                         std::to_string(s) + ", which holds no adapter");
+      }
+      weights_[static_cast<size_t>(t * kMax + s)] = v;
+      mask |= uint64_t{1} << s;
+    }
+    row_masks_[static_cast<size_t>(t)] = mask;
+    union_mask_ |= mask;
+  }
+  weights_mode_ = options_.mode;
+  if (weights_mode_ != MixMode::kExact) {
+    try {
+      ValidateRanks();
+    } catch (const InputError&) {
+      Clear();
+      throw;
+    }
+  }
+}
+
+// The linear modes add rank-space vectors of different adapters, so every
+// pair a row mixes must have equal ranks wherever both adapt a module.
+void LoraMixer::ValidateRanks() const {
+  uint64_t checked[8];
+  int n_checked = 0;
+  for (uint64_t mask : row_masks_) {
+    if (__builtin_popcountll(mask) < 2) continue;
+    if (std::find(checked, checked + n_checked, mask) != checked + n_checked) continue;
+    if (n_checked < 8) checked[n_checked++] = mask;
+    for (size_t idx = 0; idx < bank_.NumModuleIndices(); ++idx) {
+      const int layer = static_cast<int>(idx / kNumLoraKinds);
+      const ModuleKind kind = static_cast<ModuleKind>(idx % kNumLoraKinds);
+      const LoraModule* first = nullptr;
+      int first_slot = 0;
+      for (uint64_t m = mask & bank_.TargetMask(layer, kind); m != 0; m &= m - 1) {
+        const int slot = __builtin_ctzll(m);
+        const LoraModule* mod = bank_.Module(slot, layer, kind);
+        if (first == nullptr) {
+          first = mod;
+          first_slot = slot;
+        } else if (mod->rank != first->rank) {
+          throw InputError(std::string("mix mode ") + MixModeName(weights_mode_) +
+                           " mixes adapters of equal rank only (as PEFT's linear merge does), but at layer " +
+                           std::to_string(layer) + " " + ModuleName(kind) + " adapter " +
+                           Quote(bank_.adapter(first_slot)->name) + " has r=" + std::to_string(first->rank) +
+                           " and " + Quote(bank_.adapter(slot)->name) + " has r=" +
+                           std::to_string(mod->rank) + " — mix them in exact mode (--mix-mode exact)");
+        }
+      }
+    }
+  }
+}
+
+const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t mask) const {
+  std::vector<Stack>& entries = cache_[bank_.ModuleIndex(layer, kind)];
+  ++use_counter_;
+  for (Stack& s : entries) {
+    if (s.mask == mask) {
+      s.last_used = use_counter_;
+      return s;
+    }
+  }
+  // Miss: build (allocates; happens when a module meets a new adapter set).
+  if (static_cast<int>(entries.size()) >= options_.max_cached_sets) {
+    auto lru = std::min_element(entries.begin(), entries.end(),
+                                [](const Stack& a, const Stack& b) { return a.last_used < b.last_used; });
+    entries.erase(lru);
+  }
+  Stack st;
+  st.mask = mask;
+  st.last_used = use_counter_;
+  std::vector<const LoraModule*> mods;
+  bool all_f16 = true;
+  for (uint64_t m = mask; m != 0; m &= m - 1) {
+    const int slot = __builtin_ctzll(m);
+    const LoraModule* mod = bank_.Module(slot, layer, kind);
+    st.segments.push_back({slot, mod->rank, st.total_rank, mod->scale});
+    st.total_rank += mod->rank;
+    mods.push_back(mod);
+    all_f16 = all_f16 && mod->a.dtype == DType::kF16 && mod->b.dtype == DType::kF16;
+  }
+  if (mods.size() == 1) {
+    // One adapter: its own matrices already are the stack.
+    st.a_view = mods[0]->a.View();
+    st.b_view = mods[0]->b.View();
+  } else {
+    const DType dt = all_f16 ? DType::kF16 : DType::kF32;
+    const int64_t n_in = mods[0]->a.cols, n_out = mods[0]->b.rows, R = st.total_rank;
+    std::vector<float> a(static_cast<size_t>(R * n_in)), b(static_cast<size_t>(n_out * R));
+    for (size_t i = 0; i < mods.size(); ++i) {
+      const LoraModule& mod = *mods[i];
+      const int64_t off = st.segments[i].offset;
+      for (int64_t r = 0; r < mod.rank; ++r) mod.a.RowToF32(r, &a[static_cast<size_t>((off + r) * n_in)]);
+      std::vector<float> row(static_cast<size_t>(mod.rank));
+      for (int64_t o = 0; o < n_out; ++o) {
+        mod.b.RowToF32(o, row.data());
+        std::copy(row.begin(), row.end(), b.begin() + o * R + off);
+      }
+    }
+    // f16 → f32 → f16 is exact, so stacking never changes a value.
+    st.a = LoraMatrix::FromF32(a.data(), R, n_in, dt);
+    st.b = LoraMatrix::FromF32(b.data(), n_out, R, dt);
+    st.a_view = st.a.View();
+    st.b_view = st.b.View();
+  }
+  entries.push_back(std::move(st));
+  return entries.back();
+}
+
+void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) const {
+  const int64_t R = st.total_rank;
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int64_t row = n_rows_ == 1 ? 0 : t;
+    const float* w = &weights_[static_cast<size_t>(row * kMax)];
+    const uint64_t row_mask = row_masks_[static_cast<size_t>(row)] & mask;
+    row_active_[static_cast<size_t>(t)] = row_mask != 0;
+    const float* u = &u_[static_cast<size_t>(t * R)];
+    float* z = &z_[static_cast<size_t>(t * R)];
+    std::fill(z, z + R, 0.0f);
+    if (row_mask == 0) continue;
+    if (weights_mode_ == MixMode::kExact) {
+      for (const Segment& s : st.segments) {
+        const float c = w[s.slot] * s.scale;
+        if (c == 0) continue;
+        for (int k = 0; k < s.rank; ++k) z[s.offset + k] = c * u[s.offset + k];
+      }
+      continue;
+    }
+    // Linear modes: v = Σ_j cA_j·(A_j·x) in one adapter's rank space (ranks
+    // checked equal), then every active adapter's B block gets cB_i·v.
+    float* v = v_.data();
+    int rank = 0;
+    for (const Segment& s : st.segments) {
+      if (w[s.slot] == 0) continue;
+      if (rank == 0) {
+        rank = s.rank;
+        std::fill(v, v + rank, 0.0f);
+      }
+      const float ws = w[s.slot] * s.scale;
+      const float ca =
+          weights_mode_ == MixMode::kPeftLinear ? std::copysign(std::sqrt(std::fabs(ws)), ws) : ws;
+      for (int k = 0; k < rank; ++k) v[k] += ca * u[s.offset + k];
+    }
+    for (const Segment& s : st.segments) {
+      if (w[s.slot] == 0) continue;
+      const float cb =
+          weights_mode_ == MixMode::kPeftLinear ? std::sqrt(std::fabs(w[s.slot] * s.scale)) : 1.0f;
+      for (int k = 0; k < rank; ++k) z[s.offset + k] = cb * v[k];
+    }
+  }
+}
+
+void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
+                         ThreadPool& pool) const {
+  if (union_mask_ == 0 || linear.layer < 0 || linear.kind == ModuleKind::kOutput) return;
+  TL_CHECK_MSG(bank_.generation() == generation_,
+               "the adapter bank changed after the mixture weights were set; set them again");
+  TL_CHECK_MSG(n_rows_ == 1 || n_rows_ == n_tok, "per-token mixture weights have " + std::to_string(n_rows_) +
+                                                     " rows but the batch has " + std::to_string(n_tok) +
+                                                     " tokens (see RunWithTokenWeights)");
+  const uint64_t mask = union_mask_ & bank_.TargetMask(linear.layer, linear.kind);
+  if (mask == 0) return;  // no active adapter adapts this projection: y stays bit for bit
+  const Stack& st = StackFor(linear.layer, linear.kind, mask);
+  const int64_t R = st.total_rank, n_out = linear.n_out();
+  TL_CHECK(st.a_view.shape[1] == linear.n_in() && st.b_view.shape[0] == n_out);
+
+  // Grow-only scratch: after the largest batch, no call allocates.
+  auto grow = [](auto& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  grow(u_, n_tok * R);
+  grow(z_, n_tok * R);
+  grow(delta_, n_tok * n_out);
+  grow(row_active_, n_tok);
+  grow(v_, R);
+
+  kernels::MatMul(st.a_view, x, n_tok, u_.data(), pool);              // u: [n_tok, Σr]
+  FillRankSpace(st, mask, n_tok);                                     // z: [n_tok, Σr]
+  kernels::MatMul(st.b_view, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
+
+  // Rows with no active adapter keep y untouched (adding 0 would turn -0 into +0).
+  struct Job {
+    const LoraMixer* self;
+    float* y;
+    int64_t n_out;
+  } job{this, y, n_out};
+  auto add_rows = [&job](size_t begin, size_t end, int) {
+    for (size_t t = begin; t < end; ++t) {
+      if (!job.self->row_active_[t]) continue;
+      kernels::AddInPlace(job.y + static_cast<int64_t>(t) * job.n_out,
+                          job.self->delta_.data() + static_cast<int64_t>(t) * job.n_out, job.n_out);
+    }
+  };
+  if (n_tok * n_out < (1 << 16)) {
+    add_rows(0, static_cast<size_t>(n_tok), 0);  // decode: not worth waking the pool
+  } else {
+    pool.ParallelFor(static_cast<size_t>(n_tok), 8, add_rows);
+  }
+}
+
+void RunWithTokenWeights(LlamaForward& forward, LoraMixer& mixer, std::span<const int32_t> tokens,
+                         std::span<const float> w, int n_cols, KvCache& kv, ThreadPool& pool, float* logits,
+                         bool all_logits, int max_batch) {
+  TL_CHECK(max_batch >= 1);
+  TL_CHECK(w.size() == tokens.size() * static_cast<size_t>(n_cols));
+  const int64_t vocab = forward.model().config().vocab_size;
+  for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(max_batch)) {
+    const size_t n = std::min(tokens.size() - start, static_cast<size_t>(max_batch));
+    mixer.SetTokenWeights(w.subspan(start * static_cast<size_t>(n_cols), n * static_cast<size_t>(n_cols)),
+                          static_cast<int64_t>(n), n_cols);
+    float* out = all_logits ? logits + static_cast<int64_t>(start) * vocab : logits;
+    forward.Run(tokens.subspan(start, n), kv, ForwardContext{&pool, &mixer}, out, all_logits);
+  }
+}
+
+}  // namespace tokenlora

@@ -1,0 +1,507 @@
+// PEFT LoRA adapters: a directory with adapter_config.json and
+// adapter_model.safetensors, as peft's save_pretrained writes them. The
+// config is read the way peft 0.21 reads it (tuners_utils.py
+// check_target_module_exists, utils/other.py get_pattern_key), so the set of
+// adapted modules, their ranks and their alphas are the ones PEFT would use.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "io/io_util.h"
+#include "io/safetensors.h"
+#include "lora/adapter.h"
+#include "lora/adapter_internal.h"
+#include "lora/pattern.h"
+
+namespace tokenlora {
+namespace fs = std::filesystem;
+using io_internal::Quote;
+using lora_internal::Who;
+// Key order matters: rank_pattern and alpha_pattern take the first matching
+// key in the file's order, as Python dicts do.
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// A string or a list of strings (target_modules, exclude_modules).
+struct NamesOrRegex {
+  bool present = false;
+  bool is_regex = false;
+  std::optional<lora_internal::Pattern> regex;
+  std::vector<std::string> names;
+
+  // PEFT: a string is matched with re.fullmatch; a list matches a key equal to
+  // an entry or ending in "." + entry.
+  bool Matches(const std::string& key) const {
+    if (!present) return false;
+    if (is_regex) return regex->FullMatch(key);
+    for (const std::string& n : names) {
+      if (key == n || (key.size() > n.size() && key.ends_with("." + n))) return true;
+    }
+    return false;
+  }
+};
+
+struct PeftConfig {
+  int r = 8;
+  float lora_alpha = 8;
+  bool use_rslora = false;
+  NamesOrRegex target_modules, exclude_modules;
+  bool all_linear = false;
+  std::vector<int> layers_to_transform;  // empty: every layer
+  // Find the layer index in a module key: PEFT's regexes with layers_pattern
+  // spliced in, or its default one; group "idx" is the index.
+  std::vector<lora_internal::Pattern> layer_finders;
+  // (compiled "(.*\.)?(KEY)", value) in file order: the first match wins.
+  std::vector<std::pair<lora_internal::Pattern, int>> rank_pattern;
+  std::vector<std::pair<lora_internal::Pattern, float>> alpha_pattern;
+};
+
+NamesOrRegex ReadNamesOrRegex(const Json& j, const char* field, const std::string& who) {
+  NamesOrRegex out;
+  if (!j.contains(field) || j[field].is_null()) return out;
+  const Json& v = j[field];
+  out.present = true;
+  if (v.is_string()) {
+    out.is_regex = true;
+    out.regex = lora_internal::Pattern::Compile(v.get<std::string>(), who + ": adapter_config.json " + field);
+    return out;
+  }
+  if (!v.is_array()) {
+    throw InputError(who + ": adapter_config.json " + field + " must be a string or a list of strings, got " +
+                     v.dump());
+  }
+  for (const Json& e : v) {
+    if (!e.is_string()) {
+      throw InputError(who + ": adapter_config.json " + field + " must list strings, got " + e.dump());
+    }
+    out.names.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+bool IsUnset(const Json& v) {
+  return v.is_null() || (v.is_boolean() && !v.get<bool>()) || ((v.is_array() || v.is_object()) && v.empty());
+}
+
+// Options that change what the adapter computes: refused unless left at
+// their defaults, so an adapter never runs with part of its behaviour missing.
+void RefuseUnsupported(const Json& j, const std::string& who) {
+  if (j.contains("peft_type") && j["peft_type"] != "LORA") {
+    throw InputError(who + ": adapter_config.json peft_type is " + j["peft_type"].dump() +
+                     "; tokenlora loads LoRA adapters only");
+  }
+  if (j.contains("bias") && !j["bias"].is_null() && j["bias"] != "none") {
+    throw InputError(who + ": adapter_config.json bias is " + j["bias"].dump() +
+                     "; only \"none\" is supported (trained biases of the base layers cannot be mixed "
+                     "per token) — retrain with bias=\"none\"");
+  }
+  static const std::pair<const char*, const char*> kRefused[] = {
+      {"use_dora", "DoRA (use_dora) is not supported — merge the adapter into the base with PEFT instead"},
+      {"modules_to_save",
+       "modules_to_save (fully trained extra modules) is not supported — retrain without it"},
+      {"lora_bias", "lora_bias (a bias on lora_B) is not supported"},
+      {"layer_replication", "layer_replication is not supported"},
+      {"target_parameters", "target_parameters (LoRA on nn.Parameter) is not supported"},
+      {"trainable_token_indices", "trainable_token_indices (embedding rows) is not supported"},
+      {"alora_invocation_tokens", "activated LoRA (alora_invocation_tokens) is not supported"},
+      {"use_qalora", "QA-LoRA (use_qalora) is not supported"},
+      {"use_bdlora", "BD-LoRA (use_bdlora) is not supported"},
+      {"arrow_config", "Arrow routing (arrow_config) is not supported"},
+      {"kasa_config", "KaSA (kasa_config) is not supported"},
+      {"monteclora_config", "MonteCLoRA (monteclora_config) is not supported"},
+  };
+  for (const auto& [key, why] : kRefused) {
+    if (j.contains(key) && !IsUnset(j[key])) {
+      throw InputError(who + ": adapter_config.json sets " + key + " = " + j[key].dump(-1).substr(0, 80) +
+                       "; " + why);
+    }
+  }
+}
+
+PeftConfig ParseConfig(const Json& j, const std::string& who) {
+  if (!j.is_object()) throw InputError(who + ": adapter_config.json is not a JSON object");
+  RefuseUnsupported(j, who);
+  PeftConfig c;
+  auto number = [&](const char* key, auto fallback) {
+    using T = decltype(fallback);
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number()) {
+      throw InputError(who + ": adapter_config.json " + key + " must be a number, got " + j[key].dump());
+    }
+    if constexpr (std::is_integral_v<T>) {
+      if (!j[key].is_number_integer()) {
+        throw InputError(who + ": adapter_config.json " + key + " must be an integer, got " + j[key].dump());
+      }
+    }
+    return j[key].get<T>();
+  };
+  c.r = number("r", 8);
+  c.lora_alpha = number("lora_alpha", 8.0f);
+  if (c.r <= 0)
+    throw InputError(who + ": adapter_config.json r must be positive, got " + std::to_string(c.r));
+  if (!std::isfinite(c.lora_alpha)) throw InputError(who + ": adapter_config.json lora_alpha is not finite");
+  if (j.contains("use_rslora") && !j["use_rslora"].is_null()) {
+    if (!j["use_rslora"].is_boolean()) {
+      throw InputError(who + ": adapter_config.json use_rslora must be true or false, got " +
+                       j["use_rslora"].dump());
+    }
+    c.use_rslora = j["use_rslora"].get<bool>();
+  }
+  // fan_in_fan_out only concerns Conv1D layers (GPT-2); PEFT switches it off
+  // for nn.Linear, which every Llama projection is, so the tensors read the same.
+  c.target_modules = ReadNamesOrRegex(j, "target_modules", who);
+  if (!c.target_modules.present) {
+    throw InputError(who + ": adapter_config.json has no target_modules — which modules does it adapt?");
+  }
+  if (c.target_modules.is_regex) {
+    std::string lower = c.target_modules.regex->text();
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    c.all_linear = lower == "all-linear";  // PEFT: every linear layer but the output head
+  }
+  c.exclude_modules = ReadNamesOrRegex(j, "exclude_modules", who);
+  if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
+    const Json& v = j["layers_to_transform"];
+    if (v.is_number_integer()) {
+      c.layers_to_transform.push_back(v.get<int>());
+    } else if (v.is_array()) {
+      for (const Json& e : v) {
+        if (!e.is_number_integer()) {
+          throw InputError(who + ": adapter_config.json layers_to_transform must list integers, got " +
+                           e.dump());
+        }
+        c.layers_to_transform.push_back(e.get<int>());
+      }
+    } else {
+      throw InputError(who + ": adapter_config.json layers_to_transform must be an integer or a list, got " +
+                       v.dump());
+    }
+  }
+  // PEFT splices layers_pattern into its own regexes (tuners_utils.py).
+  std::vector<std::string> layers_pattern;
+  if (j.contains("layers_pattern") && !j["layers_pattern"].is_null()) {
+    const Json& v = j["layers_pattern"];
+    if (v.is_string()) {
+      layers_pattern.push_back(v.get<std::string>());
+    } else if (v.is_array()) {
+      for (const Json& e : v) {
+        if (!e.is_string()) {
+          throw InputError(who + ": adapter_config.json layers_pattern must list strings, got " + e.dump());
+        }
+        layers_pattern.push_back(e.get<std::string>());
+      }
+    } else {
+      throw InputError(who + ": adapter_config.json layers_pattern must be a string or a list, got " +
+                       v.dump());
+    }
+  }
+  const std::string where = who + ": adapter_config.json layers_pattern";
+  if (layers_pattern.empty()) {
+    c.layer_finders.push_back(lora_internal::Pattern::Compile(R"(.*?\.[^.]*\.(?P<idx>\d+)\.)", where));
+  }
+  for (const std::string& p : layers_pattern) {
+    c.layer_finders.push_back(
+        lora_internal::Pattern::Compile("(?:^|.*?\\.)" + p + "\\.(?P<idx>\\d+)\\.", where));
+  }
+  auto patterns = [&](const char* key, auto& out) {
+    if (!j.contains(key) || j[key].is_null()) return;
+    if (!j[key].is_object()) throw InputError(who + ": adapter_config.json " + key + " must be an object");
+    for (const auto& [k, v] : j[key].items()) {
+      if (!v.is_number()) {
+        throw InputError(who + ": adapter_config.json " + key + "[" + Quote(k) + "] must be a number, got " +
+                         v.dump());
+      }
+      using Value = typename std::decay_t<decltype(out)>::value_type::second_type;
+      out.emplace_back(lora_internal::Pattern::Compile("(.*\\.)?(" + k + ")",
+                                                       who + ": adapter_config.json " + key + " key"),
+                       v.template get<Value>());
+    }
+  };
+  patterns("rank_pattern", c.rank_pattern);
+  patterns("alpha_pattern", c.alpha_pattern);
+  return c;
+}
+
+// PEFT's check_target_module_exists for one module key.
+bool Targets(const PeftConfig& c, const std::string& key) {
+  if (c.exclude_modules.Matches(key)) return false;
+  if (c.target_modules.is_regex) {
+    if (c.all_linear) return key.starts_with("model.layers.");
+    return c.target_modules.Matches(key);
+  }
+  if (std::find(c.target_modules.names.begin(), c.target_modules.names.end(), key) !=
+      c.target_modules.names.end()) {
+    return true;  // named directly: PEFT skips the layer filter
+  }
+  if (!c.target_modules.Matches(key)) return false;
+  if (c.layers_to_transform.empty()) return true;
+  std::optional<std::string> index;
+  for (const lora_internal::Pattern& finder : c.layer_finders) {
+    if ((index = finder.MatchGroup(key, "idx"))) break;
+  }
+  if (!index) return false;
+  const int layer = std::stoi(*index);
+  return std::find(c.layers_to_transform.begin(), c.layers_to_transform.end(), layer) !=
+         c.layers_to_transform.end();
+}
+
+// PEFT's get_pattern_key: the first pattern p with re.match(rf"(.*\.)?({p})$", key).
+template <typename T>
+T PatternValue(const std::vector<std::pair<lora_internal::Pattern, T>>& patterns, const std::string& key,
+               T fallback) {
+  for (const auto& [p, v] : patterns) {
+    if (p.FullMatch(key)) return v;
+  }
+  return fallback;
+}
+
+std::string BinHint(const fs::path& dir) {
+  const std::string d = dir.string();
+  return " — convert it to safetensors once with:\n  python -c \"import torch; from safetensors.torch import "
+         "save_file; sd = torch.load('" +
+         d +
+         "/adapter_model.bin', map_location='cpu', weights_only=True); "
+         "save_file({k: v.contiguous() for k, v in sd.items()}, '" +
+         d +
+         "/adapter_model.safetensors', "
+         "metadata={'format': 'pt'})\"";
+}
+
+struct TensorName {
+  int layer = -1;
+  ModuleKind kind = ModuleKind::kQ;
+  bool is_a = false;
+};
+
+// Names as PEFT writes them for Llama/Qwen2:
+// base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight (a base
+// saved without the causal-LM head wrapper drops one "model.").
+TensorName ParseTensorName(const std::string& name, const std::string& who) {
+  std::vector<std::string_view> p = lora_internal::SplitDots(name);
+  if (p.size() == 9 && p[2] == "model") p.erase(p.begin() + 2);  // with the causal-LM wrapper
+  if (p.size() == 8 && p[0] == "base_model" && p[1] == "model" && p[2] == "layers" &&
+      (p[4] == "self_attn" || p[4] == "mlp") && (p[6] == "lora_A" || p[6] == "lora_B") && p[7] == "weight") {
+    const std::optional<int> layer = lora_internal::ParseLayerIndex(p[3]);
+    const std::optional<ModuleKind> kind = lora_internal::KindFromHfName(p[5]);
+    if (layer && kind) {
+      const bool mlp = *kind == ModuleKind::kGate || *kind == ModuleKind::kUp || *kind == ModuleKind::kDown;
+      if (mlp != (p[4] == "mlp")) {
+        throw InputError(who + ": tensor " + Quote(name) + " puts " + std::string(p[5]) + " under " +
+                         std::string(p[4]) + " — not a Llama/Qwen2 adapter?");
+      }
+      return {*layer, *kind, p[6] == "lora_A"};
+    }
+  }
+  std::string why =
+      "is not a LoRA tensor of a Llama/Qwen2 projection (expected names like "
+      "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight)";
+  if (name.find("lora_embedding_") != std::string::npos || name.find("embed_tokens") != std::string::npos) {
+    why = "is an embedding LoRA, which is not supported";
+  } else if (name.find("lora_magnitude_vector") != std::string::npos) {
+    why = "belongs to a DoRA adapter, which is not supported";
+  } else if (name.find("modules_to_save") != std::string::npos) {
+    why = "is a modules_to_save copy, which is not supported";
+  } else if (name.find("lm_head") != std::string::npos) {
+    why = "adapts lm_head, which is not supported";
+  } else if (name.ends_with(".bias")) {
+    why = "is a bias (bias=\"all\"/\"lora_only\" or lora_bias), which is not supported";
+  }
+  throw InputError(who + ": tensor " + Quote(name) + " " + why);
+}
+
+}  // namespace
+
+LoraAdapter LoadPeftAdapter(const std::string& name, const std::string& path,
+                            const AdapterLoadOptions& options) {
+  std::error_code ec;
+  fs::path dir = path;
+  if (fs::is_regular_file(path, ec)) {
+    const fs::path p(path);
+    if (p.extension() == ".bin") {
+      throw InputError(Who(name, path) + ": PyTorch pickle adapters are not read (unsafe and slow to load)" +
+                       BinHint(p.parent_path()));
+    }
+    if (p.filename() != "adapter_config.json" && p.extension() != ".safetensors") {
+      throw InputError(Who(name, path) +
+                       ": not an adapter — pass a PEFT adapter directory (adapter_config.json + "
+                       "adapter_model.safetensors) or a llama.cpp LoRA .gguf file");
+    }
+    dir = p.parent_path();
+  }
+  const std::string who = Who(name, dir.string());
+  const fs::path config_path = dir / "adapter_config.json", weights_path = dir / "adapter_model.safetensors";
+  if (!fs::exists(config_path, ec)) {
+    throw InputError(who +
+                     ": no adapter_config.json — pass a PEFT adapter directory (adapter_config.json + "
+                     "adapter_model.safetensors) or a llama.cpp LoRA .gguf file");
+  }
+  if (!fs::exists(weights_path, ec)) {
+    if (fs::exists(dir / "adapter_model.bin", ec)) {
+      throw InputError(who + ": has adapter_model.bin (a PyTorch pickle) but no adapter_model.safetensors" +
+                       BinHint(dir));
+    }
+    throw InputError(who +
+                     ": no adapter_model.safetensors beside adapter_config.json — incomplete download?");
+  }
+  Json j;
+  try {
+    j = Json::parse(ReadTextFile(config_path.string()));
+  } catch (const Json::exception& e) {
+    throw InputError(who + ": adapter_config.json is not valid JSON: " + e.what());
+  }
+  const PeftConfig c = ParseConfig(j, who);
+  for (const char* key : {"lm_head", "model.embed_tokens"}) {
+    if (Targets(c, key)) {
+      throw InputError(who + ": adapter_config.json targets " + key + "; LoRA on " + key +
+                       " is not supported — only the q/k/v/o and gate/up/down projections");
+    }
+  }
+
+  LoraAdapter adapter;
+  adapter.name = name;
+  adapter.path = dir.string();
+  adapter.format = "peft";
+  adapter.qk_rows = QkRowOrder::kHuggingFace;
+  adapter.rank = c.r;
+  adapter.alpha = c.lora_alpha;
+  adapter.use_rslora = c.use_rslora;
+
+  const SafetensorsFile file = SafetensorsFile::Open(weights_path.string());
+  std::map<std::pair<int, ModuleKind>, std::pair<const TensorView*, const TensorView*>> pairs;  // (A, B)
+  for (const TensorView& t : file.tensors()) {
+    const TensorName n = ParseTensorName(t.name, who);
+    if (t.shape.size() != 2) {
+      throw InputError(who + ": tensor " + Quote(t.name) + " has shape " + ShapeString(t.shape) +
+                       ", expected a matrix — corrupt adapter?");
+    }
+    auto& slot = pairs[{n.layer, n.kind}];
+    (n.is_a ? slot.first : slot.second) = &t;
+  }
+  for (const auto& [key, ab] : pairs) {
+    const auto [layer, kind] = key;
+    const std::string module_key = HfModuleKey(layer, kind);
+    const std::string what = "layer " + std::to_string(layer) + " " + ModuleName(kind);
+    if (ab.first == nullptr || ab.second == nullptr) {
+      throw InputError(who + ": " + what + " has lora_" + (ab.first ? "A" : "B") + " but no lora_" +
+                       (ab.first ? "B" : "A") + " — incomplete adapter_model.safetensors?");
+    }
+    if (!Targets(c, module_key)) {
+      throw InputError(who + ": adapter_model.safetensors adapts " + module_key +
+                       " but adapter_config.json's target_modules/layers_to_transform do not include it — "
+                       "config and weights from different adapters?");
+    }
+    LoraModule m;
+    m.layer = layer;
+    m.kind = kind;
+    m.rank = static_cast<int>(ab.first->shape[0]);
+    if (ab.second->shape[1] != m.rank) {
+      throw InputError(who + ": " + what + " lora_A is " + ShapeString(ab.first->shape) + " but lora_B is " +
+                       ShapeString(ab.second->shape) +
+                       "; lora_B's columns must equal lora_A's rows (the rank)");
+    }
+    const int want_rank = PatternValue(c.rank_pattern, module_key, c.r);
+    if (m.rank != want_rank) {
+      throw InputError(who + ": " + what + " has rank " + std::to_string(m.rank) +
+                       " but adapter_config.json gives r=" + std::to_string(want_rank) +
+                       " for it (r / rank_pattern) — config and weights from different adapters?");
+    }
+    m.alpha = PatternValue(c.alpha_pattern, module_key, c.lora_alpha);
+    m.scale = lora_internal::LoraScale(m.alpha, m.rank, c.use_rslora);
+    m.a = lora_internal::ReadLoraTensor(*ab.first, options.storage, who, ab.first->name);
+    m.b = lora_internal::ReadLoraTensor(*ab.second, options.storage, who, ab.second->name);
+    adapter.modules.push_back(std::move(m));
+  }
+  lora_internal::SortModules(adapter, who);
+  adapter.declared_target = [c](const std::string& key) { return Targets(c, key); };
+  return adapter;
+}
+
+// ------------------------------------------------------------------- writing
+
+namespace {
+
+std::string EscapeRegex(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (std::string_view(".^$|()[]{}*+?\\").find(ch) != std::string_view::npos) out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+void WritePeftAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError("cannot create directory " + Quote(dir, 512) + ": " + ec.message());
+  const int r = lora_internal::MostCommonRank(adapter);
+  // Loaders keep each module's alpha consistent with its scale under the
+  // adapter's use_rslora; the most common alpha becomes lora_alpha.
+  auto module_alpha = [](const LoraModule& m) { return m.alpha; };
+  std::map<float, int> alpha_count;
+  for (const LoraModule& m : adapter.modules) ++alpha_count[module_alpha(m)];
+  float alpha = adapter.alpha;
+  int best = 0;
+  for (const auto& [a, n] : alpha_count) {
+    if (n > best) alpha = a, best = n;
+  }
+
+  Json rank_pattern = Json::object(), alpha_pattern = Json::object();
+  bool kinds[kNumLoraKinds] = {};
+  for (const LoraModule& m : adapter.modules) {
+    const std::string key = EscapeRegex(HfModuleKey(m.layer, m.kind));
+    if (m.rank != r) rank_pattern[key] = m.rank;
+    if (module_alpha(m) != alpha) alpha_pattern[key] = module_alpha(m);
+    kinds[LoraKindIndex(m.kind)] = true;
+  }
+  // A plain module list when every listed kind is adapted in every layer;
+  // otherwise an exact regex of the adapted modules.
+  Json targets = Json::array();
+  size_t n_kinds = 0;
+  for (int k = 0; k < kNumLoraKinds; ++k) {
+    if (kinds[k]) targets.push_back(ModuleName(static_cast<ModuleKind>(k))), ++n_kinds;
+  }
+  if (adapter.modules.size() != n_kinds * static_cast<size_t>(base.n_layers)) {
+    std::string re;
+    for (const LoraModule& m : adapter.modules) {
+      if (!re.empty()) re += '|';
+      re += EscapeRegex(HfModuleKey(m.layer, m.kind));
+    }
+    targets = "(" + re + ")";
+  }
+  Json config = {{"peft_type", "LORA"},
+                 {"task_type", "CAUSAL_LM"},
+                 {"base_model_name_or_path", nullptr},
+                 {"r", r},
+                 {"lora_alpha", alpha},
+                 {"use_rslora", adapter.use_rslora},
+                 {"target_modules", targets},
+                 {"rank_pattern", rank_pattern},
+                 {"alpha_pattern", alpha_pattern},
+                 {"lora_dropout", 0.0},
+                 {"bias", "none"},
+                 {"fan_in_fan_out", false},
+                 {"modules_to_save", nullptr},
+                 {"use_dora", false},
+                 {"inference_mode", true}};
+
+  SafetensorsWriter st;
+  st.SetMetadata("format", "pt");
+  for (const LoraModule& m : adapter.modules) {
+    const std::string prefix = "base_model.model." + HfModuleKey(m.layer, m.kind);
+    const LoraMatrix b = lora_internal::BRowsInOrder(m, base, adapter.qk_rows, QkRowOrder::kHuggingFace);
+    st.AddTensor(prefix + ".lora_A.weight", m.a.dtype, {m.a.rows, m.a.cols}, m.a.data.data(),
+                 m.a.data.size());
+    st.AddTensor(prefix + ".lora_B.weight", b.dtype, {b.rows, b.cols}, b.data.data(), b.data.size());
+  }
+  st.Write((fs::path(dir) / "adapter_model.safetensors").string());
+  WriteFileAtomically((fs::path(dir) / "adapter_config.json").string(), config.dump(2) + "\n");
+}
+
+}  // namespace tokenlora

@@ -1,0 +1,117 @@
+// The adapter flags of `tokenlora generate`, and `merge` / `convert-adapter`,
+// end to end through the built binary: exit codes and what the user reads.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "lora_test_util.h"
+#include "test_util.h"
+
+namespace tokenlora {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Contains;
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+std::string Binary() { return std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora"; }
+
+Result RunCli(const std::string& args) {
+  const std::string cmd = Binary() + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// The ids line `generate --ids` prints.
+std::string Ids(const std::string& out) {
+  const size_t at = out.find("ids:");
+  return at == std::string::npos ? "" : out.substr(at, out.find('\n', at) - at);
+}
+
+class LoraCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(Binary())) GTEST_SKIP() << "build the tokenlora binary first (ninja tokenlora_cli)";
+    dir_ = testing::TempDir();
+    model_ = testing::WriteTinyLlamaSafetensors(dir_);
+    data_ = testing::SourcePath("tests/data/lora");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::string Generate(const std::string& model, const std::string& extra) {
+    return "generate -m " + model + " -p 'Hello world' -n 6 --ignore-eos --ids -t 2 " + extra;
+  }
+  std::string dir_, model_, data_;
+};
+
+TEST_F(LoraCliTest, GenerateWithMixtureEqualsMergedModel) {
+  const std::string adapters =
+      "--adapter qv=" + data_ + "/qv --adapter mlp=" + data_ + "/mlp --mix qv=0.5,mlp=1";
+  const Result mixed = RunCli(Generate(model_, adapters));
+  ASSERT_EQ(mixed.code, 0) << mixed.out;
+  EXPECT_TRUE(Contains(mixed.out, "adapter qv weight 0.5: r=8 alpha=16 q_proj,v_proj on 2 layers"));
+
+  const Result merge = RunCli("merge -m " + model_ + " " + adapters + " -o " + dir_ + "/merged");
+  ASSERT_EQ(merge.code, 0) << merge.out;
+  EXPECT_TRUE(Contains(merge.out, "merged 10 projections"));
+  const Result merged = RunCli(Generate(dir_ + "/merged", ""));
+  ASSERT_EQ(merged.code, 0) << merged.out;
+  EXPECT_EQ(Ids(merged.out), Ids(mixed.out));
+  EXPECT_NE(Ids(RunCli(Generate(model_, "")).out), Ids(mixed.out));
+}
+
+TEST_F(LoraCliTest, ConvertAdapterRoundTrip) {
+  const Result to_gguf =
+      RunCli("convert-adapter " + data_ + "/attn -m " + model_ + " -o " + dir_ + "/attn.gguf");
+  ASSERT_EQ(to_gguf.code, 0) << to_gguf.out;
+  const Result back = RunCli("convert-adapter " + dir_ + "/attn.gguf -m " + model_ + " -o " + dir_ +
+                             "/attn_back --outtype f16");
+  ASSERT_EQ(back.code, 0) << back.out;
+  EXPECT_TRUE(fs::exists(dir_ + "/attn_back/adapter_config.json"));
+  const std::string a = Ids(RunCli(Generate(model_, "--adapter " + data_ + "/attn")).out);
+  EXPECT_EQ(Ids(RunCli(Generate(model_, "--adapter " + dir_ + "/attn.gguf")).out), a);
+}
+
+TEST_F(LoraCliTest, BadFlagsAndFilesExitWith2) {
+  struct Case {
+    std::string args, expect;
+  };
+  const Case cases[] = {
+      {Generate(model_, "--adapter x=" + dir_ + "/missing"), "adapter 'x'"},
+      {Generate(model_, "--adapter qv=" + data_ + "/qv --mix code=1"),
+       "no adapter named 'code' is loaded (loaded: 'qv')"},
+      {Generate(model_, "--adapter qv=" + data_ + "/qv --mix qv=high"),
+       "weight 'high' of 'qv' is not a number"},
+      {Generate(model_, "--adapter qv=" + data_ + "/qv --mix-mode cat"), "--mix-mode"},
+      {Generate(model_, "--mix qv=1"), "--mix needs adapters"},
+      {Generate(model_,
+                "--adapter qv=" + data_ + "/qv --adapter attn=" + data_ + "/attn --mix-mode peft-linear"),
+       "'qv' has r=8 and 'attn' has r=4"},
+      {Generate(model_, "--adapter qv=" + data_ + "/qv --adapter qv=" + data_ + "/qv2"), "already loaded"},
+      {Generate(model_, "--adapter m=" + model_), "no adapter_config.json"},
+      {"merge -m " + model_ + " --adapter qv=" + data_ + "/qv -o " + dir_ + "/out.gguf", "not .gguf"},
+      {"merge -m " + model_ + " --adapter qv=" + data_ + "/qv -o " + model_, "the base's own directory"},
+      {"convert-adapter " + data_ + "/qv -m " + dir_ + "/no_model -o " + dir_ + "/x.gguf", "does not exist"},
+  };
+  for (const Case& c : cases) {
+    const Result r = RunCli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_TRUE(Contains(r.out, c.expect)) << c.args;
+  }
+}
+
+}  // namespace
+}  // namespace tokenlora
