@@ -1,0 +1,182 @@
+#include "model/bert/bert_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/bert/bert_ops.h"
+
+namespace tokenlora {
+namespace {
+
+// Rows per ParallelFor chunk for the row-wise ops (bias, GELU, LayerNorm).
+constexpr size_t kRowGrain = 8;
+
+void ForRows(ThreadPool& pool, int64_t n_rows, const std::function<void(int64_t)>& fn) {
+  pool.ParallelFor(static_cast<size_t>(n_rows), kRowGrain, [&](size_t begin, size_t end, int) {
+    for (size_t r = begin; r < end; ++r) fn(static_cast<int64_t>(r));
+  });
+}
+
+// y = x · Wᵀ + b.  x: [n, n_in], y: [n, n_out]
+void Linear(const BertLinear& lin, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  kernels::MatMul(lin.weight, x, n, y, pool);
+  const int64_t n_out = lin.weight.shape[0];
+  ForRows(pool, n, [&](int64_t r) { bert_ops::AddBias(y + r * n_out, lin.bias.data(), n_out); });
+}
+
+// x = LayerNorm(x + y), row by row.  x, y: [n, d]
+void AddAndNorm(float* x, const float* y, const BertLayerNorm& norm, int64_t n, int64_t d, float eps,
+                ThreadPool& pool) {
+  ForRows(pool, n, [&](int64_t r) {
+    float* row = x + r * d;
+    kernels::AddInPlace(row, y + r * d, d);
+    bert_ops::LayerNorm(row, norm.weight.data(), norm.bias.data(), row, d, eps);
+  });
+}
+
+}  // namespace
+
+BertWorkspace::BertWorkspace() : serial_(std::make_unique<ThreadPool>(1)) {}
+BertWorkspace::~BertWorkspace() = default;
+
+void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std::vector<int32_t>> batch,
+                 ThreadPool& pool, BertWorkspace& ws) {
+  const int64_t d = c.d_model, ff = c.d_ff, hd = c.head_dim;
+  std::vector<int64_t> offsets(batch.size() + 1, 0);  // first row of each sequence
+  int64_t max_len = 0;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int64_t n = static_cast<int64_t>(batch[s].size());
+    if (n < 1 || n > c.max_positions) {
+      throw InputError("BERT input of " + std::to_string(n) + " tokens; expected 1.." +
+                       std::to_string(c.max_positions));
+    }
+    for (int32_t id : batch[s]) {
+      if (id < 0 || id >= c.vocab_size) {
+        throw InputError("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                         std::to_string(c.vocab_size) + ")");
+      }
+    }
+    offsets[s + 1] = offsets[s] + n;
+    max_len = std::max(max_len, n);
+  }
+  const int64_t n_tok = offsets.back();
+  if (n_tok == 0) return;
+  const auto fit = [](std::vector<float>& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  fit(ws.x_, n_tok * d);
+  fit(ws.q_, n_tok * d);
+  fit(ws.k_, n_tok * d);
+  fit(ws.v_, n_tok * d);
+  fit(ws.ctx_, n_tok * d);
+  fit(ws.ff_, n_tok * ff);
+  ws.attn_.resize(static_cast<size_t>(pool.size()));
+  for (auto& a : ws.attn_) fit(a, max_len * hd * 3 + max_len * max_len);
+  float* x = ws.x_.data();
+
+  // Embeddings: word + position + token type 0, then LayerNorm.
+  for (size_t s = 0; s < batch.size(); ++s) {
+    std::vector<float> tmp(static_cast<size_t>(d));
+    for (int64_t p = 0; p < static_cast<int64_t>(batch[s].size()); ++p) {
+      float* row = x + (offsets[s] + p) * d;
+      kernels::DequantizeRow(w.word_embeddings.dtype,
+                             w.word_embeddings.RowPtr(batch[s][static_cast<size_t>(p)]), row, d);
+      kernels::DequantizeRow(w.position_embeddings.dtype, w.position_embeddings.RowPtr(p), tmp.data(), d);
+      kernels::AddInPlace(row, tmp.data(), d);
+      kernels::DequantizeRow(w.token_type_embeddings.dtype, w.token_type_embeddings.RowPtr(0), tmp.data(), d);
+      kernels::AddInPlace(row, tmp.data(), d);
+      bert_ops::LayerNorm(row, w.embeddings_norm.weight.data(), w.embeddings_norm.bias.data(), row, d,
+                          c.ln_eps);
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t n_items = batch.size() * static_cast<size_t>(c.n_heads);
+  for (const BertLayer& layer : w.layers) {
+    Linear(layer.query, x, n_tok, ws.q_.data(), pool);
+    Linear(layer.key, x, n_tok, ws.k_.data(), pool);
+    Linear(layer.value, x, n_tok, ws.v_.data(), pool);
+
+    // Self-attention, one (sequence, head) per item. Each item gathers its
+    // head into contiguous buffers and runs two single-threaded matmuls:
+    //   scores = (Q_h · scale) · K_hᵀ   [n, n];  softmax per row
+    //   ctx_h  = scores · V_h           [n, hd]  (V_hᵀ is the matmul's weight)
+    pool.ParallelFor(n_items, 1, [&](size_t begin, size_t end, int thread) {
+      float* buf = ws.attn_[static_cast<size_t>(thread)].data();
+      for (size_t item = begin; item < end; ++item) {
+        const size_t s = item / static_cast<size_t>(c.n_heads);
+        const int64_t h = static_cast<int64_t>(item % static_cast<size_t>(c.n_heads));
+        const int64_t n = offsets[s + 1] - offsets[s];
+        float* qh = buf;              // [n, hd]
+        float* kh = qh + n * hd;      // [n, hd]
+        float* vt = kh + n * hd;      // [hd, n]
+        float* scores = vt + hd * n;  // [n, n]; then reused for ctx_h [n, hd] in qh
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t src = (offsets[s] + t) * d + h * hd;
+          for (int64_t j = 0; j < hd; ++j) {
+            qh[t * hd + j] = ws.q_[static_cast<size_t>(src + j)] * scale;
+            kh[t * hd + j] = ws.k_[static_cast<size_t>(src + j)];
+            vt[j * n + t] = ws.v_[static_cast<size_t>(src + j)];
+          }
+        }
+        TensorView k_view{"attn.k", DType::kF32, {n, hd}, kh};
+        kernels::MatMul(k_view, qh, n, scores, *ws.serial_);
+        for (int64_t t = 0; t < n; ++t) kernels::Softmax(scores + t * n, n);
+        TensorView v_view{"attn.v_t", DType::kF32, {hd, n}, vt};
+        kernels::MatMul(v_view, scores, n, qh, *ws.serial_);
+        for (int64_t t = 0; t < n; ++t) {
+          std::copy(qh + t * hd, qh + (t + 1) * hd, ws.ctx_.data() + (offsets[s] + t) * d + h * hd);
+        }
+      }
+    });
+
+    Linear(layer.attn_output, ws.ctx_.data(), n_tok, ws.q_.data(), pool);
+    AddAndNorm(x, ws.q_.data(), layer.attn_norm, n_tok, d, c.ln_eps, pool);
+    Linear(layer.intermediate, x, n_tok, ws.ff_.data(), pool);
+    ForRows(pool, n_tok, [&](int64_t r) { bert_ops::GeluErf(ws.ff_.data() + r * ff, ff); });
+    Linear(layer.output, ws.ff_.data(), n_tok, ws.q_.data(), pool);
+    AddAndNorm(x, ws.q_.data(), layer.output_norm, n_tok, d, c.ln_eps, pool);
+  }
+}
+
+void PoolSentences(const SentenceConfig& sentence, int d_model, std::span<const std::vector<int32_t>> batch,
+                   const float* hidden, float* out) {
+  const int64_t d = d_model;
+  int64_t row = 0;
+  std::vector<double> acc(static_cast<size_t>(d));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int64_t n = static_cast<int64_t>(batch[s].size());
+    float* o = out + static_cast<int64_t>(s) * d;
+    const float* h = hidden + row * d;
+    switch (sentence.pooling) {
+      case Pooling::kMean:  // every token is in the attention mask, [CLS] and [SEP] included
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t j = 0; j < d; ++j) acc[static_cast<size_t>(j)] += h[t * d + j];
+        }
+        for (int64_t j = 0; j < d; ++j)
+          o[j] = static_cast<float>(acc[static_cast<size_t>(j)] / static_cast<double>(n));
+        break;
+      case Pooling::kCls:
+        std::copy(h, h + d, o);
+        break;
+      case Pooling::kMax:
+        std::copy(h, h + d, o);
+        for (int64_t t = 1; t < n; ++t) {
+          for (int64_t j = 0; j < d; ++j) o[j] = std::max(o[j], h[t * d + j]);
+        }
+        break;
+    }
+    if (sentence.normalize) {  // torch.nn.functional.normalize: x / max(‖x‖, 1e-12)
+      double sq = 0.0;
+      for (int64_t j = 0; j < d; ++j) sq += double{o[j]} * o[j];
+      const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
+      for (int64_t j = 0; j < d; ++j) o[j] = static_cast<float>(o[j] * inv);
+    }
+    row += n;
+  }
+}
+
+}  // namespace tokenlora

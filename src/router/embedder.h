@@ -1,0 +1,82 @@
+// The router's sentence embedder: a BertModel with its thread pool and
+// scratch, its identity (name + weights sha256), and the machinery that makes
+// routing a growing text cheap without changing any result:
+//   * the text is tokenized incrementally: pieces before the last
+//     whitespace of the previous call are kept (WordPieceTokenizer::StableSplit);
+//   * the embedding is reused while the window of word pieces is unchanged
+//     (with the whole-text window, once the text passes max_seq_length pieces
+//     the window is frozen and routing costs nothing).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "model/bert/bert_model.h"
+#include "router/router_file.h"
+
+namespace tokenlora {
+
+// Which word pieces of the running text are embedded.
+struct RouteWindow {
+  int last_pieces = 0;  // 0: the whole text (its first max_seq_length - 2 pieces, as the reference)
+  // "whole" or "last:N" (N word pieces of the embedder). Throws InputError.
+  static RouteWindow Parse(std::string_view spec);
+  std::string Describe() const;
+};
+
+// Not thread-safe: it holds the scratch and the reuse state of one caller
+// (one per generation session); the BertModel inside is immutable.
+class Embedder {
+ public:
+  // Loads the model in `dir` and hashes its weights. Throws InputError.
+  static std::unique_ptr<Embedder> Load(const std::string& dir, int n_threads);
+
+  const EmbedderIdentity& identity() const { return identity_; }
+  const BertModel& model() const { return *model_; }
+  int dim() const { return model_->dim(); }
+
+  // Embeddings of whole texts (truncated as sentence-transformers does), in
+  // one encoder batch. out: [texts.size(), dim()]
+  void EmbedBatch(std::span<const std::string> texts, float* out);
+
+  // The embedding of `window` over `text` ([dim()]), reusing the previous
+  // call's tokenization when `text` extends the previous text and its
+  // embedding when the window's pieces are unchanged. Valid until the next call.
+  const std::vector<float>& EmbedWindow(std::string_view text, const RouteWindow& window);
+
+  struct Stats {
+    int64_t calls = 0;             // EmbedWindow calls
+    int64_t encoder_runs = 0;      // of which ran the encoder
+    int64_t pieces_tokenized = 0;  // word pieces produced by the tokenizer (incremental work)
+    double encoder_ms = 0;         // time in the encoder
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  Embedder() = default;
+  // The pieces of `text`, stopping early once `enough` pieces are known.
+  const std::vector<int32_t>& Pieces(std::string_view text, size_t enough);
+
+  std::unique_ptr<BertModel> model_;
+  std::unique_ptr<ThreadPool> pool_;
+  BertWorkspace ws_;
+  EmbedderIdentity identity_;
+  Stats stats_;
+
+  // Incremental tokenization: stable_text_ (a prefix of the last text, ending
+  // after whitespace) tokenizes to stable_ids_; ids_ adds the rest's pieces.
+  std::string stable_text_;
+  std::vector<int32_t> stable_ids_;
+  std::vector<int32_t> ids_;
+  // The last window embedded and its embedding.
+  std::vector<int32_t> last_window_;
+  bool has_last_ = false;
+  std::vector<float> last_embedding_;
+};
+
+}  // namespace tokenlora

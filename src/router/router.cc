@@ -1,0 +1,46 @@
+#include "router/router.h"
+
+#include "core/error.h"
+
+namespace tokenlora {
+
+void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name) {
+  const EmbedderIdentity& want = file.embedder;
+  const EmbedderIdentity& have = embedder.identity();
+  if (want.sha256 != have.sha256) {
+    throw InputError(
+        file_name + " was built with embedder '" + want.name + "' (weights sha256 " +
+        want.sha256.substr(0, 12) + "…), but --embedder is '" + have.name + "' (sha256 " +
+        have.sha256.substr(0, 12) +
+        "…): similarities would be meaningless — pass the embedder the router was built with, or rebuild it");
+  }
+  if (want.dim != have.dim || want.max_seq_length != have.max_seq_length || want.pooling != have.pooling ||
+      want.normalize != have.normalize) {
+    throw InputError(file_name + ": the embedder's weights match but its pipeline does not (router: dim " +
+                     std::to_string(want.dim) + ", max_seq_length " + std::to_string(want.max_seq_length) +
+                     ", " + want.pooling + (want.normalize ? "+normalize" : "") + "; embedder: dim " +
+                     std::to_string(have.dim) + ", max_seq_length " + std::to_string(have.max_seq_length) +
+                     ", " + have.pooling + (have.normalize ? "+normalize" : "") +
+                     ") — edited sentence-transformers files?");
+  }
+}
+
+Router::Router(RouterFile file, const std::string& source, Embedder& embedder, RoutingPolicy policy,
+               RouteWindow window)
+    : file_(std::move(file)), embedder_(embedder), policy_(std::move(policy)), window_(window) {
+  CheckEmbedderMatches(file_, embedder_, source);
+  if (policy_.kind == PolicyKind::kFixed) TL_CHECK(policy_.fixed.size() == file_.tasks.size());
+}
+
+RouteResult Router::FromEmbedding(const std::vector<float>& embedding) const {
+  RouteResult r;
+  for (const RouterTask& t : file_.tasks) r.similarities.push_back(CosineSimilarity(embedding, t.centroid));
+  r.weights = policy_.Weights(r.similarities);
+  return r;
+}
+
+RouteResult Router::Route(std::string_view text) {
+  return FromEmbedding(embedder_.EmbedWindow(text, window_));
+}
+
+}  // namespace tokenlora

@@ -1,0 +1,48 @@
+// A loaded router: the router file's centroids, an embedder whose weights
+// match the file's, a policy and a window. Route(text) gives one weight per
+// task, in the file's task order.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/embedder.h"
+#include "router/policy.h"
+#include "router/router_file.h"
+
+namespace tokenlora {
+
+struct RouteResult {
+  std::vector<float> weights;       // [n_tasks], the policy's output
+  std::vector<float> similarities;  // [n_tasks], cosine to each centroid
+};
+
+class Router {
+ public:
+  // Throws InputError when the embedder is not the one the file was built
+  // with (sha256 of its weights) or its pipeline differs. `source` names the
+  // router file in errors.
+  Router(RouterFile file, const std::string& source, Embedder& embedder, RoutingPolicy policy,
+         RouteWindow window);
+
+  RouteResult Route(std::string_view text);
+  // Similarities and weights of a given embedding ([dim]).
+  RouteResult FromEmbedding(const std::vector<float>& embedding) const;
+
+  const RouterFile& file() const { return file_; }
+  const RoutingPolicy& policy() const { return policy_; }
+  const RouteWindow& window() const { return window_; }
+  Embedder& embedder() { return embedder_; }
+
+ private:
+  RouterFile file_;
+  Embedder& embedder_;
+  RoutingPolicy policy_;
+  RouteWindow window_;
+};
+
+// InputError unless `embedder` is the one `file` was built with.
+void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name);
+
+}  // namespace tokenlora

@@ -1,0 +1,165 @@
+#include "router/router_file.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "io/io_util.h"
+
+namespace tokenlora {
+namespace {
+
+using nlohmann::ordered_json;
+
+constexpr const char* kFormat = "tokenlora-router";
+constexpr int kVersion = 1;
+
+// Shortest decimal that reads back as the same float: 9 significant digits
+// always do, and shorter often do.
+double FloatForJson(float f) {
+  char buf[32];
+  for (int digits = 6; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(f));
+    if (std::strtof(buf, nullptr) == f) break;
+  }
+  return std::strtod(buf, nullptr);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+  [[noreturn]] void Fail(const std::string& field, const std::string& why) const {
+    throw InputError(source_ + ": " + field + ": " + why +
+                     " — not a router file made by `tokenlora router build`, or edited by hand?");
+  }
+  const ordered_json& Get(const ordered_json& obj, const char* key, const std::string& field) const {
+    const auto it = obj.find(key);
+    if (it == obj.end()) Fail(field, "missing");
+    return *it;
+  }
+  std::string String(const ordered_json& obj, const char* key, const std::string& field) const {
+    const auto& v = Get(obj, key, field);
+    if (!v.is_string()) Fail(field, "expected a string, got " + io_internal::Quote(v.dump(), 40));
+    return v.get<std::string>();
+  }
+  int64_t Int(const ordered_json& obj, const char* key, const std::string& field, int64_t lo,
+              int64_t hi) const {
+    const auto& v = Get(obj, key, field);
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+      Fail(field, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                      io_internal::Quote(v.dump(), 40));
+    }
+    return v.get<int64_t>();
+  }
+  bool Bool(const ordered_json& obj, const char* key, const std::string& field) const {
+    const auto& v = Get(obj, key, field);
+    if (!v.is_boolean()) Fail(field, "expected true or false");
+    return v.get<bool>();
+  }
+
+ private:
+  std::string source_;
+};
+
+}  // namespace
+
+std::vector<std::string> RouterFile::TaskNames() const {
+  std::vector<std::string> names;
+  for (const RouterTask& t : tasks) names.push_back(t.name);
+  return names;
+}
+
+RouterFile RouterFile::Load(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw InputError("router file " + io_internal::Quote(path) + " not found (make one with `tokenlora router build`)");
+  }
+  return Parse(ReadTextFile(path), path);
+}
+
+RouterFile RouterFile::Parse(const std::string& json_text, const std::string& name) {
+  ordered_json root;
+  try {
+    root = ordered_json::parse(json_text);
+  } catch (const ordered_json::exception& e) {
+    throw InputError(name + ": not valid JSON (" + e.what() + ")");
+  }
+  const Reader r(name);
+  if (!root.is_object()) r.Fail("(top level)", "expected an object");
+  if (r.String(root, "format", "format") != kFormat)
+    r.Fail("format", std::string("expected \"") + kFormat + "\"");
+  const int64_t version = r.Int(root, "version", "version", 0, 1 << 20);
+  if (version != kVersion) {
+    r.Fail("version", "version " + std::to_string(version) + " is not supported (this build reads version " +
+                          std::to_string(kVersion) + ")");
+  }
+  RouterFile f;
+  const auto& e = r.Get(root, "embedder", "embedder");
+  if (!e.is_object()) r.Fail("embedder", "expected an object");
+  f.embedder.name = r.String(e, "name", "embedder.name");
+  f.embedder.sha256 = r.String(e, "sha256", "embedder.sha256");
+  f.embedder.dim = static_cast<int>(r.Int(e, "dim", "embedder.dim", 1, 1 << 16));
+  f.embedder.max_seq_length =
+      static_cast<int>(r.Int(e, "max_seq_length", "embedder.max_seq_length", 2, 1 << 20));
+  f.embedder.pooling = r.String(e, "pooling", "embedder.pooling");
+  f.embedder.normalize = r.Bool(e, "normalize", "embedder.normalize");
+  const auto& tasks = r.Get(root, "tasks", "tasks");
+  if (!tasks.is_array() || tasks.empty()) r.Fail("tasks", "expected a non-empty list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const std::string field = "tasks[" + std::to_string(i) + "]";
+    const auto& t = tasks[i];
+    if (!t.is_object()) r.Fail(field, "expected an object");
+    RouterTask task;
+    task.name = r.String(t, "name", field + ".name");
+    if (!names.insert(task.name).second)
+      r.Fail(field + ".name", "task " + io_internal::Quote(task.name) + " appears twice");
+    task.source = r.String(t, "source", field + ".source");
+    task.template_spec = r.String(t, "template", field + ".template");
+    task.records = r.Int(t, "records", field + ".records", 1, int64_t{1} << 50);
+    task.skipped = r.Int(t, "skipped", field + ".skipped", 0, int64_t{1} << 50);
+    const auto& c = r.Get(t, "centroid", field + ".centroid");
+    if (!c.is_array() || c.size() != static_cast<size_t>(f.embedder.dim)) {
+      r.Fail(field + ".centroid", "expected " + std::to_string(f.embedder.dim) +
+                                      " numbers (embedder.dim), got " +
+                                      (c.is_array() ? std::to_string(c.size()) : std::string("no list")));
+    }
+    for (size_t j = 0; j < c.size(); ++j) {
+      if (!c[j].is_number() || !std::isfinite(c[j].get<double>())) {
+        r.Fail(field + ".centroid[" + std::to_string(j) + "]", "expected a finite number");
+      }
+      task.centroid.push_back(c[j].get<float>());
+    }
+    f.tasks.push_back(std::move(task));
+  }
+  return f;
+}
+
+std::string RouterFile::Serialize() const {
+  // One line per task keeps the file readable (and diffable) despite the
+  // long centroids.
+  const ordered_json e = {{"name", embedder.name},       {"sha256", embedder.sha256},
+                          {"dim", embedder.dim},         {"max_seq_length", embedder.max_seq_length},
+                          {"pooling", embedder.pooling}, {"normalize", embedder.normalize}};
+  std::string out = "{\"format\": \"" + std::string(kFormat) +
+                    "\", \"version\": " + std::to_string(kVersion) + ",\n \"embedder\": " + e.dump() +
+                    ",\n \"tasks\": [";
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const RouterTask& t = tasks[i];
+    ordered_json centroid = ordered_json::array();
+    for (float v : t.centroid) centroid.push_back(FloatForJson(v));
+    const ordered_json task = {
+        {"name", t.name},       {"source", t.source},   {"template", t.template_spec},
+        {"records", t.records}, {"skipped", t.skipped}, {"centroid", std::move(centroid)}};
+    out += (i ? ",\n  " : "\n  ") + task.dump();
+  }
+  return out + "\n ]}\n";
+}
+
+void RouterFile::Save(const std::string& path) const { WriteFileAtomically(path, Serialize()); }
+
+}  // namespace tokenlora

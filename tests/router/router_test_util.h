@@ -1,0 +1,31 @@
+// Shared helpers for tests/router: where the MiniLM files are, and the golden
+// files of tests/golden/router (made by scripts/make_golden_router.py).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tokenlora::testing {
+
+// models/all-MiniLM-L6-v2 under the source tree (scripts/fetch-models puts it
+// there), or "" when its model.safetensors is absent: tests that need the
+// weights GTEST_SKIP then.
+std::string MiniLmDir();
+// A directory with the MiniLM tokenizer.json and vocab.txt: the model
+// directory, else the shared data copy; "" when neither exists.
+std::string MiniLmTokenizerDir();
+
+// A golden text: {"text": s} inline, {"ref": [file under shared/data,
+// 0-based line, "field.path"]}, or {"refs": [ref, ...], "sep": s} joined;
+// nullopt when the shared data is absent.
+std::optional<std::string> GoldenText(const nlohmann::json& row);
+
+// Little-endian float16 / float32 file as floats.
+std::vector<float> ReadF16File(const std::string& path);
+std::vector<float> ReadF32File(const std::string& path);
+
+double Cosine(const float* a, const float* b, size_t n);
+
+}  // namespace tokenlora::testing

@@ -1,0 +1,266 @@
+// `tokenlora embed`, `tokenlora route` and `tokenlora router build|eval`:
+// argument parsing and printing; the work is in src/router.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "router/builder.h"
+#include "router/embedder.h"
+#include "router/progress.h"
+#include "router/router.h"
+
+namespace tokenlora::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// $TOKENLORA_EMBEDDER, else models/all-MiniLM-L6-v2 under the current
+// directory or the source tree the binary was built from (as DefaultModelPath).
+std::string DefaultEmbedderPath() {
+  if (const char* env = std::getenv("TOKENLORA_EMBEDDER"); env != nullptr && *env != '\0') return env;
+  const std::string rel = "models/all-MiniLM-L6-v2";
+  std::error_code ec;
+  if (fs::exists(rel, ec)) return rel;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+      if (fs::exists(dir / rel, ec)) return (dir / rel).string();
+    }
+  }
+  return rel;  // the loader's error then names it
+}
+
+std::unique_ptr<Embedder> LoadEmbedder(const std::string& dir, int threads) {
+  const std::string path = dir.empty() ? DefaultEmbedderPath() : dir;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw InputError("embedder " + path +
+                     " not found: run scripts/fetch-models (it brings all-MiniLM-L6-v2), "
+                     "or pass --embedder DIR / set $TOKENLORA_EMBEDDER");
+  }
+  return Embedder::Load(path, threads > 0 ? threads : DefaultThreads());
+}
+
+std::string Json(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+struct PolicyArgs {
+  std::string policy = "paper", weights, window = "whole";
+  float temperature = 0;
+  int top_k = 1;
+
+  void Add(CLI::App* cmd) {
+    cmd->add_option("--policy", policy,
+                    "paper (the reference: largest cosine x T, softmax; T=4), softmax (cosine/T; "
+                    "T=0.1), top-k, uniform, fixed")
+        ->capture_default_str();
+    cmd->add_option("--temperature", temperature, "T of the policy (default: paper 4, softmax/top-k 0.1)");
+    cmd->add_option("--top-k", top_k, "tasks kept by --policy top-k")->capture_default_str();
+    cmd->add_option("--weights", weights, "weights of --policy fixed: task=w,task=w");
+  }
+  RoutingPolicy Make(const RouterFile& file) const {
+    return RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames());
+  }
+};
+
+RecordOptions AddRecordOptions(CLI::App* cmd, RecordOptions* o) {
+  cmd->add_option("--limit", o->limit, "use at most N records per task (after the slice)");
+  cmd->add_flag("--skip-bad", o->skip_bad,
+                "count and skip records that are not JSON or lack a template field");
+  cmd->add_option("--batch", o->batch, "texts per encoder batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  return *o;
+}
+
+const char* kTaskHelp =
+    "NAME=FILE.jsonl[SLICE][:TEMPLATE]; SLICE like [:90%] or [5696:]; TEMPLATE: gsm8k, arc_challenge, squad, "
+    "codealpaca (the reference's formats; default: the task's name), NAME_prompt (the same cut after "
+    "\"Answer:\"), or a custom one with {field}, {nested.field}, {list.0}, \\n";
+
+}  // namespace
+
+RunFn AddEmbedCommand(CLI::App& app) {
+  struct Args {
+    std::string embedder;
+    std::vector<std::string> texts;
+    bool json = false;
+    int threads = 0, repeat = 0;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("embed", "Print sentence embeddings of texts (the router's embedder)");
+  cmd->add_option("--embedder", a->embedder,
+                  "sentence-transformers directory (default: models/all-MiniLM-L6-v2)");
+  cmd->add_option("TEXT", a->texts, "texts to embed")->required();
+  cmd->add_flag("--json", a->json, "print {\"embedder\": ..., \"dim\": n, \"embeddings\": [[...], ...]}");
+  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  cmd->add_option("--repeat", a->repeat,
+                  "also time N more encoder calls per text and report ms per call on stderr")
+      ->check(CLI::Range(0, 100000));
+  return [a] {
+    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    const size_t dim = static_cast<size_t>(embedder->dim());
+    std::vector<float> emb(a->texts.size() * dim);
+    embedder->EmbedBatch(a->texts, emb.data());
+    for (size_t i = 0; i < a->texts.size() && a->repeat > 0; ++i) {
+      const auto pieces = embedder->model().Tokenize(a->texts[i]).size() - 2;
+      std::vector<float> one(dim);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int r = 0; r < a->repeat; ++r) embedder->EmbedBatch({&a->texts[i], 1}, one.data());
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "text %zu: %zu word pieces, %.2f ms per embedding (%d calls)\n", i, pieces,
+                   ms / a->repeat, a->repeat);
+    }
+    if (a->json) {
+      nlohmann::json j = {{"embedder", embedder->identity().name},
+                          {"sha256", embedder->identity().sha256},
+                          {"dim", dim},
+                          {"embeddings", nlohmann::json::array()}};
+      for (size_t i = 0; i < a->texts.size(); ++i)
+        j["embeddings"].push_back(std::vector<float>(emb.begin() + i * dim, emb.begin() + (i + 1) * dim));
+      std::printf("%s\n", Json(j).c_str());
+      return 0;
+    }
+    for (size_t i = 0; i < a->texts.size(); ++i) {
+      for (size_t j = 0; j < dim; ++j)
+        std::printf("%s%.6f", j ? " " : "", static_cast<double>(emb[i * dim + j]));
+      std::printf("\n");
+    }
+    return 0;
+  };
+}
+
+RunFn AddRouteCommand(CLI::App& app) {
+  struct Args {
+    std::string router, embedder, text;
+    PolicyArgs policy;
+    bool json = false;
+    int threads = 0;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("route", "Print the adapter weights the router gives a text");
+  cmd->add_option("--router", a->router, "router file made by `tokenlora router build`")->required();
+  cmd->add_option("--embedder", a->embedder,
+                  "the embedder the router was built with (default: models/all-MiniLM-L6-v2)");
+  cmd->add_option("TEXT", a->text, "the (running) text to route")->required();
+  a->policy.Add(cmd);
+  cmd->add_option("--window", a->policy.window, "whole (the reference) or last:N word pieces")
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "print {\"weights\": {task: w}, \"similarities\": {task: cos}, ...}");
+  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  return [a] {
+    RouterFile file = RouterFile::Load(a->router);
+    const RoutingPolicy policy = a->policy.Make(file);
+    const RouteWindow window = RouteWindow::Parse(a->policy.window);
+    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    Router router(std::move(file), a->router, *embedder, policy, window);
+    const RouteResult r = router.Route(a->text);
+    const auto& tasks = router.file().tasks;
+    if (a->json) {
+      nlohmann::json w = nlohmann::json::object(), s = nlohmann::json::object();
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        w[tasks[i].name] = r.weights[i];
+        s[tasks[i].name] = r.similarities[i];
+      }
+      std::printf("%s\n", Json({{"weights", w},
+                                {"similarities", s},
+                                {"policy", policy.Describe()},
+                                {"window", window.Describe()}})
+                              .c_str());
+      return 0;
+    }
+    std::printf("%-16s %8s  %10s\n", "task", "weight", "similarity");
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      std::printf("%-16s %8.4f  %10.4f\n", tasks[i].name.c_str(), static_cast<double>(r.weights[i]),
+                  static_cast<double>(r.similarities[i]));
+    }
+    std::printf("policy: %s; window: %s\n", policy.Describe().c_str(), window.Describe().c_str());
+    return 0;
+  };
+}
+
+RunFn AddRouterCommand(CLI::App& app) {
+  struct Args {
+    std::string embedder, output, router;
+    std::vector<std::string> tasks;
+    RecordOptions records;
+    PolicyArgs policy;
+    int threads = 0;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("router", "Build a router file from data sets, or measure one");
+  cmd->require_subcommand(1);
+
+  auto* build =
+      cmd->add_subcommand("build", "Embed each task's records and write their centroids to a router file");
+  build->add_option("--embedder", a->embedder,
+                    "sentence-transformers directory (default: models/all-MiniLM-L6-v2)");
+  build->add_option("--task", a->tasks, kTaskHelp)->required();
+  build->add_option("-o,--output", a->output, "router file to write (atomically)")->required();
+  AddRecordOptions(build, &a->records);
+  build->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+
+  auto* eval = cmd->add_subcommand(
+      "eval", "Route held-out prompts and report how often the top weight is their own task");
+  eval->add_option("--router", a->router, "router file")->required();
+  eval->add_option("--embedder", a->embedder,
+                   "the embedder the router was built with (default: models/all-MiniLM-L6-v2)");
+  eval->add_option("--task", a->tasks, std::string(kTaskHelp) + "; NAME must be a task of the router")
+      ->required();
+  a->policy.Add(eval);
+  AddRecordOptions(eval, &a->records);
+  eval->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  eval->add_flag("--json", a->json, "print the confusion matrix as JSON");
+
+  return [a, build, eval] {
+    std::vector<TaskSpec> specs;
+    for (const std::string& t : a->tasks) specs.push_back(TaskSpec::Parse(t));
+    if (build->parsed()) {
+      auto embedder = LoadEmbedder(a->embedder, a->threads);
+      const auto t0 = std::chrono::steady_clock::now();
+      const RouterFile file = BuildRouter(specs, *embedder, a->records);
+      file.Save(a->output);
+      int64_t records = 0;
+      for (const RouterTask& t : file.tasks) records += t.records;
+      std::fprintf(
+          stderr, "wrote %s: %zu tasks, %lld records, embedder %s (sha256 %.12s…), %s\n", a->output.c_str(),
+          file.tasks.size(), static_cast<long long>(records), file.embedder.name.c_str(),
+          file.embedder.sha256.c_str(),
+          FormatDuration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
+              .c_str());
+      return 0;
+    }
+    RouterFile file = RouterFile::Load(a->router);
+    const RoutingPolicy policy = a->policy.Make(file);
+    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    CheckEmbedderMatches(file, *embedder, a->router);
+    const RouterEval ev = EvaluateRouter(file, *embedder, policy, specs, a->records);
+    if (a->json) {
+      nlohmann::json rows = nlohmann::json::object();
+      for (size_t r = 0; r < ev.eval_tasks.size(); ++r) {
+        nlohmann::json row = nlohmann::json::object();
+        for (size_t c = 0; c < ev.tasks.size(); ++c) row[ev.tasks[c]] = ev.confusion[r][c];
+        rows[ev.eval_tasks[r]] = {{"top_weight", row},
+                                  {"prompts", ev.Total(r)},
+                                  {"own_task", ev.Correct(r)},
+                                  {"skipped", ev.skipped[r]}};
+      }
+      std::printf(
+          "%s\n",
+          Json({{"policy", policy.Describe()}, {"accuracy", ev.Accuracy()}, {"tasks", rows}}).c_str());
+    } else {
+      std::printf("policy: %s\n%s", policy.Describe().c_str(), FormatRouterEval(ev).c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace tokenlora::cli
