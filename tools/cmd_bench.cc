@@ -13,6 +13,9 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
+#include "lora/adapter_bank.h"
+#include "lora/mix_spec.h"
+#include "lora/mixer.h"
 #include "model/llama/forward.h"
 #include "model/model.h"
 
@@ -68,8 +71,9 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
 
 RunFn AddBenchCommand(CLI::App& app) {
   struct Args {
-    std::string model, peer;
-    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
+    std::string model, peer, mix_mode = "exact", adapter_type = "f32";
+    std::vector<std::string> adapters;
+    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -81,6 +85,13 @@ RunFn AddBenchCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   cmd->add_option("--peer", a->peer, "path of llama.cpp's llama-bench to run on the same file, interleaved");
   cmd->add_flag("--json", a->json, "print one JSON object");
+  cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH (repeatable): also measure with adapters, beside the base in the same run");
+  cmd->add_option("--mix-every", a->mix_every, "fresh random adapter weights every K tokens (prefill rows too); 0: fixed equal weights")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mix-mode", a->mix_mode, "exact (default), peft-linear or peft04-linear")
+      ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
+  cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default) or f16")
+      ->check(CLI::IsMember({"f32", "f16"}));
   return [a] {
     const std::string path = a->model.empty() ? DefaultModelPath() : a->model;
     auto model = Model::Load(path);
@@ -98,31 +109,91 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::vector<int32_t> prompt(static_cast<size_t>(a->n_prompt));
     for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
     std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-    std::vector<double> prefill, decode, peer_prefill, peer_decode;
+    std::vector<double> prefill, decode, peer_prefill, peer_decode, lora_prefill, lora_decode;
+
+    // Adapters, when given: measured beside the base in the same reps.
+    std::unique_ptr<AdapterBank> bank;
+    std::unique_ptr<LoraMixer> mixer;
+    if (!a->adapters.empty()) {
+      bank = std::make_unique<AdapterBank>(*model);
+      const AdapterLoadOptions load{a->adapter_type == "f16" ? DType::kF16 : DType::kF32};
+      for (const std::string& text : a->adapters) {
+        const AdapterSpec spec = ParseAdapterSpec(text);
+        bank->Load(spec.name, spec.path, load);
+      }
+      MixerOptions options;
+      options.mode = ParseMixMode(a->mix_mode);
+      mixer = std::make_unique<LoraMixer>(*bank, options);
+    } else if (a->mix_every > 0) {
+      throw InputError("bench: --mix-every needs adapters (--adapter NAME=PATH)");
+    }
+    const int n_adapters = bank ? bank->size() : 0;
+    // Weights for `n` tokens [n, n_adapters]: random (normalised to sum 1)
+    // and changing every mix_every tokens, or equal and fixed.
+    auto make_weights = [&](int n, int first_token) {
+      std::vector<float> w(static_cast<size_t>(n) * static_cast<size_t>(n_adapters), 1.0f / std::max(1, n_adapters));
+      if (a->mix_every <= 0) return w;
+      std::vector<float> row(static_cast<size_t>(n_adapters));
+      for (int t = 0; t < n; ++t) {
+        if ((first_token + t) % a->mix_every == 0 || t == 0) {
+          float sum = 0;
+          for (float& v : row) sum += (v = 0.05f + static_cast<float>(rng() % 1000) / 1000.0f);
+          for (float& v : row) v /= sum;
+        }
+        std::copy(row.begin(), row.end(), w.begin() + static_cast<std::ptrdiff_t>(t) * n_adapters);
+      }
+      return w;
+    };
+    // One prefill + decode measurement; with_adapters routes through the mixer.
+    auto measure = [&](bool with_adapters, double& pp_tps, double& tg_tps) {
+      ForwardContext run_ctx{&pool, with_adapters ? mixer.get() : nullptr};
+      kv.set_n_past(0);
+      auto t0 = std::chrono::steady_clock::now();
+      if (with_adapters) {
+        const std::vector<float> w = make_weights(a->n_prompt, 0);
+        RunWithTokenWeights(forward, *mixer, prompt, w, n_adapters, kv, pool, logits.data(), false, 512);
+      } else {
+        forward.Run(prompt, kv, run_ctx, logits.data(), false);
+      }
+      pp_tps = a->n_prompt / Seconds(t0);
+      // Decode after a 1-token context, like llama-bench's tg test.
+      kv.set_n_past(0);
+      int32_t token = prompt[0];
+      if (with_adapters && a->mix_every <= 0) {
+        const std::vector<float> w = make_weights(1, 0);
+        mixer->SetTokenWeights(w, 1, n_adapters);
+      }
+      t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < a->n_gen; ++i) {
+        if (with_adapters && a->mix_every > 0 && i % a->mix_every == 0) {
+          const std::vector<float> w = make_weights(1, i);
+          mixer->SetTokenWeights(w, 1, n_adapters);
+        }
+        const int32_t one[1] = {token};
+        forward.Run(one, kv, run_ctx, logits.data(), false);
+        token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      tg_tps = a->n_gen / Seconds(t0);
+    };
 
     // Warm-up: page the weights in and size the scratch buffers.
     kv.set_n_past(0);
     forward.Run(std::span<const int32_t>(prompt).first(std::min<size_t>(prompt.size(), 16)), kv, ctx,
                 logits.data(), false);
     for (int rep = 0; rep < a->reps; ++rep) {
-      kv.set_n_past(0);
-      auto t0 = std::chrono::steady_clock::now();
-      forward.Run(prompt, kv, ctx, logits.data(), false);
-      prefill.push_back(a->n_prompt / Seconds(t0));
-      // Decode after a 1-token context, like llama-bench's tg test.
-      kv.set_n_past(0);
-      int32_t token = prompt[0];
-      t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < a->n_gen; ++i) {
-        const int32_t one[1] = {token};
-        forward.Run(one, kv, ctx, logits.data(), false);
-        token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      double pp = 0, tg = 0;
+      measure(false, pp, tg);
+      prefill.push_back(pp);
+      decode.push_back(tg);
+      if (mixer) {
+        measure(true, pp, tg);
+        lora_prefill.push_back(pp);
+        lora_decode.push_back(tg);
       }
-      decode.push_back(a->n_gen / Seconds(t0));
       if (!a->peer.empty()) {
-        auto [pp, tg] = RunPeer(a->peer, path, a->n_prompt, a->n_gen, threads);
-        peer_prefill.push_back(pp);
-        peer_decode.push_back(tg);
+        auto [ppp, ptg] = RunPeer(a->peer, path, a->n_prompt, a->n_gen, threads);
+        peer_prefill.push_back(ppp);
+        peer_decode.push_back(ptg);
       }
       if (!a->json) {
         std::fprintf(stderr, "\rrep %d/%d", rep + 1, a->reps);
@@ -143,6 +214,17 @@ RunFn AddBenchCommand(CLI::App& app) {
                           {"decode_tps", dc.median},
                           {"decode_tps_min", dc.min},
                           {"decode_tps_max", dc.max}};
+      if (mixer) {
+        const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
+        j["adapters"] = n_adapters;
+        j["mix_every"] = a->mix_every;
+        j["mix_mode"] = a->mix_mode;
+        j["adapter_type"] = a->adapter_type;
+        j["lora_prefill_tps"] = lpf.median;
+        j["lora_decode_tps"] = ldc.median;
+        j["lora_prefill_ratio"] = pf.median > 0 ? lpf.median / pf.median : 0;
+        j["lora_decode_ratio"] = dc.median > 0 ? ldc.median / dc.median : 0;
+      }
       if (!a->peer.empty()) {
         const Stats ppf = Summarize(peer_prefill), pdc = Summarize(peer_decode);
         j["peer_prefill_tps"] = ppf.median;
@@ -159,6 +241,16 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);
+    if (mixer) {
+      const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
+      const std::string tag = "+" + std::to_string(n_adapters) + " LoRA";
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " pp" + std::to_string(a->n_prompt)).c_str(), lpf.min, lpf.median, lpf.max);
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " tg" + std::to_string(a->n_gen)).c_str(), ldc.min, ldc.median, ldc.max);
+      std::printf("adapters / base (medians, %s, %s storage, weights %s): prefill %.2fx, decode %.2fx\n",
+                  a->mix_mode.c_str(), a->adapter_type.c_str(),
+                  a->mix_every > 0 ? ("change every " + std::to_string(a->mix_every) + " tokens").c_str() : "fixed",
+                  pf.median > 0 ? lpf.median / pf.median : 0, dc.median > 0 ? ldc.median / dc.median : 0);
+    }
     if (!a->peer.empty()) {
       const Stats ppf = Summarize(peer_prefill), pdc = Summarize(peer_decode);
       std::printf("%-22s %10.1f %10.1f %10.1f\n", ("llama.cpp pp" + std::to_string(a->n_prompt)).c_str(), ppf.min, ppf.median, ppf.max);

@@ -60,6 +60,16 @@ TEST_F(CliTest, TokenizeJson) {
   EXPECT_NE(r.out.find("\"ids\":[72,105,33]"), std::string::npos) << r.out;
 }
 
+TEST_F(CliTest, BenchJson) {
+  const Result r = RunCli("bench -m " + model_ + " -p 8 -n 4 --reps 1 -t 1 --json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"prefill_tps\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"decode_tps\""), std::string::npos) << r.out;
+  const Result bad = RunCli("bench -m " + model_ + " -p 8 -n 4 --mix-every 2");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--adapter"), std::string::npos) << bad.out;
+}
+
 TEST_F(CliTest, BadInputExitsWithTwoAndSaysWhy) {
   struct Case {
     std::string args, expect;
