@@ -10,8 +10,11 @@ namespace tokenlora::cli {
 namespace fs = std::filesystem;
 
 std::string DefaultModelPath() {
-  if (const char* env = std::getenv("TOKENLORA_MODEL"); env != nullptr && *env != '\0') return env;
-  const std::string rel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  return FindBundledPath("TOKENLORA_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+
+std::string FindBundledPath(const char* env_var, const std::string& rel) {
+  if (const char* env = std::getenv(env_var); env != nullptr && *env != '\0') return env;
   std::error_code ec;
   if (fs::exists(rel, ec)) return rel;
   // Next to the source tree of this binary: <root>/build/tools/tokenlora.

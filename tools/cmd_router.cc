@@ -19,21 +19,8 @@ namespace tokenlora::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// $TOKENLORA_EMBEDDER, else models/all-MiniLM-L6-v2 under the current
-// directory or the source tree the binary was built from (as DefaultModelPath).
-std::string DefaultEmbedderPath() {
-  if (const char* env = std::getenv("TOKENLORA_EMBEDDER"); env != nullptr && *env != '\0') return env;
-  const std::string rel = "models/all-MiniLM-L6-v2";
-  std::error_code ec;
-  if (fs::exists(rel, ec)) return rel;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-      if (fs::exists(dir / rel, ec)) return (dir / rel).string();
-    }
-  }
-  return rel;  // the loader's error then names it
-}
+// $TOKENLORA_EMBEDDER, else models/all-MiniLM-L6-v2 (found like the model).
+std::string DefaultEmbedderPath() { return FindBundledPath("TOKENLORA_EMBEDDER", "models/all-MiniLM-L6-v2"); }
 
 std::unique_ptr<Embedder> LoadEmbedder(const std::string& dir, int threads) {
   const std::string path = dir.empty() ? DefaultEmbedderPath() : dir;

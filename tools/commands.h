@@ -24,6 +24,10 @@ RunFn AddConvertAdapterCommand(CLI::App& app);  // cmd_lora.cc
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the
 // source tree the binary was built from.
 std::string DefaultModelPath();
+// $env_var when set, else `relative` (e.g. "models/all-MiniLM-L6-v2") under
+// the current directory or under the source tree the binary was built from;
+// `relative` itself when found nowhere (the loader's error then names it).
+std::string FindBundledPath(const char* env_var, const std::string& relative);
 int DefaultThreads();
 
 }  // namespace tokenlora::cli
