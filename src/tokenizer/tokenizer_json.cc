@@ -123,7 +123,7 @@ void ReadNormalizer(const Reader& r, const json& n, const std::string& field, No
   } else {
     r.Fail(field + ".type", "normalizer '" + type +
                                 "' is not supported (supported: Sequence, Prepend, Replace; Unicode "
-                                "normalization such as NFC/NFKC is not implemented)");
+                                "normalization such as NFC/NFKC is not available yet)");
   }
 }
 
