@@ -250,5 +250,30 @@ TEST(MiniLmRouter, MatchesReferenceEndToEnd) {
       max_diff);
 }
 
+// tests/data/router/minilm_paper_tasks.json: the four tasks' centroids from
+// the full training splits (see its "source" fields), as `tokenlora router
+// build` wrote them.
+TEST(MiniLmRouter, CheckedInRouterFile) {
+  const RouterFile file = RouterFile::Load(SourcePath("tests/data/router/minilm_paper_tasks.json"));
+  ASSERT_EQ(file.TaskNames(), (std::vector<std::string>{"gsm8k", "arc_challenge", "squad", "codealpaca"}));
+  EXPECT_EQ(file.tasks[0].records, 7473);
+  const std::string dir = testing::MiniLmDir();
+  if (dir.empty()) GTEST_SKIP() << "models/all-MiniLM-L6-v2 absent (scripts/fetch-models)";
+  auto embedder = Embedder::Load(dir, ThreadPool::PhysicalCores());
+  Router router(file, "minilm_paper_tasks.json", *embedder,
+                RoutingPolicy::Make("paper", 0, 1, "", file.TaskNames()), RouteWindow{});
+  const auto top = [&](const std::string& text) {
+    const std::vector<float> w = router.Route(text).weights;
+    return file.tasks[static_cast<size_t>(std::max_element(w.begin(), w.end()) - w.begin())].name;
+  };
+  EXPECT_EQ(
+      top("Question: Tom has 3 boxes of 12 pencils and gives away 7. How many pencils are left?\n\nAnswer:"),
+      "gsm8k");
+  EXPECT_EQ(top("Write a Python function that returns the n-th Fibonacci number.\n\nAnswer:"), "codealpaca");
+  EXPECT_EQ(top("Question: Which process in plants turns light energy into chemical energy?\nChoices: A. "
+                "respiration\nB. photosynthesis\n\nAnswer:"),
+            "arc_challenge");
+}
+
 }  // namespace
 }  // namespace tokenlora
