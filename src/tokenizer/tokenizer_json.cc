@@ -374,7 +374,9 @@ std::unique_ptr<Tokenizer> ParseChecked(std::string_view json_text, const std::s
     tokens[id] = text;
     assigned[id] = true;
   };
-  for (const auto& [text, id_value] : vocab.items()) {
+  for (const auto& entry : vocab.items()) {
+    const std::string& text = entry.key();
+    const json& id_value = entry.value();
     const auto field = [&text] { return "model.vocab[" + io_internal::Quote(text) + "]"; };
     const int32_t id = r.Id(id_value, field);
     assign(id, text, field);
