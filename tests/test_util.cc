@@ -1,5 +1,9 @@
 #include "test_util.h"
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -27,6 +31,18 @@ std::string TempDir() {
              ("tokenlora_test_" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+CliResult RunTokenlora(const std::string& args) {
+  const std::string cmd = std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed: " + cmd};
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 }  // namespace tokenlora::testing

@@ -11,4 +11,11 @@ std::string SharedPath(const std::string& relative);
 std::string DefaultModelPath();
 // A fresh temporary directory for one test.
 std::string TempDir();
+
+// Runs the built `tokenlora` binary with `args` (shell syntax).
+struct CliResult {
+  int code;         // exit status (-1 if it did not exit normally)
+  std::string out;  // stdout and stderr together
+};
+CliResult RunTokenlora(const std::string& args);
 }  // namespace tokenlora::testing

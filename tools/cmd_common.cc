@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "core/error.h"
 #include "core/thread_pool.h"
 
 namespace tokenlora::cli {
@@ -28,5 +29,29 @@ std::string FindBundledPath(const char* env_var, const std::string& rel) {
 }
 
 int DefaultThreads() { return ThreadPool::PhysicalCores(); }
+
+void CheckWritableOutput(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path + " is a directory; give a file name to write");
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec)) {
+    throw InputError("cannot write " + path + ": directory " + dir.string() + " does not exist (create it first)");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw InputError("cannot write " + path + ": directory " + dir.string() + " is not writable");
+  }
+}
+
+std::string EmbedderPath(const std::string& dir) {
+  const std::string path = dir.empty() ? FindBundledPath("TOKENLORA_EMBEDDER", "models/all-MiniLM-L6-v2") : dir;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw InputError("embedder " + path +
+                     " not found: run scripts/fetch-models (it brings all-MiniLM-L6-v2), "
+                     "or pass --embedder DIR / set $TOKENLORA_EMBEDDER");
+  }
+  return path;
+}
 
 }  // namespace tokenlora::cli

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "routing_args.h"
 #include "core/error.h"
 #include "router/builder.h"
 #include "router/embedder.h"
@@ -19,42 +20,14 @@ namespace tokenlora::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// $TOKENLORA_EMBEDDER, else models/all-MiniLM-L6-v2 (found like the model).
-std::string DefaultEmbedderPath() { return FindBundledPath("TOKENLORA_EMBEDDER", "models/all-MiniLM-L6-v2"); }
-
 std::unique_ptr<Embedder> LoadEmbedder(const std::string& dir, int threads) {
-  const std::string path = dir.empty() ? DefaultEmbedderPath() : dir;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    throw InputError("embedder " + path +
-                     " not found: run scripts/fetch-models (it brings all-MiniLM-L6-v2), "
-                     "or pass --embedder DIR / set $TOKENLORA_EMBEDDER");
-  }
-  return Embedder::Load(path, threads > 0 ? threads : DefaultThreads());
+  return Embedder::Load(EmbedderPath(dir), threads > 0 ? threads : DefaultThreads());
 }
 
 std::string Json(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-struct PolicyArgs {
-  std::string policy = "paper", weights, window = "whole";
-  float temperature = 0;
-  int top_k = 1;
-
-  void Add(CLI::App* cmd) {
-    cmd->add_option("--policy", policy,
-                    "paper (the reference: largest cosine x T, softmax; T=4), softmax (cosine/T; "
-                    "T=0.1), top-k, uniform, fixed")
-        ->capture_default_str();
-    cmd->add_option("--temperature", temperature, "T of the policy (default: paper 4, softmax/top-k 0.1)");
-    cmd->add_option("--top-k", top_k, "tasks kept by --policy top-k")->capture_default_str();
-    cmd->add_option("--weights", weights, "weights of --policy fixed: task=w,task=w");
-  }
-  RoutingPolicy Make(const RouterFile& file) const {
-    return RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames());
-  }
-};
 
 RecordOptions AddRecordOptions(CLI::App* cmd, RecordOptions* o) {
   cmd->add_option("--limit", o->limit, "use at most N records per task (after the slice)");
@@ -127,7 +100,7 @@ RunFn AddEmbedCommand(CLI::App& app) {
 RunFn AddRouteCommand(CLI::App& app) {
   struct Args {
     std::string router, embedder, text;
-    PolicyArgs policy;
+    RoutingPolicyArgs policy;
     bool json = false;
     int threads = 0;
   };
@@ -137,7 +110,7 @@ RunFn AddRouteCommand(CLI::App& app) {
   cmd->add_option("--embedder", a->embedder,
                   "the embedder the router was built with (default: models/all-MiniLM-L6-v2)");
   cmd->add_option("TEXT", a->text, "the (running) text to route")->required();
-  a->policy.Add(cmd);
+  a->policy.Add(cmd, "");
   cmd->add_option("--window", a->policy.window, "whole (the reference) or last:N word pieces")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "print {\"weights\": {task: w}, \"similarities\": {task: cos}, ...}");
@@ -178,7 +151,7 @@ RunFn AddRouterCommand(CLI::App& app) {
     std::string embedder, output, router;
     std::vector<std::string> tasks;
     RecordOptions records;
-    PolicyArgs policy;
+    RoutingPolicyArgs policy;
     int threads = 0;
     bool json = false;
   };
@@ -202,7 +175,7 @@ RunFn AddRouterCommand(CLI::App& app) {
                    "the embedder the router was built with (default: models/all-MiniLM-L6-v2)");
   eval->add_option("--task", a->tasks, std::string(kTaskHelp) + "; NAME must be a task of the router")
       ->required();
-  a->policy.Add(eval);
+  a->policy.Add(eval, "");
   AddRecordOptions(eval, &a->records);
   eval->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
   eval->add_flag("--json", a->json, "print the confusion matrix as JSON");

@@ -29,5 +29,13 @@ std::string DefaultModelPath();
 // `relative` itself when found nowhere (the loader's error then names it).
 std::string FindBundledPath(const char* env_var, const std::string& relative);
 int DefaultThreads();
+// The embedder directory: `dir`, or when empty $TOKENLORA_EMBEDDER, else
+// models/all-MiniLM-L6-v2 (found like the model). InputError with a hint
+// when it does not exist.
+std::string EmbedderPath(const std::string& dir);
+// InputError (naming `path`) unless a file can be written at `path`: its
+// directory exists and is writable and `path` is not a directory. Called
+// before long work whose result goes there.
+void CheckWritableOutput(const std::string& path);
 
 }  // namespace tokenlora::cli

@@ -43,7 +43,7 @@ Generator::Generator(const Model& model, ThreadPool& pool) : model_(model), pool
 GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
                                    const GenerateOptions& options,
                                    const std::function<bool(const std::string&)>& on_text,
-                                   const ProjectionHook* hook) {
+                                   const ProjectionHook* hook, MixtureSchedule* schedule) {
   const LlamaConfig& c = model_.config();
   const Tokenizer& tok = model_.tokenizer();
   if (prompt_ids.empty()) throw InputError("the prompt is empty after tokenization");
@@ -52,6 +52,14 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
   }
   for (const std::string& s : options.stop_strings) {
     if (s.empty()) throw InputError("a stop string is empty");
+  }
+  if (options.max_total_tokens < 0) {
+    throw InputError("max_total_tokens is " + std::to_string(options.max_total_tokens) + ", expected >= 0");
+  }
+  if (options.max_total_tokens > 0 && static_cast<int>(prompt_ids.size()) >= options.max_total_tokens) {
+    throw InputError("the prompt has " + std::to_string(prompt_ids.size()) +
+                     " tokens, which already reaches the total-token limit " +
+                     std::to_string(options.max_total_tokens) + "; raise the limit or shorten the prompt");
   }
   int ctx_size = options.ctx_size > 0
                      ? options.ctx_size
@@ -72,7 +80,9 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
   std::vector<int32_t> history = prompt_ids;
 
+  std::string decoded;  // everything the decoder produced (the schedule's view of the output)
   auto t0 = Clock::now();
+  if (schedule != nullptr) schedule->BeforeStep(0, result.output_ids, decoded);
   forward.Run(prompt_ids, kv, ctx, logits.data(), /*all_logits=*/false);
   result.prefill_seconds = SecondsSince(t0);
 
@@ -97,7 +107,10 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
     }
     result.output_ids.push_back(next);
     history.push_back(next);
-    pending += decoder.Push(next);
+    const std::string piece = decoder.Push(next);
+    pending += piece;
+    decoded += piece;
+    if (schedule != nullptr) schedule->AfterToken(i, next, piece);
     // Stop strings: cut at the first match; otherwise emit what cannot start one.
     size_t stop_at = std::string::npos;
     for (const std::string& s : options.stop_strings) {
@@ -112,12 +125,22 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
     }
     emit(pending.size() - HeldBackLength(pending, options.stop_strings));
     if (i + 1 == options.max_new_tokens) break;  // no need to run the last token
+    if (options.max_total_tokens > 0 && static_cast<int>(history.size()) >= options.max_total_tokens) break;
     if (kv.n_past() >= kv.capacity()) {
       result.stop_reason = "context_full";
       break;
     }
-    const int32_t one[1] = {next};
-    forward.Run(one, kv, ctx, logits.data(), false);
+    const bool changed = schedule != nullptr && schedule->BeforeStep(i + 1, result.output_ids, decoded);
+    if (changed && schedule->recompute_past()) {
+      // Every past key/value again under the new weights: one batched
+      // forward of the whole text, as a fresh run would compute it.
+      kv.Truncate(0);
+      forward.Run(history, kv, ctx, logits.data(), false);
+      result.recomputed_tokens += static_cast<int>(history.size()) - 1;
+    } else {
+      const int32_t one[1] = {next};
+      forward.Run(one, kv, ctx, logits.data(), false);
+    }
     ++result.decoded_tokens;
   }
   result.decode_seconds = SecondsSince(t0);

@@ -31,9 +31,16 @@ std::string RouteWindow::Describe() const {
 }
 
 std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, int n_threads) {
+  auto pool = std::make_unique<ThreadPool>(n_threads);
+  std::unique_ptr<Embedder> e = Load(dir, *pool);
+  e->own_pool_ = std::move(pool);
+  return e;
+}
+
+std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, ThreadPool& pool) {
   std::unique_ptr<Embedder> e(new Embedder());
   e->model_ = BertModel::Load(dir);
-  e->pool_ = std::make_unique<ThreadPool>(n_threads);
+  e->pool_ = &pool;
   const BertModel& m = *e->model_;
   EmbedderIdentity& id = e->identity_;
   std::string name = std::filesystem::path(dir).lexically_normal().filename().string();

@@ -35,6 +35,9 @@ class Embedder {
  public:
   // Loads the model in `dir` and hashes its weights. Throws InputError.
   static std::unique_ptr<Embedder> Load(const std::string& dir, int n_threads);
+  // The same, running on `pool` (which must outlive it) — e.g. the
+  // generator's, so routing and decode share one set of threads.
+  static std::unique_ptr<Embedder> Load(const std::string& dir, ThreadPool& pool);
 
   const EmbedderIdentity& identity() const { return identity_; }
   const BertModel& model() const { return *model_; }
@@ -63,7 +66,8 @@ class Embedder {
   const std::vector<int32_t>& Pieces(std::string_view text, size_t enough);
 
   std::unique_ptr<BertModel> model_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> own_pool_;  // when not given one
+  ThreadPool* pool_ = nullptr;
   BertWorkspace ws_;
   EmbedderIdentity identity_;
   Stats stats_;

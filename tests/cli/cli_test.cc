@@ -1,10 +1,7 @@
 // End-to-end tests of the `tokenlora` binary: exit codes and messages a
 // user sees, on tiny models written by our writers.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -14,21 +11,8 @@
 namespace tokenlora {
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result RunCli(const std::string& args) {
-  const std::string cmd = std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using Result = testing::CliResult;
+Result RunCli(const std::string& args) { return testing::RunTokenlora(args); }
 
 class CliTest : public ::testing::Test {
  protected:

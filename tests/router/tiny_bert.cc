@@ -13,7 +13,7 @@
 namespace tokenlora::testing {
 namespace {
 
-constexpr int kLayers = 2, kD = 16, kHeads = 4, kFf = 24, kPositions = 10;
+constexpr int kLayers = 2, kD = 16, kHeads = 4, kFf = 24;
 
 using Tensors = std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>>;
 
@@ -46,7 +46,7 @@ std::vector<std::string> TinyVocab() {
   return {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", "."};
 }
 
-TinyBertFiles TinyBert() {
+TinyBertFiles TinyBert(int positions, int max_seq_length) {
   TinyBertFiles f;
   const int vocab = static_cast<int>(TinyVocab().size());
   f.config = {{"model_type", "bert"},
@@ -56,7 +56,7 @@ TinyBertFiles TinyBert() {
               {"num_attention_heads", kHeads},
               {"intermediate_size", kFf},
               {"vocab_size", vocab},
-              {"max_position_embeddings", kPositions},
+              {"max_position_embeddings", positions},
               {"type_vocab_size", 2},
               {"layer_norm_eps", 1e-12},
               {"position_embedding_type", "absolute"}};
@@ -68,7 +68,7 @@ TinyBertFiles TinyBert() {
                {"pooling_mode_mean_tokens", true},
                {"pooling_mode_cls_token", false},
                {"pooling_mode_max_tokens", false}};
-  f.sentence_config = {{"max_seq_length", 8}, {"do_lower_case", false}};
+  f.sentence_config = {{"max_seq_length", max_seq_length}, {"do_lower_case", false}};
   std::mt19937 rng(42);
   std::normal_distribution<float> normal(0.0f, 0.5f);
   const auto add = [&](const std::string& name, std::vector<int64_t> shape, float offset = 0.0f) {
@@ -79,7 +79,7 @@ TinyBertFiles TinyBert() {
     f.tensors.push_back({name, {std::move(shape), std::move(v)}});
   };
   add("embeddings.word_embeddings.weight", {vocab, kD});
-  add("embeddings.position_embeddings.weight", {kPositions, kD});
+  add("embeddings.position_embeddings.weight", {positions, kD});
   add("embeddings.token_type_embeddings.weight", {2, kD});
   add("embeddings.LayerNorm.weight", {kD}, 1.0f);
   add("embeddings.LayerNorm.bias", {kD});

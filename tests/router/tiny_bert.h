@@ -22,8 +22,8 @@ struct TinyBertFiles {
   std::vector<std::pair<std::string, std::pair<std::vector<int64_t>, std::vector<float>>>> tensors;
 };
 
-// The default tiny model (fixed seed).
-TinyBertFiles TinyBert();
+// The default tiny model (fixed seed): 10 positions, max_seq_length 8.
+TinyBertFiles TinyBert(int positions = 10, int max_seq_length = 8);
 // Writes `files` (+ a vocab.txt) into a fresh directory and returns it.
 std::string WriteTinyBert(const TinyBertFiles& files);
 

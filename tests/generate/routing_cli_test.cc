@@ -1,0 +1,147 @@
+// `tokenlora generate --router`: what a user runs, end to end through the
+// binary: on the tiny models (flags, errors, trace files) and on the real
+// default model with the real MiniLM router.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/mapped_file.h"
+#include "lora/adapter.h"
+#include "lora/lora_test_util.h"
+#include "model/model.h"
+#include "router/embedder.h"
+#include "router/router_file.h"
+#include "router/tiny_bert.h"
+#include "test_util.h"
+
+namespace tokenlora {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunTokenlora;
+
+const std::vector<std::string> kTasks = {"math", "science", "code"};
+
+class RoutingCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir();
+    model_ = testing::WriteTinyLlamaSafetensors(dir_ + "/model");
+    const auto model = Model::Load(model_);
+    embedder_ = testing::WriteTinyBert(testing::TinyBert());
+    RouterFile f;
+    f.embedder = Embedder::Load(embedder_, 1)->identity();
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    for (size_t i = 0; i < kTasks.size(); ++i) {
+      RouterTask t;
+      t.name = kTasks[i];
+      t.source = "test";
+      t.template_spec = "{text}";
+      t.records = 1;
+      for (int d = 0; d < f.embedder.dim; ++d) t.centroid.push_back(normal(rng));
+      f.tasks.push_back(std::move(t));
+      const LoraAdapter a = testing::RandomAdapter(model->config(), kTasks[i], 4, 8.0f,
+                                                   {ModuleKind::kQ, ModuleKind::kV}, 11 + i);
+      WritePeftAdapter(a, model->config(), dir_ + "/" + kTasks[i]);
+      adapters_ += " --adapter " + kTasks[i] + "=" + dir_ + "/" + kTasks[i];
+    }
+    f.Save(dir_ + "/router.json");
+    base_ = "generate -m " + model_ + " -p 'the cat sat on the mat' -n 6 --ignore-eos --router " + dir_ +
+            "/router.json --embedder " + embedder_;
+  }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    fs::remove_all(embedder_);
+  }
+  std::string dir_, model_, embedder_, adapters_, base_;
+};
+
+TEST_F(RoutingCliTest, GeneratesAndWritesTheTrace) {
+  const auto r = RunTokenlora(base_ + adapters_ + " --route-every 2 --route-policy softmax --trace " + dir_ +
+                              "/t.json --trace-svg " + dir_ + "/t.svg");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("router: 3 calls"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("policy softmax"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(ReadTextFile(dir_ + "/t.json"));
+  EXPECT_EQ(j["steps"].size(), 6u);
+  EXPECT_EQ(j["tasks"], nlohmann::json(kTasks));
+  EXPECT_NE(ReadTextFile(dir_ + "/t.svg").find("</svg>"), std::string::npos);
+
+  const auto rc = RunTokenlora(base_ + adapters_ + " --route-every 1 --kv-policy recompute");
+  ASSERT_EQ(rc.code, 0) << rc.out;
+  EXPECT_NE(rc.out.find("kv recompute"), std::string::npos) << rc.out;
+}
+
+TEST_F(RoutingCliTest, BadRoutingFlagsExitWithTwoAndSayWhy) {
+  struct Case {
+    std::string args, expect;
+  };
+  std::ofstream(dir_ + "/garbage.json") << "{not json";
+  const std::string plain = "generate -m " + model_ + " -p hi -n 2";
+  const Case cases[] = {
+      {base_ + adapters_ + " --route-every 0", "--route-every"},
+      {base_ + adapters_ + " --route-every sometimes", "--route-every"},
+      {base_ + adapters_ + " --kv-policy drop", "kv-policy"},
+      {base_ + adapters_ + " --route-policy loud", "policy"},
+      {base_ + adapters_ + " --route-window last:0", "window"},
+      {base_ + adapters_ + " --mix math=1", "--mix"},
+      {base_, "--adapter"},
+      {base_ + " --adapter math=" + dir_ + "/math", "no adapter for task(s): science, code"},
+      {base_ + adapters_ + " --adapter poetry=" + dir_ + "/math", "poetry"},
+      {base_ + adapters_ + " --trace " + dir_ + "/no/such/dir/t.json", "does not exist"},
+      {base_ + adapters_ + " --trace-svg " + dir_, "is a directory"},
+      {plain + " --trace " + dir_ + "/t.json", "needs a router"},
+      {plain + " --route-every 2", "needs a router"},
+      {"generate -m " + model_ + " -p hi --router " + dir_ + "/garbage.json --embedder " + embedder_ + adapters_,
+       "garbage.json"},
+      {"generate -m " + model_ + " -p hi --router " + dir_ + "/router.json --embedder " + dir_ + "/none" +
+           adapters_,
+       "not found"},
+  };
+  for (const Case& c : cases) {
+    const auto r = RunTokenlora(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("prefill:"), std::string::npos) << "generated before failing: " << c.args;
+  }
+}
+
+// The real thing: SmolLM2-135M-Instruct, all-MiniLM-L6-v2 and the router
+// built from the paper's four task data sets, with four random r=64
+// adapters named after the tasks (trained ones come with the trainer).
+TEST(RoutingCliRealModel, MathPromptLeansOnGsm8kAtEveryToken) {
+  const std::string model_path = testing::DefaultModelPath();
+  const std::string minilm = testing::SourcePath("models/all-MiniLM-L6-v2");
+  if (model_path.empty() || !fs::exists(minilm)) GTEST_SKIP() << "run scripts/fetch-models first";
+  const std::string dir = testing::TempDir();
+  const auto model = Model::Load(model_path);
+  std::string adapters;
+  int seed = 100;
+  for (const char* task : {"gsm8k", "arc_challenge", "squad", "codealpaca"}) {
+    const LoraAdapter a = testing::RandomAdapter(model->config(), task, 64, 16.0f, {ModuleKind::kQ, ModuleKind::kV},
+                                                 static_cast<uint64_t>(seed++));
+    WritePeftAdapter(a, model->config(), dir + "/" + task);
+    adapters += std::string(" --adapter ") + task + "=" + dir + "/" + task;
+  }
+  const auto r = RunTokenlora(
+      "generate -m " + model_path + " --embedder " + minilm + " --router " +
+      testing::SourcePath("tests/data/router/minilm_paper_tasks.json") + adapters +
+      " --chat -p 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
+      "May. How many clips did Natalia sell altogether in April and May?' -n 16 --ignore-eos --route-every 2 "
+      "--adapter-type f16 --trace " + dir + "/t.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(ReadTextFile(dir + "/t.json"));
+  ASSERT_EQ(j["steps"].size(), 16u);
+  EXPECT_EQ(j["stats"]["route_calls"], 8);
+  for (const auto& s : j["steps"]) {
+    EXPECT_GT(s["weights"][0].get<double>(), 0.5) << "gsm8k should lead on a GSM8K question: " << s.dump();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tokenlora
