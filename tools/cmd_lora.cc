@@ -78,11 +78,13 @@ RunFn AddConvertAdapterCommand(CLI::App& app) {
   cmd->add_option("-m,--model", a->model,
                   "the base model the adapter belongs to, for shapes and head counts (default: the built-in "
                   "SmolLM2-135M-Instruct)");
-  cmd->add_option("--outtype", a->outtype, "tensor type of the output: f32 or f16")
-      ->check(CLI::IsMember({"f32", "f16"}));
+  cmd->add_option("--outtype", a->outtype,
+                  "tensor type of the output: f32 (default), f16, or q8_0 (.gguf output only; lora_B of a "
+                  "rank that is not a multiple of 32 stays f16)");
   return [a] {
+    const DType outtype = ParseAdapterStorage(a->outtype);
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
-    ConvertAdapter(a->in, a->out, *model, a->outtype == "f16" ? DType::kF16 : DType::kF32);
+    ConvertAdapter(a->in, a->out, *model, outtype);
     const bool gguf = std::filesystem::path(a->out).extension() == ".gguf";
     std::fprintf(stderr, "wrote %s (%s)\n", a->out.c_str(),
                  gguf ? "llama.cpp LoRA GGUF" : "PEFT adapter directory");

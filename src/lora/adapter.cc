@@ -1,14 +1,17 @@
 #include "lora/adapter.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "io/io_util.h"
 #include "kernels/kernels.h"
+#include "kernels/quantize.h"
 #include "lora/adapter_internal.h"
 
 namespace tokenlora {
@@ -16,40 +19,92 @@ namespace fs = std::filesystem;
 using io_internal::HumanBytes;
 using io_internal::Quote;
 
+// ----------------------------------------------------------- storage types
+
+DType ParseAdapterStorage(const std::string& text) {
+  std::string lower = text;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    if (lower == AdapterStorageName(t)) return t;
+  }
+  throw InputError("unknown adapter storage type " + Quote(text) + "; expected f32, f16 or q8_0");
+}
+
+const char* AdapterStorageName(DType storage) {
+  switch (storage) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kQ8_0:
+      return "q8_0";
+    default:
+      return "?";
+  }
+}
+
 // ---------------------------------------------------------------- LoraMatrix
 
-LoraMatrix LoraMatrix::FromF32(const float* values, int64_t rows, int64_t cols, DType dtype) {
-  TL_CHECK(dtype == DType::kF32 || dtype == DType::kF16);
+DType LoraMatrix::StoredDType(DType storage, int64_t cols) {
+  TL_CHECK(storage == DType::kF32 || storage == DType::kF16 || storage == DType::kQ8_0);
+  if (storage == DType::kQ8_0 && cols % Info(DType::kQ8_0).block_size != 0) return DType::kF16;
+  return storage;
+}
+
+LoraMatrix LoraMatrix::FromF32(const float* values, int64_t rows, int64_t cols, DType storage) {
   LoraMatrix m;
-  m.dtype = dtype;
+  m.dtype = StoredDType(storage, cols);
   m.rows = rows;
   m.cols = cols;
   const size_t n = static_cast<size_t>(rows * cols);
-  if (dtype == DType::kF32) {
-    m.data.resize(n * sizeof(float));
+  m.data.resize(static_cast<size_t>(rows) * RowBytes(m.dtype, cols));
+  if (m.dtype == DType::kF32) {
     if (n > 0) std::memcpy(m.data.data(), values, n * sizeof(float));
-  } else {
-    m.data.resize(n * sizeof(uint16_t));
+  } else if (m.dtype == DType::kF16) {
     for (size_t i = 0; i < n; ++i) {
       const uint16_t h = F32ToF16(values[i]);
       std::memcpy(m.data.data() + 2 * i, &h, 2);
+    }
+  } else {
+    // Q8_0 of values / value_scale, value_scale = 2^(e - 17) for the largest
+    // magnitude M = f·2^e (f in [0.5, 1)): M / value_scale is in [2^16, 2^17),
+    // so the largest block scale (≈ M / value_scale / 127) is about 2^9, and
+    // every block whose largest magnitude is above 2^-24·M keeps a normal
+    // f16 scale. Dividing by a power of two is exact.
+    float amax = 0;
+    for (size_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(values[i]));
+    if (amax > 0) {
+      int e = 0;
+      std::frexp(amax, &e);
+      m.value_scale = std::ldexp(1.0f, std::max(e - 17, -126));
+    }
+    const float inverse = 1.0f / m.value_scale;
+    const size_t row_bytes = RowBytes(m.dtype, cols);
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = values + r * cols;
+      for (int64_t c = 0; c < cols; ++c) row[static_cast<size_t>(c)] = src[c] * inverse;
+      kernels::QuantizeRow(m.dtype, row.data(), m.data.data() + static_cast<size_t>(r) * row_bytes, cols);
     }
   }
   return m;
 }
 
-LoraMatrix LoraMatrix::FromView(const TensorView& t, DType dtype) {
+LoraMatrix LoraMatrix::FromView(const TensorView& t, DType storage) {
   TL_CHECK(t.shape.size() == 2);
   const int64_t rows = t.shape[0], cols = t.shape[1];
   std::vector<float> f32(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r)
     kernels::DequantizeRow(t.dtype, t.RowPtr(r), &f32[static_cast<size_t>(r * cols)], cols);
-  return FromF32(f32.data(), rows, cols, dtype);
+  return FromF32(f32.data(), rows, cols, storage);
 }
 
 void LoraMatrix::RowToF32(int64_t r, float* out) const {
   const uint8_t* row = data.data() + static_cast<size_t>(r) * RowBytes(dtype, cols);
   kernels::DequantizeRow(dtype, row, out, cols);
+  if (value_scale != 1.0f) {
+    for (int64_t c = 0; c < cols; ++c) out[c] *= value_scale;
+  }
 }
 
 std::vector<float> LoraMatrix::ToF32() const {
@@ -96,23 +151,47 @@ size_t LoraAdapter::NumBytes() const {
 
 std::string LoraAdapter::Describe() const {
   std::map<int, bool> layers;
-  DType dtype = DType::kF32;
+  std::vector<DType> a_types, b_types;  // distinct, in order of appearance
+  std::set<int> f16_b_ranks;            // ranks whose lora_B is f16
+  auto note = [](std::vector<DType>& types, DType t) {
+    if (std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
+  };
   for (const LoraModule& m : modules) {
     layers[m.layer] = true;
-    dtype = m.a.dtype;
+    note(a_types, m.a.dtype);
+    note(b_types, m.b.dtype);
+    if (m.b.dtype == DType::kF16) f16_b_ranks.insert(m.rank);
+  }
+  auto names = [](const std::vector<DType>& types) {
+    std::string s;
+    for (DType t : types) s += (s.empty() ? "" : "/") + std::string(Name(t));
+    return s.empty() ? std::string("f32") : s;
+  };
+  std::string storage = a_types == b_types && a_types.size() <= 1
+                            ? names(a_types)
+                            : "lora_A " + names(a_types) + ", lora_B " + names(b_types);
+  const bool q8 = std::find(a_types.begin(), a_types.end(), DType::kQ8_0) != a_types.end() ||
+                  std::find(b_types.begin(), b_types.end(), DType::kQ8_0) != b_types.end();
+  if (q8 && (a_types.size() > 1 || b_types != a_types)) {
+    // The Q8_0 fallback: a row that is not whole 32-value blocks stays f16.
+    std::string ranks;
+    for (int r : f16_b_ranks) ranks += (ranks.empty() ? "r=" : ",") + std::to_string(r);
+    storage +=
+        " (f16 where rows are not whole 32-value Q8_0 blocks" + (ranks.empty() ? "" : ": " + ranks) + ")";
   }
   char alpha_text[32];
   std::snprintf(alpha_text, sizeof alpha_text, "%g", static_cast<double>(alpha));
   return "r=" + std::to_string(rank) + " alpha=" + alpha_text + (use_rslora ? " rslora" : "") + " " +
-         TargetNames() + " on " + std::to_string(layers.size()) + " layers, " + std::string(Name(dtype)) +
-         ", " + HumanBytes(NumBytes());
+         TargetNames() + " on " + std::to_string(layers.size()) + " layers, " + storage + ", " +
+         HumanBytes(NumBytes());
 }
 
 // ------------------------------------------------------------------- loading
 
 LoraAdapter LoadAdapter(const std::string& name, const std::string& path, const AdapterLoadOptions& options) {
-  if (options.storage != DType::kF32 && options.storage != DType::kF16) {
-    throw InputError(lora_internal::Who(name, path) + ": adapter storage type must be f32 or f16, got " +
+  if (options.storage != DType::kF32 && options.storage != DType::kF16 && options.storage != DType::kQ8_0) {
+    throw InputError(lora_internal::Who(name, path) +
+                     ": adapter storage type must be f32, f16 or q8_0, got " +
                      std::string(Name(options.storage)));
   }
   std::error_code ec;
@@ -250,6 +329,21 @@ LoraMatrix ReadLoraTensor(const TensorView& t, DType dtype, const std::string& w
   }
   if (dtype == DType::kF32) return m;
   return LoraMatrix::FromF32(v, m.rows, m.cols, dtype);
+}
+
+FileTensor EncodeForFile(const LoraMatrix& m, bool gguf) {
+  if (m.dtype != DType::kQ8_0) return {m.dtype, m.data};
+  FileTensor out;
+  out.dtype = gguf ? DType::kQ8_0 : DType::kF32;
+  const size_t row_bytes = RowBytes(out.dtype, m.cols);
+  out.bytes.resize(static_cast<size_t>(m.rows) * row_bytes);
+  std::vector<float> row(static_cast<size_t>(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    m.RowToF32(r, row.data());
+    kernels::QuantizeRow(out.dtype, row.data(), out.bytes.data() + static_cast<size_t>(r) * row_bytes,
+                         m.cols);
+  }
+  return out;
 }
 
 void SortModules(LoraAdapter& adapter, const std::string& who) {

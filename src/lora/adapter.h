@@ -24,19 +24,44 @@ namespace tokenlora {
 inline constexpr int kNumLoraKinds = 7;
 inline int LoraKindIndex(ModuleKind kind) { return static_cast<int>(kind); }
 
-// An owned dense row-major matrix in f32 or f16 (the storage the mixer's
-// MatMul reads directly; f16 halves the memory traffic of decode).
-struct LoraMatrix {
-  DType dtype = DType::kF32;  // kF32 or kF16
-  int64_t rows = 0, cols = 0;
-  std::vector<uint8_t> data;  // [rows, cols] elements of `dtype`
+// The storage types of adapter matrices (AdapterLoadOptions::storage):
+//   f32   exact;
+//   f16   half the memory and decode traffic, values rounded to 11 bits;
+//   q8_0  34/128 of f32's bytes: ggml's Q8_0 blocks (32 values, one f16
+//         scale), each value off by at most (1/254 + 2^-11) times the
+//         largest magnitude in its block. A row must be whole blocks, so a
+//         matrix whose rows are not a multiple of 32 long (lora_B [n_out, r]
+//         when r % 32 != 0) is kept in f16 instead; Describe() says so.
+// "f32", "f16", "q8_0" (any case) → the DType; throws InputError naming the
+// choices for anything else.
+DType ParseAdapterStorage(const std::string& text);
+// kF32 → "f32", kF16 → "f16", kQ8_0 → "q8_0"; "?" for any other type.
+const char* AdapterStorageName(DType storage);
 
-  static LoraMatrix FromF32(const float* values, int64_t rows, int64_t cols, DType dtype);
+// An owned dense row-major matrix in f32, f16 or Q8_0 (the storage the
+// mixer's MatMul reads directly).
+struct LoraMatrix {
+  DType dtype = DType::kF32;  // kF32, kF16 or kQ8_0
+  int64_t rows = 0, cols = 0;
+  // True value = value_scale · stored value. 1 except for Q8_0, where it is
+  // the power of two (so applying it is exact) that put the matrix's largest
+  // magnitude near 2^16 before quantizing: the blocks' f16 scales then stay
+  // far from f16's subnormal range, which would cost bits for the small
+  // magnitudes LoRA weights have (plain Q8_0 loses them below |x| ≈ 7.8e-3).
+  float value_scale = 1.0f;
+  std::vector<uint8_t> data;  // [rows, cols] elements of `dtype` (Q8_0: cols / 32 blocks per row)
+
+  // The dtype a matrix with rows of `cols` values gets for `storage`: Q8_0
+  // falls back to f16 when cols % 32 != 0.
+  static DType StoredDType(DType storage, int64_t cols);
+  // values: [rows, cols] f32, finite; stored as StoredDType(storage, cols).
+  static LoraMatrix FromF32(const float* values, int64_t rows, int64_t cols, DType storage);
   // Any dtype the kernels can dequantize (file tensors: F32, F16, BF16, Q8_0, ...).
-  static LoraMatrix FromView(const TensorView& t, DType dtype);
-  std::vector<float> ToF32() const;            // [rows, cols]
-  void RowToF32(int64_t r, float* out) const;  // out: [cols]
-  // A view for kernels::MatMul (shape [rows, cols]); valid while *this lives.
+  static LoraMatrix FromView(const TensorView& t, DType storage);
+  std::vector<float> ToF32() const;            // [rows, cols] true values
+  void RowToF32(int64_t r, float* out) const;  // out: [cols] true values
+  // The stored values for kernels::MatMul (shape [rows, cols]); valid while
+  // *this lives. Results computed from it are to be multiplied by value_scale.
   TensorView View() const;
 };
 
@@ -74,13 +99,14 @@ struct LoraAdapter {
   const LoraModule* Find(int layer, ModuleKind kind) const;
   // "q_proj,v_proj"
   std::string TargetNames() const;
-  // "r=8 alpha=16 q_proj,v_proj on 30 layers, f16, 1.2 MiB"
+  // "r=8 alpha=16 q_proj,v_proj on 30 layers, f16, 1.2 MiB"; mixed storage
+  // (the Q8_0 fallback) reads "lora_A q8_0, lora_B f16 (...)".
   std::string Describe() const;
   size_t NumBytes() const;
 };
 
 struct AdapterLoadOptions {
-  DType storage = DType::kF32;  // kF32 (exact) or kF16 (half the memory and traffic)
+  DType storage = DType::kF32;  // kF32 (exact), kF16 or kQ8_0: see ParseAdapterStorage
 };
 
 // Loads a PEFT adapter (a directory holding adapter_config.json and
@@ -112,7 +138,9 @@ void PermuteHeadRows(uint8_t* rows, int64_t n_head, int64_t head_dim, size_t row
 
 // Writers for `tokenlora convert-adapter`. The adapter must be bound to
 // `base` (its q/k rows in the base's order); the writers put them into the
-// order the target format expects. Both write atomically.
+// order the target format expects. Both write atomically. Tensors keep the
+// matrices' types, except Q8_0: plain ggml Q8_0 blocks in GGUF (value_scale
+// folded in), f32 in safetensors (which has no Q8_0).
 void WritePeftAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const std::string& dir);
 void WriteGgufAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const std::string& path);
 

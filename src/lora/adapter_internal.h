@@ -21,6 +21,17 @@ float LoraScale(float alpha, int rank, bool use_rslora);
 LoraMatrix ReadLoraTensor(const TensorView& t, DType dtype, const std::string& who,
                           const std::string& tensor_name);
 
+// A matrix as a writer stores it: f32 and f16 as they are; Q8_0 as plain
+// ggml Q8_0 blocks with value_scale folded into the block scales (GGUF), or
+// as f32 (safetensors, which has no Q8_0). Requantizing the true values
+// gives the stored quants back exactly wherever a block's scale is a normal
+// f16, so the GGUF tensor holds the values the mixer ran with.
+struct FileTensor {
+  DType dtype = DType::kF32;
+  std::vector<uint8_t> bytes;  // [rows, cols] elements of `dtype`
+};
+FileTensor EncodeForFile(const LoraMatrix& m, bool gguf);
+
 // Sorts modules by (layer, kind) and refuses duplicates.
 void SortModules(LoraAdapter& adapter, const std::string& who);
 

@@ -126,8 +126,10 @@ void WriteGgufAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const
       b = LoraMatrix::FromF32(values.data(), b.rows, b.cols, b.dtype);
     }
     const std::string weight = GgufWeightName(m.layer, m.kind);
-    g.AddTensor(weight + ".lora_a", m.a.dtype, {m.a.rows, m.a.cols}, m.a.data.data(), m.a.data.size());
-    g.AddTensor(weight + ".lora_b", b.dtype, {b.rows, b.cols}, b.data.data(), b.data.size());
+    const lora_internal::FileTensor fa = lora_internal::EncodeForFile(m.a, /*gguf=*/true);
+    const lora_internal::FileTensor fb = lora_internal::EncodeForFile(b, /*gguf=*/true);
+    g.AddTensor(weight + ".lora_a", fa.dtype, {m.a.rows, m.a.cols}, fa.bytes.data(), fa.bytes.size());
+    g.AddTensor(weight + ".lora_b", fb.dtype, {b.rows, b.cols}, fb.bytes.data(), fb.bytes.size());
   }
   g.Write(path);
 }

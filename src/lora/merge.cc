@@ -240,6 +240,10 @@ MergeResult MergeMixture(const AdapterBank& bank, const std::vector<std::pair<st
 }
 
 void ConvertAdapter(const std::string& in, const std::string& out, const Model& base, DType storage) {
+  if (storage == DType::kQ8_0 && fs::path(out).extension() != ".gguf") {
+    throw InputError("convert-adapter: q8_0 tensors need a llama.cpp LoRA .gguf output; " + Quote(out, 512) +
+                     " would be a PEFT directory, whose adapter_model.safetensors holds f32/f16/bf16 only");
+  }
   LoraAdapter adapter = LoadAdapter(fs::path(in).filename().string(), in, {storage});
   BindToBase(adapter, base.config(), base.path());
   std::error_code ec;

@@ -46,7 +46,9 @@ std::vector<float> MixtureDelta(const AdapterBank& bank, const float* slot_weigh
 // Reads an adapter (PEFT directory or LoRA GGUF), checks it against `base`,
 // and writes it in the other format: `out` ending in .gguf gives a llama.cpp
 // LoRA GGUF, anything else a PEFT directory. q/k rows are reordered for the
-// target format. `storage`: f32 or f16 tensors in the output.
+// target format. `storage`: f32, f16 or q8_0 tensors in the output (q8_0:
+// GGUF only, as convert_lora_to_gguf --outtype q8_0 writes it: lora_B of a
+// rank that is not a multiple of 32 stays f16).
 void ConvertAdapter(const std::string& in, const std::string& out, const Model& base, DType storage);
 
 }  // namespace tokenlora

@@ -13,6 +13,75 @@ using io_internal::Quote;
 
 namespace {
 constexpr int kMax = AdapterBank::kMaxAdapters;
+
+bool SameDtype(const std::vector<const LoraModule*>& mods, LoraMatrix LoraModule::*which) {
+  for (const LoraModule* mod : mods) {
+    if ((mod->*which).dtype != (mods[0]->*which).dtype) return false;
+  }
+  return true;
+}
+
+// The A matrices [r_i, n_in] of `mods` stacked row-wise into [Σr, n_in]: their
+// stored rows concatenated (any one dtype; value_scale stays per adapter, in
+// the mixer's Segment), or their true values as f32.
+LoraMatrix StackA(const std::vector<const LoraModule*>& mods, int64_t total_rank, bool as_stored) {
+  const int64_t n_in = mods[0]->a.cols;
+  if (!as_stored) {
+    std::vector<float> a(static_cast<size_t>(total_rank * n_in));  // [Σr, n_in]
+    int64_t row = 0;
+    for (const LoraModule* mod : mods) {
+      for (int64_t r = 0; r < mod->rank; ++r, ++row) mod->a.RowToF32(r, &a[static_cast<size_t>(row * n_in)]);
+    }
+    return LoraMatrix::FromF32(a.data(), total_rank, n_in, DType::kF32);
+  }
+  LoraMatrix st;
+  st.dtype = mods[0]->a.dtype;
+  st.rows = total_rank;
+  st.cols = n_in;
+  st.data.reserve(static_cast<size_t>(total_rank) * RowBytes(st.dtype, n_in));
+  for (const LoraModule* mod : mods) st.data.insert(st.data.end(), mod->a.data.begin(), mod->a.data.end());
+  return st;
+}
+
+// The B matrices [n_out, r_i] of `mods` side by side in [n_out, Σr]: each
+// stacked row the concatenation of the adapters' stored rows (for Q8_0 whole
+// blocks: a Q8_0 lora_B has r_i % 32 == 0), or their true values as f32.
+LoraMatrix StackB(const std::vector<const LoraModule*>& mods, int64_t total_rank, bool as_stored) {
+  const int64_t n_out = mods[0]->b.rows;
+  if (!as_stored) {
+    std::vector<float> b(static_cast<size_t>(n_out * total_rank));  // [n_out, Σr]
+    std::vector<float> row;                                         // [r_i]
+    int64_t offset = 0;
+    for (const LoraModule* mod : mods) {
+      row.resize(static_cast<size_t>(mod->rank));
+      for (int64_t o = 0; o < n_out; ++o) {
+        mod->b.RowToF32(o, row.data());
+        std::copy(row.begin(), row.end(), b.begin() + o * total_rank + offset);
+      }
+      offset += mod->rank;
+    }
+    return LoraMatrix::FromF32(b.data(), n_out, total_rank, DType::kF32);
+  }
+  LoraMatrix st;
+  st.dtype = mods[0]->b.dtype;
+  st.rows = n_out;
+  st.cols = total_rank;
+  const size_t row_bytes = RowBytes(st.dtype, total_rank);
+  st.data.resize(static_cast<size_t>(n_out) * row_bytes);
+  size_t offset = 0;  // bytes into each stacked row
+  for (const LoraModule* mod : mods) {
+    TL_CHECK(mod->b.cols % Info(st.dtype).block_size == 0);
+    const size_t bytes = RowBytes(st.dtype, mod->b.cols);
+    for (int64_t o = 0; o < n_out; ++o) {
+      std::memcpy(st.data.data() + static_cast<size_t>(o) * row_bytes + offset,
+                  mod->b.data.data() + static_cast<size_t>(o) * bytes, bytes);
+    }
+    offset += bytes;
+  }
+  TL_CHECK(offset == row_bytes);
+  return st;
+}
+
 }  // namespace
 
 const char* MixModeName(MixMode mode) {
@@ -154,36 +223,27 @@ const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t
   st.mask = mask;
   st.last_used = use_counter_;
   std::vector<const LoraModule*> mods;
-  bool all_f16 = true;
   for (uint64_t m = mask; m != 0; m &= m - 1) {
     const int slot = __builtin_ctzll(m);
     const LoraModule* mod = bank_.Module(slot, layer, kind);
-    st.segments.push_back({slot, mod->rank, st.total_rank, mod->scale});
+    st.segments.push_back(
+        {slot, mod->rank, st.total_rank, mod->scale, mod->a.value_scale, mod->b.value_scale});
     st.total_rank += mod->rank;
     mods.push_back(mod);
-    all_f16 = all_f16 && mod->a.dtype == DType::kF16 && mod->b.dtype == DType::kF16;
   }
   if (mods.size() == 1) {
     // One adapter: its own matrices already are the stack.
     st.a_view = mods[0]->a.View();
     st.b_view = mods[0]->b.View();
   } else {
-    const DType dt = all_f16 ? DType::kF16 : DType::kF32;
-    const int64_t n_in = mods[0]->a.cols, n_out = mods[0]->b.rows, R = st.total_rank;
-    std::vector<float> a(static_cast<size_t>(R * n_in)), b(static_cast<size_t>(n_out * R));
-    for (size_t i = 0; i < mods.size(); ++i) {
-      const LoraModule& mod = *mods[i];
-      const int64_t off = st.segments[i].offset;
-      for (int64_t r = 0; r < mod.rank; ++r) mod.a.RowToF32(r, &a[static_cast<size_t>((off + r) * n_in)]);
-      std::vector<float> row(static_cast<size_t>(mod.rank));
-      for (int64_t o = 0; o < n_out; ++o) {
-        mod.b.RowToF32(o, row.data());
-        std::copy(row.begin(), row.end(), b.begin() + o * R + off);
-      }
+    const bool a_as_stored = SameDtype(mods, &LoraModule::a);
+    const bool b_as_stored = SameDtype(mods, &LoraModule::b);
+    st.a = StackA(mods, st.total_rank, a_as_stored);
+    st.b = StackB(mods, st.total_rank, b_as_stored);
+    for (Segment& seg : st.segments) {
+      if (!a_as_stored) seg.a_factor = 1;  // f32 stacks hold true values
+      if (!b_as_stored) seg.b_factor = 1;
     }
-    // f16 → f32 → f16 is exact, so stacking never changes a value.
-    st.a = LoraMatrix::FromF32(a.data(), R, n_in, dt);
-    st.b = LoraMatrix::FromF32(b.data(), n_out, R, dt);
     st.a_view = st.a.View();
     st.b_view = st.b.View();
   }
@@ -204,7 +264,7 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) con
     if (row_mask == 0) continue;
     if (weights_mode_ == MixMode::kExact) {
       for (const Segment& s : st.segments) {
-        const float c = w[s.slot] * s.scale;
+        const float c = w[s.slot] * s.scale * (s.a_factor * s.b_factor);
         if (c == 0) continue;
         for (int k = 0; k < s.rank; ++k) z[s.offset + k] = c * u[s.offset + k];
       }
@@ -223,13 +283,15 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) con
       const float ws = w[s.slot] * s.scale;
       const float ca =
           weights_mode_ == MixMode::kPeftLinear ? std::copysign(std::sqrt(std::fabs(ws)), ws) : ws;
-      for (int k = 0; k < rank; ++k) v[k] += ca * u[s.offset + k];
+      const float ca_stored = ca * s.a_factor;  // u holds A·x / a_factor
+      for (int k = 0; k < rank; ++k) v[k] += ca_stored * u[s.offset + k];
     }
     for (const Segment& s : st.segments) {
       if (w[s.slot] == 0) continue;
       const float cb =
           weights_mode_ == MixMode::kPeftLinear ? std::sqrt(std::fabs(w[s.slot] * s.scale)) : 1.0f;
-      for (int k = 0; k < rank; ++k) z[s.offset + k] = cb * v[k];
+      const float cb_stored = cb * s.b_factor;  // the stacked B block holds B / b_factor
+      for (int k = 0; k < rank; ++k) z[s.offset + k] = cb_stored * v[k];
     }
   }
 }

@@ -14,6 +14,12 @@
 // MatMuls whatever its mixtures:
 //   u = x·A_stackᵀ  [n_tok, Σr]  →  z = per-token scaling of u in rank
 //   space  [n_tok, Σr]  →  y += z·B_stackᵀ  [n_tok, n_out].
+// Stacks keep the adapters' storage when they share it (f32, f16 or Q8_0:
+// A rows are concatenated, and each B row is the concatenation of the B
+// rows, whole Q8_0 blocks since a Q8_0 lora_B has r % 32 == 0), so stacking
+// never changes a value; the Q8_0 matrices' power-of-two value_scale is
+// applied per adapter in rank space. Adapters of different storage (f16 and
+// Q8_0 lora_B, from the Q8_0 fallback for r % 32 != 0) stack as f32 values.
 // The linear modes mix within the rank space of one adapter, so the
 // adapters a token mixes must share their rank at every module (as PEFT
 // requires); an adapter that does not adapt a module takes no part there.
@@ -87,6 +93,10 @@ class LoraMixer final : public ProjectionHook {
     int rank = 0;
     int offset = 0;  // first column of this adapter in the rank space
     float scale = 0;
+    // True A = a_factor · this adapter's rows of the stacked A, true B =
+    // b_factor · its columns of the stacked B (powers of two: 1, or the
+    // value_scale of a Q8_0 matrix stacked as stored).
+    float a_factor = 1, b_factor = 1;
   };
   // The active adapters of one module, stacked.
   struct Stack {
@@ -95,8 +105,8 @@ class LoraMixer final : public ProjectionHook {
     int total_rank = 0;
     std::vector<Segment> segments;
     LoraMatrix a, b;    // owned copies when more than one adapter is stacked
-    TensorView a_view;  // [total_rank, n_in]
-    TensorView b_view;  // [n_out, total_rank]
+    TensorView a_view;  // [total_rank, n_in]   stored values (see Segment)
+    TensorView b_view;  // [n_out, total_rank]  stored values (see Segment)
   };
   const Stack& StackFor(int layer, ModuleKind kind, uint64_t mask) const;
   void ValidateRanks() const;

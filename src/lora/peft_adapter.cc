@@ -496,9 +496,10 @@ void WritePeftAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const
   for (const LoraModule& m : adapter.modules) {
     const std::string prefix = "base_model.model." + HfModuleKey(m.layer, m.kind);
     const LoraMatrix b = lora_internal::BRowsInOrder(m, base, adapter.qk_rows, QkRowOrder::kHuggingFace);
-    st.AddTensor(prefix + ".lora_A.weight", m.a.dtype, {m.a.rows, m.a.cols}, m.a.data.data(),
-                 m.a.data.size());
-    st.AddTensor(prefix + ".lora_B.weight", b.dtype, {b.rows, b.cols}, b.data.data(), b.data.size());
+    const lora_internal::FileTensor fa = lora_internal::EncodeForFile(m.a, /*gguf=*/false);
+    const lora_internal::FileTensor fb = lora_internal::EncodeForFile(b, /*gguf=*/false);
+    st.AddTensor(prefix + ".lora_A.weight", fa.dtype, {m.a.rows, m.a.cols}, fa.bytes.data(), fa.bytes.size());
+    st.AddTensor(prefix + ".lora_B.weight", fb.dtype, {b.rows, b.cols}, fb.bytes.data(), fb.bytes.size());
   }
   st.Write((fs::path(dir) / "adapter_model.safetensors").string());
   WriteFileAtomically((fs::path(dir) / "adapter_config.json").string(), config.dump(2) + "\n");

@@ -85,6 +85,25 @@ TEST_F(LoraCliTest, ConvertAdapterRoundTrip) {
   EXPECT_EQ(Ids(RunCli(Generate(model_, "--adapter " + dir_ + "/attn.gguf")).out), a);
 }
 
+// --adapter-type q8_0 in bench, --outtype q8_0 in convert-adapter.
+TEST_F(LoraCliTest, Q8StorageFlags) {
+  const std::string bench = "bench -m " + model_ + " -p 4 -n 2 --reps 1 -t 2 --adapter qv=" + data_ + "/qv ";
+  const Result q8 = RunCli(bench + "--adapter-type q8_0 --mix-every 1");
+  ASSERT_EQ(q8.code, 0) << q8.out;
+  EXPECT_TRUE(Contains(q8.out, "q8_0 storage"));
+  const Result bad = RunCli(bench + "--adapter-type q4_0");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_TRUE(Contains(bad.out, "unknown adapter storage type 'q4_0'; expected f32, f16 or q8_0"));
+
+  const Result gguf =
+      RunCli("convert-adapter " + data_ + "/qv -m " + model_ + " -o " + dir_ + "/qv_q8.gguf --outtype q8_0");
+  ASSERT_EQ(gguf.code, 0) << gguf.out;
+  const Result peft =
+      RunCli("convert-adapter " + data_ + "/qv -m " + model_ + " -o " + dir_ + "/qv_q8 --outtype q8_0");
+  EXPECT_EQ(peft.code, 2) << peft.out;
+  EXPECT_TRUE(Contains(peft.out, "q8_0 tensors need a llama.cpp LoRA .gguf output"));
+}
+
 TEST_F(LoraCliTest, BadFlagsAndFilesExitWith2) {
   struct Case {
     std::string args, expect;

@@ -99,6 +99,34 @@ TEST_P(PeftGoldenTest, LlamaCppGgufAdapterMatchesPeft) {
   }
 }
 
+// Every golden case with the adapters stored as Q8_0 (lora_A Q8_0; their
+// lora_B, r <= 16, falls back to f16) against the same case in f32 storage,
+// within the tolerance derived in lora_test_util.h.
+TEST_P(PeftGoldenTest, Q8StorageStaysCloseToF32) {
+  AdapterBank bank8(*model_);
+  for (const char* name : kAdapters)
+    bank8.Load(name, testing::SourcePath(std::string("tests/data/lora/") + name), {DType::kQ8_0});
+  LoraMixer mixer32(*bank_), mixer8(bank8);
+  const std::vector<float> base = testing::RunLogits(*model_, testing::LoraPromptIds(), nullptr, pool_);
+  for (const auto& c : Golden()["cases"]) {
+    std::vector<std::pair<std::string, float>> weights;
+    for (const auto& [k, v] : c["weights"].items()) weights.emplace_back(k, v.get<float>());
+    for (LoraMixer* m : {&mixer32, &mixer8}) {
+      m->set_mode(ParseMixMode(c["mode"]));
+      m->SetMixture(weights);
+    }
+    const std::vector<float> f32 = testing::RunLogits(*model_, testing::LoraPromptIds(), &mixer32, pool_);
+    const std::vector<float> q8 = testing::RunLogits(*model_, testing::LoraPromptIds(), &mixer8, pool_);
+    const float effect = testing::MaxAbsDiff(f32, base), diff = testing::MaxAbsDiff(q8, f32);
+    EXPECT_LE(diff, testing::kQ8RelTol * effect + testing::kQ8AbsTol)
+        << GetParam() << " base, case " << c["name"] << " (" << c["mode"] << ")";
+    std::printf("[ %s base ] %-7s %-14s effect %.3f  |q8_0 - f32| = %.2e (%.2f%% of the effect)\n",
+                GetParam(), c["name"].get<std::string>().c_str(), c["mode"].get<std::string>().c_str(),
+                static_cast<double>(effect), static_cast<double>(diff),
+                effect > 0 ? 100.0 * diff / effect : 0.0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, PeftGoldenTest, ::testing::Values("safetensors", "gguf"));
 
 // The permuted GGUF base must be the same function as the safetensors base,
