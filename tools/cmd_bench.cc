@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_routing.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -75,6 +76,7 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::vector<std::string> adapters;
     int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
+    RoutingBenchArgs routing;  // --router: the token-level routing benchmark
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed (optionally beside llama.cpp)");
@@ -90,9 +92,34 @@ RunFn AddBenchCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--mix-mode", a->mix_mode, "exact (default), peft-linear or peft04-linear")
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
-  cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default) or f16")
-      ->check(CLI::IsMember({"f32", "f16"}));
-  return [a] {
+  cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default), f16 or q8_0");
+  const char* kRouting = "Token-level routing benchmark (--router): fixed weights vs routing every K";
+  cmd->add_option("--router", a->routing.router,
+                  "router file: time a generation (-p prompt tokens of real text, -n new) routed every K tokens "
+                  "against the same with fixed weights; --adapter names = router tasks")
+      ->group(kRouting);
+  cmd->add_option("--embedder", a->routing.embedder, "the router's embedder (default: the built-in MiniLM)")->group(kRouting);
+  cmd->add_option("--route-every", a->routing.route_every, "K, or 'prompt'")->capture_default_str()->group(kRouting);
+  cmd->add_option("--kv-policy", a->routing.kv_policy, "keep or recompute")->capture_default_str()->group(kRouting);
+  cmd->add_option("--route-window", a->routing.window, "whole or last:N")->capture_default_str()->group(kRouting);
+  cmd->add_option("--prompt-file", a->routing.prompt_file, "text to cut the prompt from (default: a built-in passage)")
+      ->check(CLI::ExistingFile)
+      ->group(kRouting);
+  return [a, cmd] {
+    if (!a->routing.router.empty()) {
+      RoutingBenchArgs r = a->routing;
+      r.model = a->model.empty() ? DefaultModelPath() : a->model;
+      r.adapters = a->adapters;
+      r.adapter_type = a->adapter_type;
+      r.mix_mode = a->mix_mode;
+      r.n_prompt = cmd->count("--n-prompt") > 0 ? a->n_prompt : 100;  // the setting
+      r.n_gen = a->n_gen;
+      r.reps = a->reps;
+      r.threads = a->threads;
+      r.json = a->json;
+      return RunRoutingBench(r);
+    }
+    const DType storage = ParseAdapterStorage(a->adapter_type);
     const std::string path = a->model.empty() ? DefaultModelPath() : a->model;
     auto model = Model::Load(path);
     const LlamaConfig& c = model->config();
@@ -116,7 +143,7 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::unique_ptr<LoraMixer> mixer;
     if (!a->adapters.empty()) {
       bank = std::make_unique<AdapterBank>(*model);
-      const AdapterLoadOptions load{a->adapter_type == "f16" ? DType::kF16 : DType::kF32};
+      const AdapterLoadOptions load{storage};
       for (const std::string& text : a->adapters) {
         const AdapterSpec spec = ParseAdapterSpec(text);
         bank->Load(spec.name, spec.path, load);
@@ -219,7 +246,7 @@ RunFn AddBenchCommand(CLI::App& app) {
         j["adapters"] = n_adapters;
         j["mix_every"] = a->mix_every;
         j["mix_mode"] = a->mix_mode;
-        j["adapter_type"] = a->adapter_type;
+        j["adapter_type"] = AdapterStorageName(storage);
         j["lora_prefill_tps"] = lpf.median;
         j["lora_decode_tps"] = ldc.median;
         j["lora_prefill_ratio"] = pf.median > 0 ? lpf.median / pf.median : 0;
@@ -247,7 +274,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " pp" + std::to_string(a->n_prompt)).c_str(), lpf.min, lpf.median, lpf.max);
       std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " tg" + std::to_string(a->n_gen)).c_str(), ldc.min, ldc.median, ldc.max);
       std::printf("adapters / base (medians, %s, %s storage, weights %s): prefill %.2fx, decode %.2fx\n",
-                  a->mix_mode.c_str(), a->adapter_type.c_str(),
+                  a->mix_mode.c_str(), AdapterStorageName(storage),
                   a->mix_every > 0 ? ("change every " + std::to_string(a->mix_every) + " tokens").c_str() : "fixed",
                   pf.median > 0 ? lpf.median / pf.median : 0, dc.median > 0 ? ldc.median / dc.median : 0);
     }

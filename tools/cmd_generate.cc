@@ -59,8 +59,8 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--mix", a->mix, "adapter weights NAME=W,... for every token (default: every --adapter at weight 1)");
   cmd->add_option("--mix-mode", a->mix_mode, "how weighted adapters combine: exact (default), peft-linear or peft04-linear")
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
-  cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default) or f16 (half the memory traffic)")
-      ->check(CLI::IsMember({"f32", "f16"}));
+  cmd->add_option("--adapter-type", a->adapter_type,
+                  "adapter storage: f32 (default, exact), f16 (half the memory traffic) or q8_0 (a quarter)");
   cmd->add_option("--max-total", a->max_total,
                   "stop when prompt + output reach this many tokens (the paper's reference: 256); 0 = off")
       ->check(CLI::NonNegativeNumber);
@@ -133,7 +133,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
     std::unique_ptr<LoraMixer> mixer;
     if (!a->adapters.empty()) {
       bank = std::make_unique<AdapterBank>(*model);
-      const AdapterLoadOptions load{a->adapter_type == "f16" ? DType::kF16 : DType::kF32};
+      const AdapterLoadOptions load{ParseAdapterStorage(a->adapter_type)};
       for (const std::string& s : a->adapters) {
         const AdapterSpec spec = ParseAdapterSpec(s);
         bank->Load(spec.name, spec.path, load);

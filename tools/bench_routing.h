@@ -1,0 +1,25 @@
+// `tokenlora bench --router R ...`: the cost of token-level routing. The
+// same greedy generation (prompt of -p tokens, -n new tokens, EOS ignored)
+// runs with the adapter weights fixed at the prompt's routing and with
+// routing every K tokens, interleaved rep by rep; it reports the time ratio,
+// router milliseconds per call and the router's share of the time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tokenlora::cli {
+
+struct RoutingBenchArgs {
+  std::string model;  // resolved path
+  std::vector<std::string> adapters;
+  std::string adapter_type = "f32", mix_mode = "exact";
+  std::string router, embedder, route_every = "2", kv_policy = "keep", window = "whole";
+  std::string prompt_file;  // text to cut the prompt from ("" = built-in passage)
+  int n_prompt = 100, n_gen = 128, reps = 3, threads = 0;
+  bool json = false;
+};
+
+int RunRoutingBench(const RoutingBenchArgs& args);
+
+}  // namespace tokenlora::cli
