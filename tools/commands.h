@@ -19,6 +19,7 @@ RunFn AddRouteCommand(CLI::App& app);
 RunFn AddRouterCommand(CLI::App& app);
 RunFn AddMergeCommand(CLI::App& app);           // cmd_lora.cc
 RunFn AddConvertAdapterCommand(CLI::App& app);  // cmd_lora.cc
+RunFn AddQuantizeCommand(CLI::App& app);
 
 // The default model when -m is not given: $TOKENLORA_MODEL, else
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the

@@ -2,8 +2,13 @@
 // user sees, on tiny models written by our writers.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
+
+#include "io/gguf.h"
 
 #include "test_util.h"
 #include "tiny_model.h"
@@ -52,6 +57,37 @@ TEST_F(CliTest, BenchJson) {
   const Result bad = RunCli("bench -m " + model_ + " -p 8 -n 4 --mix-every 2");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("--adapter"), std::string::npos) << bad.out;
+}
+
+// The tiny Q4_0 model is the tiny f32 model's matrices through QuantizeRow
+// (bit for bit gguf-py's quantizer), so re-quantizing the f32 file must give
+// exactly its tensors; and a Q4_1 -> Q4_0 pass goes through f32 the same way.
+TEST_F(CliTest, QuantizeReproducesTheQuantizedTinyModel) {
+  const std::string f32 = testing::WriteTinyModel({"llama", "gguf", DType::kF32}, dir_);
+  const std::string want = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir_);
+  const Result r = RunCli("quantize " + f32 + " --type q4_0 -o " + dir_ + "/out.gguf");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("as q4_0"), std::string::npos) << r.out;
+  const GgufFile got = GgufFile::Open(dir_ + "/out.gguf"), ref = GgufFile::Open(want);
+  ASSERT_EQ(got.tensors().size(), ref.tensors().size());
+  for (size_t i = 0; i < ref.tensors().size(); ++i) {
+    const TensorView a = got.View(got.tensors()[i]), b = ref.View(ref.tensors()[i]);
+    ASSERT_EQ(a.dtype, b.dtype) << a.name;
+    ASSERT_EQ(a.NumBytes(), b.NumBytes()) << a.name;
+    EXPECT_EQ(std::memcmp(a.data, b.data, a.NumBytes()), 0) << a.name;
+  }
+  EXPECT_EQ(got.GetInt("general.file_type"), 2);
+  // The result runs.
+  EXPECT_EQ(RunCli("generate -m " + dir_ + "/out.gguf -p hi -n 4 --ignore-eos").code, 0);
+  // Bad input: unknown type, a directory, overwriting the input.
+  for (const auto& [args, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"quantize " + f32 + " --type q3_x -o " + dir_ + "/x.gguf", "q3_x"},
+           {"quantize " + f32 + " --type q4_0 -o " + f32, "overwrite"},
+           {"quantize " + f32 + " --type q4_0 -o " + dir_ + "/none/x.gguf", "does not exist"}}) {
+    const Result bad = RunCli(args);
+    EXPECT_EQ(bad.code, 2) << args << "\n" << bad.out;
+    EXPECT_NE(bad.out.find(expect), std::string::npos) << args << "\n" << bad.out;
+  }
 }
 
 TEST_F(CliTest, BadInputExitsWithTwoAndSaysWhy) {
