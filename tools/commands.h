@@ -20,6 +20,7 @@ RunFn AddRouterCommand(CLI::App& app);
 RunFn AddMergeCommand(CLI::App& app);           // cmd_lora.cc
 RunFn AddConvertAdapterCommand(CLI::App& app);  // cmd_lora.cc
 RunFn AddQuantizeCommand(CLI::App& app);
+RunFn AddTrainCommand(CLI::App& app);           // cmd_train.cc
 
 // The default model when -m is not given: $TOKENLORA_MODEL, else
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the

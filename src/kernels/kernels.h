@@ -17,6 +17,11 @@ void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
 // y: [n_tok, n_out] f32. Activations stay f32 (weights are dequantized inside
 // the kernel), so results match an f32 reference up to summation order.
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+// dx += dy · W: the input gradient of y = x·Wᵀ (training). w: [n_out, n_in]
+// in any weight dtype, dy: [n_tok, n_out] f32, dx: [n_tok, n_in] f32
+// (accumulated into). Each dx element adds its terms in ascending output
+// feature order, so results do not depend on the thread count.
+void AddMatMulTransposed(const TensorView& w, const float* dy, int64_t n_tok, float* dx, ThreadPool& pool);
 
 // Σ a[i]·b[i]
 float Dot(const float* a, const float* b, int64_t n);
@@ -37,6 +42,7 @@ const char* SimdTargetName();
 namespace scalar {
 void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y);
+void AddMatMulTransposed(const TensorView& w, const float* dy, int64_t n_tok, float* dx);
 float Dot(const float* a, const float* b, int64_t n);
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void Softmax(float* x, int64_t n);
