@@ -82,7 +82,7 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
 
   std::string decoded;  // everything the decoder produced (the schedule's view of the output)
   auto t0 = Clock::now();
-  if (schedule != nullptr) schedule->BeforeStep(0, result.output_ids, decoded);
+  if (schedule != nullptr) schedule->BeforeStep(0, decoded);
   forward.Run(prompt_ids, kv, ctx, logits.data(), /*all_logits=*/false);
   result.prefill_seconds = SecondsSince(t0);
 
@@ -130,7 +130,7 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
       result.stop_reason = "context_full";
       break;
     }
-    const bool changed = schedule != nullptr && schedule->BeforeStep(i + 1, result.output_ids, decoded);
+    const bool changed = schedule != nullptr && schedule->BeforeStep(i + 1, decoded);
     if (changed && schedule->recompute_past()) {
       // Every past key/value again under the new weights: one batched
       // forward of the whole text, as a fresh run would compute it.

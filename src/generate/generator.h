@@ -35,10 +35,10 @@ class MixtureSchedule {
  public:
   virtual ~MixtureSchedule() = default;
   // Before the forward pass whose logits pick new token `step` (step 0: the
-  // prompt's prefill). `output_ids` / `output_text`: what was generated so
-  // far (the text as decoded, before stop strings are cut). Returns true when
-  // it changed the hook's weights.
-  virtual bool BeforeStep(int step, std::span<const int32_t> output_ids, std::string_view output_text) = 0;
+  // prompt's prefill). `output_text`: what was generated so far, as decoded
+  // (before stop strings are cut). Returns true when it changed the hook's
+  // weights.
+  virtual bool BeforeStep(int step, std::string_view output_text) = 0;
   // Token `step` was sampled; `piece` is the text it completed (may be empty
   // inside a UTF-8 character). Not called for an end-of-generation token.
   virtual void AfterToken(int step, int32_t token, std::string_view piece) {}

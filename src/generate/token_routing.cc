@@ -75,8 +75,7 @@ TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, LoraMixer& m
   slot_weights_.assign(static_cast<size_t>(n_cols), 0.0f);
 }
 
-bool TokenRouting::BeforeStep(int step, std::span<const int32_t> output_ids, std::string_view output_text) {
-  (void)output_ids;
+bool TokenRouting::BeforeStep(int step, std::string_view output_text) {
   const bool route = step == 0 || (options_.route_every > 0 && step % options_.route_every == 0);
   pending_rerouted_ = route;
   pending_ms_ = 0;

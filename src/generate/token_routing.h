@@ -65,7 +65,7 @@ class TokenRouting final : public MixtureSchedule {
   TokenRouting(Router& router, const AdapterBank& bank, LoraMixer& mixer, std::string prompt_text,
                TokenRoutingOptions options);
 
-  bool BeforeStep(int step, std::span<const int32_t> output_ids, std::string_view output_text) override;
+  bool BeforeStep(int step, std::string_view output_text) override;
   void AfterToken(int step, int32_t token, std::string_view piece) override;
   bool recompute_past() const override { return options_.kv_policy == KvPolicy::kRecompute; }
 

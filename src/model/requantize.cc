@@ -27,10 +27,6 @@ int FileType(DType t) {
   }
 }
 
-bool IsEndOf(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 RequantizeResult RequantizeGguf(const std::string& in, const std::string& out, DType target, ThreadPool& pool) {
@@ -55,7 +51,7 @@ RequantizeResult RequantizeGguf(const std::string& in, const std::string& out, D
     const TensorView t = src.View(info);
     r.bytes_in += t.NumBytes();
     const int64_t cols = info.shape.back();
-    const bool convert = info.shape.size() >= 2 && IsEndOf(info.name, ".weight") && cols % block == 0 &&
+    const bool convert = info.shape.size() >= 2 && info.name.ends_with(".weight") && cols % block == 0 &&
                          info.dtype != target && info.dtype != DType::kI32;
     if (!convert) {
       g.AddTensor(info.name, info.dtype, info.shape, t.data, t.NumBytes());

@@ -1,10 +1,7 @@
 // The adapter flags of `tokenlora generate`, and `merge` / `convert-adapter`,
 // end to end through the built binary: exit codes and what the user reads.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 
 #include "lora_test_util.h"
@@ -16,23 +13,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::Contains;
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
+using Result = testing::CliResult;
 std::string Binary() { return std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora"; }
-
-Result RunCli(const std::string& args) {
-  const std::string cmd = Binary() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result RunCli(const std::string& args) { return testing::RunTokenlora(args); }
 
 // The ids line `generate --ids` prints.
 std::string Ids(const std::string& out) {
