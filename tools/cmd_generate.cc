@@ -10,13 +10,8 @@
 #include "generate/routing_trace.h"
 #include "generate/token_routing.h"
 #include "kernels/kernels.h"
-#include "lora/adapter_bank.h"
-#include "lora/mix_spec.h"
-#include "lora/mixer.h"
+#include "mixture_args.h"
 #include "model/model.h"
-#include "router/embedder.h"
-#include "router/router.h"
-#include "routing_args.h"
 
 namespace tokenlora::cli {
 
@@ -27,12 +22,9 @@ RunFn AddGenerateCommand(CLI::App& app) {
     bool chat = false, show_ids = false, no_eos = false;
     SamplerParams sampling;
     std::vector<std::string> stops;
-    std::vector<std::string> adapters;
-    std::string mix, mix_mode = "exact", adapter_type = "f32";
     int max_total = 0;
-    // Token-level routing.
-    std::string router, embedder, route_every = "2", kv_policy = "keep", trace, trace_svg;
-    RoutingPolicyArgs routing;
+    MixtureArgs mixture;
+    std::string trace, trace_svg;  // token-level routing's record
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
@@ -55,41 +47,14 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
-  cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH: a PEFT directory or a llama.cpp LoRA .gguf (repeatable)");
-  cmd->add_option("--mix", a->mix, "adapter weights NAME=W,... for every token (default: every --adapter at weight 1)");
-  cmd->add_option("--mix-mode", a->mix_mode, "how weighted adapters combine: exact (default), peft-linear or peft04-linear")
-      ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
-  cmd->add_option("--adapter-type", a->adapter_type,
-                  "adapter storage: f32 (default, exact), f16 (half the memory traffic) or q8_0 (a quarter)");
   cmd->add_option("--max-total", a->max_total,
                   "stop when prompt + output reach this many tokens (the paper's reference: 256); 0 = off")
       ->check(CLI::NonNegativeNumber);
+  a->mixture.Add(cmd);
   const char* kRouting = "Token-level routing (the adapters are re-weighted from the running text)";
-  cmd->add_option("--router", a->router,
-                  "router file (tokenlora router build): re-weight the adapters from the running text; "
-                  "every --adapter must be named after a router task")
-      ->group(kRouting);
-  cmd->add_option("--embedder", a->embedder, "the router's embedder directory (default: the built-in all-MiniLM-L6-v2)")
-      ->group(kRouting);
-  cmd->add_option("--route-every", a->route_every,
-                  "re-route every K new tokens (K >= 1; the paper's best: 2), or 'prompt' to route once")
-      ->capture_default_str()
-      ->group(kRouting);
-  cmd->add_option("--kv-policy", a->kv_policy,
-                  "keep: past keys/values stay as computed under their step's weights (fast); recompute: re-run "
-                  "the text when the weights change (the reference, no KV cache)")
-      ->capture_default_str()
-      ->group(kRouting);
-  a->routing.Add(cmd, "route-");
-  cmd->add_option("--route-window", a->routing.window, "text the router embeds: whole (the reference) or last:N word pieces")
-      ->capture_default_str()
-      ->group(kRouting);
   cmd->add_option("--trace", a->trace, "write every token with its adapter weights to this JSON file")->group(kRouting);
   cmd->add_option("--trace-svg", a->trace_svg, "draw the weights over the generated text into this SVG file")
       ->group(kRouting);
-  for (const char* name : {"--route-policy", "--route-temperature", "--route-top-k", "--route-weights"}) {
-    cmd->get_option(name)->group(kRouting);
-  }
   return [a, cmd] {
     if (a->prompt.empty() && a->prompt_file.empty()) {
       throw InputError("generate: give a prompt with -p TEXT or -f FILE");
@@ -108,78 +73,20 @@ RunFn AddGenerateCommand(CLI::App& app) {
     } else {
       ids = tok.EncodeWithBos(prompt, /*parse_special=*/false);
     }
-    // Routing flags only make sense with a router; fail before any work.
-    if (a->router.empty()) {
-      for (const char* flag : {"--embedder", "--route-every", "--kv-policy", "--route-policy", "--route-temperature",
-                               "--route-top-k", "--route-weights", "--route-window", "--trace", "--trace-svg"}) {
-        if (cmd->count(flag) > 0) {
-          throw InputError(std::string("generate: ") + flag +
-                           " needs a router: add --router FILE (made by `tokenlora router build`)");
-        }
+    // Flags that cannot work together fail before any work.
+    a->mixture.Validate(*cmd, "generate");
+    const bool routed = !a->mixture.router.empty();
+    for (const auto& [flag, path] : {std::pair{"--trace", a->trace}, std::pair{"--trace-svg", a->trace_svg}}) {
+      if (path.empty()) continue;
+      if (!routed) {
+        throw InputError(std::string("generate: ") + flag +
+                         " needs a router: add --router FILE (made by `tokenlora router build`)");
       }
-    } else {
-      if (a->adapters.empty()) {
-        throw InputError("generate: --router needs adapters to weigh: add --adapter TASK=PATH for each router task");
-      }
-      if (!a->mix.empty()) {
-        throw InputError("generate: --mix fixes the weights, --router picks them: give one or the other");
-      }
-      for (const std::string& path : {a->trace, a->trace_svg}) {
-        if (!path.empty()) CheckWritableOutput(path);  // before generating: never lose the run
-      }
+      CheckWritableOutput(path);  // before generating: never lose the run
     }
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
-    std::unique_ptr<AdapterBank> bank;
-    std::unique_ptr<LoraMixer> mixer;
-    if (!a->adapters.empty()) {
-      bank = std::make_unique<AdapterBank>(*model);
-      const AdapterLoadOptions load{ParseAdapterStorage(a->adapter_type)};
-      for (const std::string& s : a->adapters) {
-        const AdapterSpec spec = ParseAdapterSpec(s);
-        bank->Load(spec.name, spec.path, load);
-      }
-      MixerOptions options;
-      options.mode = ParseMixMode(a->mix_mode);
-      mixer = std::make_unique<LoraMixer>(*bank, options);
-    } else if (!a->mix.empty()) {
-      throw InputError("generate: --mix needs adapters: add --adapter NAME=PATH for each name");
-    }
-    // Token-level routing, or one fixed mixture for every token.
-    std::unique_ptr<Embedder> embedder;
-    std::unique_ptr<Router> router;
-    std::unique_ptr<TokenRouting> routing;
-    if (!a->router.empty()) {
-      RouterFile file = RouterFile::Load(a->router);
-      const RoutingPolicy policy = a->routing.Make(file);
-      const RouteWindow window = RouteWindow::Parse(a->routing.window);
-      TokenRoutingOptions ro;
-      ro.route_every = ParseRouteEvery(a->route_every);
-      ro.kv_policy = ParseKvPolicy(a->kv_policy);
-      embedder = Embedder::Load(EmbedderPath(a->embedder), pool);
-      router = std::make_unique<Router>(std::move(file), a->router, *embedder, policy, window);
-      routing = std::make_unique<TokenRouting>(*router, *bank, *mixer, prompt, ro);
-      std::fprintf(stderr, "router %s: tasks", a->router.c_str());
-      for (const std::string& t : routing->task_names()) std::fprintf(stderr, " %s", t.c_str());
-      std::fprintf(stderr, " | policy %s | window %s | route every %s | kv %s | mix %s\n",
-                   policy.Describe().c_str(), window.Describe().c_str(),
-                   ro.route_every == 0 ? "prompt (once)" : std::to_string(ro.route_every).c_str(),
-                   KvPolicyName(ro.kv_policy), MixModeName(mixer->mode()));
-      for (const std::string& name : bank->Names()) {
-        std::fprintf(stderr, "adapter %s: %s\n", name.c_str(), bank->adapter(bank->Require(name))->Describe().c_str());
-      }
-    } else if (mixer != nullptr) {
-      std::vector<std::pair<std::string, float>> mix;
-      if (a->mix.empty()) {
-        for (const std::string& name : bank->Names()) mix.emplace_back(name, 1.0f);
-      } else {
-        mix = ParseMixSpec(a->mix);
-      }
-      mixer->SetMixture(mix);
-      for (const auto& [name, w] : mix) {
-        std::fprintf(stderr, "adapter %s weight %g: %s\n", name.c_str(), static_cast<double>(w),
-                     bank->adapter(bank->Require(name))->Describe().c_str());
-      }
-    }
+    const MixtureSetup mixture(a->mixture, *model, pool);
+    const std::unique_ptr<TokenRouting> routing = mixture.RoutingFor(prompt);
     Generator generator(*model, pool);
     GenerateOptions options;
     options.max_new_tokens = a->n_predict;
@@ -192,7 +99,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return true;
-    }, mixer.get(), routing.get());
+    }, mixture.mixer(), routing.get());
     std::printf("\n");
     std::fflush(stdout);
     if (a->show_ids) {
@@ -218,8 +125,9 @@ RunFn AddGenerateCommand(CLI::App& app) {
                    total_ms > 0 ? 100.0 * st.router_ms / total_ms : 0.0);
       if (r.recomputed_tokens > 0) std::fprintf(stderr, " | recomputed %d past tokens", r.recomputed_tokens);
       std::fprintf(stderr, "\n");
-      const RoutingTraceInfo info{a->router, router->policy().Describe(), router->window().Describe(),
-                                  MixModeName(mixer->mode()), prompt};
+      const Router& router = *mixture.router();
+      const RoutingTraceInfo info{a->mixture.router, router.policy().Describe(), router.window().Describe(),
+                                  MixModeName(mixture.mixer()->mode()), prompt};
       if (!a->trace.empty()) {
         WriteFileAtomically(a->trace, RoutingTraceJson(*routing, r, info));
         std::fprintf(stderr, "trace: %s\n", a->trace.c_str());

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(tokenlora::cli::AddConvertAdapterCommand);
   add(tokenlora::cli::AddQuantizeCommand);
   add(tokenlora::cli::AddTrainCommand);
+  add(tokenlora::cli::AddEvalCommand);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

@@ -1,0 +1,51 @@
+// Runs a model (with a fixed adapter mixture, or token-level routing) over
+// held-out task items, greedily, and scores every answer.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/task_eval.h"
+#include "generate/generator.h"
+#include "model/model.h"
+
+namespace tokenlora::eval {
+
+struct EvalOptions {
+  EvalTask task = EvalTask::kGsm8k;
+  AnswerLimits limits = DefaultAnswerLimits(EvalTask::kGsm8k);
+  int max_total_tokens = 0;  // prompt + answer cap (the paper's reference: 256); 0: none
+};
+
+struct EvalItemResult {
+  size_t index = 0;     // in the item list
+  int64_t line = 0;     // in the file
+  std::string output;   // the generated answer (stop string removed)
+  ItemScore score;
+  int prompt_tokens = 0;
+  int output_tokens = 0;
+  std::string stop_reason;
+  double seconds = 0;
+};
+
+struct EvalSummary {
+  size_t items = 0;
+  double mean_score = 0;  // the task metric, 0..1
+  double mean_f1 = -1;    // SQuAD only
+  int64_t prompt_tokens = 0, output_tokens = 0;
+  double seconds = 0;
+};
+
+// Makes the mixture schedule for one item's prompt (token-level routing), or
+// returns nullptr for a fixed mixture.
+using ScheduleFactory = std::function<std::unique_ptr<MixtureSchedule>(const std::string& prompt)>;
+
+// `hook`: the adapters (nullptr: the base model). `on_item` sees each result
+// as soon as it is scored (progress, a predictions file).
+EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<EvalItem>& items,
+                    const EvalOptions& options, const ProjectionHook* hook, const ScheduleFactory& schedule_for,
+                    const std::function<void(const EvalItemResult&)>& on_item);
+
+}  // namespace tokenlora::eval

@@ -1,0 +1,75 @@
+// `tokenlora eval` end to end through the binary, on a tiny model.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace tokenlora {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunTokenlora;
+
+class EvalCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir();
+    model_ = testing::WriteTinyModel({"llama", "gguf", DType::kF32}, dir_);
+    data_ = dir_ + "/arc.jsonl";
+    std::ofstream out(data_);
+    for (const char* key : {"A", "B", "C", "B"}) {
+      out << R"({"question": {"stem": "Which?", "choices": [{"text": "x", "label": "A"}, {"text": "y", "label": "B"},)"
+          << R"( {"text": "z", "label": "C"}]}, "answerKey": ")" << key << "\"}\n";
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_, model_, data_;
+};
+
+TEST_F(EvalCliTest, ScoresEveryItemAndWritesPredictions) {
+  const auto r = RunTokenlora("eval -q -m " + model_ + " --task arc_challenge --data '" + data_ +
+                              "[1:]' --json -o " + dir_ + "/pred.jsonl -t 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const size_t brace = r.out.find('{');
+  ASSERT_NE(brace, std::string::npos) << r.out;
+  const auto summary = nlohmann::json::parse(r.out.substr(brace, r.out.find('\n', brace) - brace));
+  EXPECT_EQ(summary["items"], 3);
+  EXPECT_EQ(summary["metric"], "answer letter");
+  std::ifstream in(dir_ + "/pred.jsonl");
+  int lines = 0;
+  double sum = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["line"], lines + 2);  // the slice skips the first record
+    EXPECT_EQ(j["reference"], std::string(lines == 1 ? "C" : "B"));
+    sum += j["score"].get<double>();
+  }
+  EXPECT_EQ(lines, 3);
+  EXPECT_DOUBLE_EQ(summary["score"].get<double>(), sum / 3);
+}
+
+TEST_F(EvalCliTest, BadInputExitsWithTwoAndSaysWhy) {
+  struct Case {
+    std::string args, expected;
+  };
+  const std::vector<Case> cases = {
+      {"--task mmlu --data " + data_, "unknown task"},
+      {"--task gsm8k --data " + data_, "check --task"},
+      {"--task arc_challenge --data " + dir_ + "/missing.jsonl", "missing.jsonl"},
+      {"--task arc_challenge --data " + data_ + " --route-every 4", "needs a router"},
+      {"--task arc_challenge --data " + data_ + " --mix a=1", "--mix needs adapters"},
+      {"--task arc_challenge --data " + data_ + " -o " + dir_ + "/no/such/dir/p.jsonl", "does not exist"},
+  };
+  for (const Case& c : cases) {
+    const auto r = RunTokenlora("eval -q -m " + model_ + " " + c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expected), std::string::npos) << c.args << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace tokenlora

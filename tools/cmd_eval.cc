@@ -1,0 +1,133 @@
+// `tokenlora eval`: held-out accuracy on one of the paper's tasks, with the
+// base model, fixed adapters, or token-level routing. Parsing and printing
+// only; the work is in src/eval/.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/thread_pool.h"
+#include "eval/evaluator.h"
+#include "eval/task_eval.h"
+#include "generate/generator.h"
+#include "mixture_args.h"
+#include "model/model.h"
+#include "router/progress.h"
+
+namespace tokenlora::cli {
+
+RunFn AddEvalCommand(CLI::App& app) {
+  struct Args {
+    std::string model, task, data, out;
+    int64_t limit = -1, every = 1;
+    int n_predict = 0, max_total = 0, threads = 0;
+    bool json = false, quiet = false;
+    MixtureArgs mixture;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "eval", "Score greedy answers on held-out items of a task (base model, fixed adapters, or routed)");
+  cmd->add_option("--task", a->task,
+                  "gsm8k (exact final number), arc_challenge (answer letter), squad (exact match, also F1), "
+                  "codealpaca (ROUGE-L F)")
+      ->required();
+  cmd->add_option("--data", a->data, "held-out records: FILE.jsonl, optionally sliced: FILE.jsonl[:100]")->required();
+  cmd->add_option("--limit", a->limit, "score only the first N records (after the slice)")->check(CLI::PositiveNumber);
+  cmd->add_option("--every", a->every, "score every K-th record of the slice (spreads --limit over a file ordered by topic)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-m,--model", a->model,
+                  "model: a .gguf file or a Hugging Face directory (default: the built-in SmolLM2-135M-Instruct)");
+  cmd->add_option("-n,--n-predict", a->n_predict,
+                  "most answer tokens (default per task: gsm8k 256, arc_challenge 8, squad 32, codealpaca 192)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-total", a->max_total, "stop when prompt + answer reach this many tokens; 0 = off")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-o,--out", a->out, "write every item (output, what was read from it, reference, score) to this JSONL file");
+  cmd->add_flag("--json", a->json, "print the summary as one JSON object on stdout");
+  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
+  a->mixture.Add(cmd);
+  return [a, cmd] {
+    const eval::EvalTask task = eval::ParseEvalTask(a->task);
+    a->mixture.Validate(*cmd, "eval");
+    if (!a->out.empty()) CheckWritableOutput(a->out);
+    const std::vector<eval::EvalItem> items = eval::LoadEvalItems(a->data, task, a->limit, a->every);
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
+    ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
+    const MixtureSetup mixture(a->mixture, *model, pool);
+    Generator generator(*model, pool);
+
+    eval::EvalOptions options;
+    options.task = task;
+    options.limits = eval::DefaultAnswerLimits(task);
+    if (a->n_predict > 0) options.limits.max_new_tokens = a->n_predict;
+    options.max_total_tokens = a->max_total;
+    eval::ScheduleFactory schedule_for;
+    if (mixture.routed()) {
+      schedule_for = [&mixture](const std::string& prompt) -> std::unique_ptr<MixtureSchedule> {
+        return mixture.RoutingFor(prompt);
+      };
+    }
+    std::string predictions;
+    ProgressBar progress(eval::EvalTaskName(task), static_cast<int64_t>(items.size()));
+    double score_sum = 0;
+    const eval::EvalSummary summary = eval::RunEval(
+        *model, generator, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
+          score_sum += r.score.score;
+          if (!a->out.empty()) {
+            nlohmann::json j = {{"index", r.index},
+                                {"line", r.line},
+                                {"output", r.output},
+                                {"predicted", r.score.predicted},
+                                {"reference", r.score.reference},
+                                {"score", r.score.score},
+                                {"prompt_tokens", r.prompt_tokens},
+                                {"output_tokens", r.output_tokens},
+                                {"stop", r.stop_reason}};
+            if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+            predictions += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+          }
+          if (!a->quiet) progress.Update(static_cast<int64_t>(r.index + 1));
+        });
+    if (!a->quiet) {
+      char note[64];
+      std::snprintf(note, sizeof note, "score %.3f", score_sum / static_cast<double>(items.size()));
+      progress.Finish(static_cast<int64_t>(items.size()), note);
+    }
+    if (!a->out.empty()) WriteFileAtomically(a->out, predictions);
+    std::string adapters = "none (base model)";
+    if (mixture.bank() != nullptr) {
+      adapters.clear();
+      for (const std::string& s : a->mixture.adapters) adapters += (adapters.empty() ? "" : " ") + s;
+      adapters += mixture.routed() ? " | routed by " + a->mixture.router + " every " + a->mixture.route_every
+                                   : (a->mixture.mix.empty() ? " | each at weight 1" : " | mix " + a->mixture.mix);
+    }
+    if (a->json) {
+      nlohmann::json j = {{"task", eval::EvalTaskName(task)},
+                          {"data", a->data},
+                          {"metric", eval::EvalMetricName(task)},
+                          {"items", summary.items},
+                          {"score", summary.mean_score},
+                          {"adapters", adapters},
+                          {"prompt_tokens", summary.prompt_tokens},
+                          {"output_tokens", summary.output_tokens},
+                          {"seconds", summary.seconds}};
+      if (summary.mean_f1 >= 0) j["f1"] = summary.mean_f1;
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%s on %s: %s %.1f%% over %zu items", eval::EvalTaskName(task), a->data.c_str(),
+                  eval::EvalMetricName(task), 100 * summary.mean_score, summary.items);
+      if (summary.mean_f1 >= 0) std::printf(" (F1 %.1f%%)", 100 * summary.mean_f1);
+      std::printf("\nadapters: %s\n%lld answer tokens in %.1f s\n", adapters.c_str(),
+                  static_cast<long long>(summary.output_tokens), summary.seconds);
+    }
+    if (!a->out.empty()) std::fprintf(stderr, "predictions: %s\n", a->out.c_str());
+    return 0;
+  };
+}
+
+}  // namespace tokenlora::cli

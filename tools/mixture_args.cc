@@ -1,0 +1,120 @@
+#include "mixture_args.h"
+
+#include <cstdio>
+
+#include "commands.h"
+#include "core/error.h"
+#include "lora/mix_spec.h"
+#include "router/router_file.h"
+
+namespace tokenlora::cli {
+namespace {
+constexpr const char* kRoutingGroup = "Token-level routing (the adapters are re-weighted from the running text)";
+constexpr const char* kRoutingOnlyFlags[] = {"--embedder",          "--route-every", "--kv-policy",
+                                             "--route-policy",      "--route-temperature",
+                                             "--route-top-k",       "--route-weights", "--route-window"};
+}  // namespace
+
+void MixtureArgs::Add(CLI::App* cmd) {
+  cmd->add_option("--adapter", adapters, "LoRA adapter NAME=PATH: a PEFT directory or a llama.cpp LoRA .gguf (repeatable)");
+  cmd->add_option("--mix", mix, "adapter weights NAME=W,... for every token (default: every --adapter at weight 1)");
+  cmd->add_option("--mix-mode", mix_mode, "how weighted adapters combine: exact (default), peft-linear or peft04-linear")
+      ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
+  cmd->add_option("--adapter-type", adapter_type,
+                  "adapter storage: f32 (default, exact), f16 (half the memory traffic) or q8_0 (a quarter)");
+  cmd->add_option("--router", router,
+                  "router file (tokenlora router build): re-weight the adapters from the running text; "
+                  "every --adapter must be named after a router task")
+      ->group(kRoutingGroup);
+  cmd->add_option("--embedder", embedder, "the router's embedder directory (default: the built-in all-MiniLM-L6-v2)")
+      ->group(kRoutingGroup);
+  cmd->add_option("--route-every", route_every,
+                  "re-route every K new tokens (K >= 1; the paper's best: 2), or 'prompt' to route once")
+      ->capture_default_str()
+      ->group(kRoutingGroup);
+  cmd->add_option("--kv-policy", kv_policy,
+                  "keep: past keys/values stay as computed under their step's weights (fast); recompute: re-run "
+                  "the text when the weights change (the reference, no KV cache)")
+      ->capture_default_str()
+      ->group(kRoutingGroup);
+  routing.Add(cmd, "route-");
+  cmd->add_option("--route-window", routing.window, "text the router embeds: whole (the reference) or last:N word pieces")
+      ->capture_default_str()
+      ->group(kRoutingGroup);
+  for (const char* name : {"--route-policy", "--route-temperature", "--route-top-k", "--route-weights"}) {
+    cmd->get_option(name)->group(kRoutingGroup);
+  }
+}
+
+void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command) const {
+  if (router.empty()) {
+    for (const char* flag : kRoutingOnlyFlags) {
+      if (cmd.count(flag) > 0) {
+        throw InputError(command + ": " + flag + " needs a router: add --router FILE (made by `tokenlora router build`)");
+      }
+    }
+  } else {
+    if (adapters.empty()) {
+      throw InputError(command + ": --router needs adapters to weigh: add --adapter TASK=PATH for each router task");
+    }
+    if (!mix.empty()) {
+      throw InputError(command + ": --mix fixes the weights, --router picks them: give one or the other");
+    }
+  }
+  if (adapters.empty() && !mix.empty()) {
+    throw InputError(command + ": --mix needs adapters: add --adapter NAME=PATH for each name");
+  }
+}
+
+MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool) {
+  if (args.adapters.empty()) return;
+  bank_ = std::make_unique<AdapterBank>(model);
+  const AdapterLoadOptions load{ParseAdapterStorage(args.adapter_type)};
+  for (const std::string& s : args.adapters) {
+    const AdapterSpec spec = ParseAdapterSpec(s);
+    bank_->Load(spec.name, spec.path, load);
+  }
+  MixerOptions options;
+  options.mode = ParseMixMode(args.mix_mode);
+  mixer_ = std::make_unique<LoraMixer>(*bank_, options);
+  if (!args.router.empty()) {
+    RouterFile file = RouterFile::Load(args.router);
+    const RoutingPolicy policy = args.routing.Make(file);
+    const RouteWindow window = RouteWindow::Parse(args.routing.window);
+    routing_options_.route_every = ParseRouteEvery(args.route_every);
+    routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
+    embedder_ = Embedder::Load(EmbedderPath(args.embedder), pool);
+    router_ = std::make_unique<Router>(std::move(file), args.router, *embedder_, policy, window);
+    // Fails early (adapter names vs router tasks) and names the tasks.
+    const std::unique_ptr<TokenRouting> probe = RoutingFor("");
+    std::fprintf(stderr, "router %s: tasks", args.router.c_str());
+    for (const std::string& t : probe->task_names()) std::fprintf(stderr, " %s", t.c_str());
+    std::fprintf(stderr, " | policy %s | window %s | route every %s | kv %s | mix %s\n", policy.Describe().c_str(),
+                 window.Describe().c_str(),
+                 routing_options_.route_every == 0 ? "prompt (once)"
+                                                   : std::to_string(routing_options_.route_every).c_str(),
+                 KvPolicyName(routing_options_.kv_policy), MixModeName(mixer_->mode()));
+    for (const std::string& name : bank_->Names()) {
+      std::fprintf(stderr, "adapter %s: %s\n", name.c_str(), bank_->adapter(bank_->Require(name))->Describe().c_str());
+    }
+    return;
+  }
+  std::vector<std::pair<std::string, float>> mix;
+  if (args.mix.empty()) {
+    for (const std::string& name : bank_->Names()) mix.emplace_back(name, 1.0f);
+  } else {
+    mix = ParseMixSpec(args.mix);
+  }
+  mixer_->SetMixture(mix);
+  for (const auto& [name, w] : mix) {
+    std::fprintf(stderr, "adapter %s weight %g: %s\n", name.c_str(), static_cast<double>(w),
+                 bank_->adapter(bank_->Require(name))->Describe().c_str());
+  }
+}
+
+std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt_text) const {
+  if (router_ == nullptr) return nullptr;
+  return std::make_unique<TokenRouting>(*router_, *bank_, *mixer_, prompt_text, routing_options_);
+}
+
+}  // namespace tokenlora::cli

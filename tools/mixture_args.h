@@ -1,0 +1,62 @@
+// Adapter and routing flags shared by `generate` and `eval`: --adapter,
+// --mix, --mix-mode, --adapter-type, and token-level routing (--router,
+// --route-every, --kv-policy, --route-*). Builds the adapter bank, the mixer
+// and the router once; a TokenRouting is made per prompt.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "generate/token_routing.h"
+#include "lora/adapter_bank.h"
+#include "lora/mixer.h"
+#include "model/model.h"
+#include "router/embedder.h"
+#include "router/router.h"
+#include "routing_args.h"
+
+namespace tokenlora::cli {
+
+struct MixtureArgs {
+  std::vector<std::string> adapters;
+  std::string mix, mix_mode = "exact", adapter_type = "f32";
+  std::string router, embedder, route_every = "2", kv_policy = "keep";
+  RoutingPolicyArgs routing;
+
+  // Registers the flags on `cmd`; the routing ones in their own help group.
+  void Add(CLI::App* cmd);
+  // Flag combinations that cannot work, before any model is loaded: routing
+  // flags without --router, --router without adapters, --router with --mix,
+  // --mix without adapters. InputError naming `command` and the flag.
+  void Validate(const CLI::App& cmd, const std::string& command) const;
+};
+
+// The loaded adapters and router of one command run.
+class MixtureSetup {
+ public:
+  // Loads the adapters (none: the base model alone) and, with --router, the
+  // router and its embedder; without a router, sets the fixed --mix (default:
+  // every adapter at weight 1). Describes what it loaded on stderr.
+  MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool);
+
+  // The projection hook to generate with (nullptr without adapters).
+  LoraMixer* mixer() const { return mixer_.get(); }
+  bool routed() const { return router_ != nullptr; }
+  // A token-level schedule for one prompt (nullptr without --router).
+  // `prompt_text` is what the router sees before any output.
+  std::unique_ptr<TokenRouting> RoutingFor(const std::string& prompt_text) const;
+  const Router* router() const { return router_.get(); }
+  const AdapterBank* bank() const { return bank_.get(); }
+
+ private:
+  std::unique_ptr<AdapterBank> bank_;
+  std::unique_ptr<LoraMixer> mixer_;
+  std::unique_ptr<Embedder> embedder_;
+  std::unique_ptr<Router> router_;
+  TokenRoutingOptions routing_options_;
+};
+
+}  // namespace tokenlora::cli
