@@ -2,6 +2,7 @@
 // base model, fixed adapters, or token-level routing. Parsing and printing
 // only; the work is in src/eval/.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,7 +10,6 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "eval/evaluator.h"
 #include "eval/task_eval.h"
@@ -72,7 +72,14 @@ RunFn AddEvalCommand(CLI::App& app) {
         return mixture.RoutingFor(prompt);
       };
     }
-    std::string predictions;
+    // Predictions are appended as they come to OUT.partial, renamed to OUT at
+    // the end: a run stopped half way keeps what it scored.
+    const std::string partial = a->out.empty() ? "" : a->out + ".partial";
+    std::ofstream predictions;
+    if (!partial.empty()) {
+      predictions.open(partial, std::ios::binary | std::ios::trunc);
+      if (!predictions) throw InputError("cannot write " + partial + " (check the directory of -o)");
+    }
     ProgressBar progress(eval::EvalTaskName(task), static_cast<int64_t>(items.size()));
     double score_sum = 0;
     const eval::EvalSummary summary = eval::RunEval(
@@ -89,7 +96,8 @@ RunFn AddEvalCommand(CLI::App& app) {
                                 {"output_tokens", r.output_tokens},
                                 {"stop", r.stop_reason}};
             if (r.score.f1 >= 0) j["f1"] = r.score.f1;
-            predictions += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+            predictions << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+            predictions.flush();
           }
           if (!a->quiet) progress.Update(static_cast<int64_t>(r.index + 1));
         });
@@ -98,7 +106,12 @@ RunFn AddEvalCommand(CLI::App& app) {
       std::snprintf(note, sizeof note, "score %.3f", score_sum / static_cast<double>(items.size()));
       progress.Finish(static_cast<int64_t>(items.size()), note);
     }
-    if (!a->out.empty()) WriteFileAtomically(a->out, predictions);
+    if (!partial.empty()) {
+      predictions.close();
+      std::error_code ec;
+      std::filesystem::rename(partial, a->out, ec);
+      if (ec) throw InputError("cannot rename " + partial + " to " + a->out + ": " + ec.message());
+    }
     std::string adapters = "none (base model)";
     if (mixture.bank() != nullptr) {
       adapters.clear();

@@ -1,6 +1,9 @@
 #include "eval/evaluator.h"
 
 #include <chrono>
+#include <string>
+
+#include "core/error.h"
 
 namespace tokenlora::eval {
 
@@ -22,7 +25,12 @@ EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<
     // Tokenized as in training: the prompt alone, with BOS when the model wants one.
     const std::vector<int32_t> ids = tok.EncodeWithBos(item.prompt, /*parse_special=*/false);
     std::unique_ptr<MixtureSchedule> schedule = schedule_for ? schedule_for(item.prompt) : nullptr;
-    const GenerateResult r = generator.Generate(ids, g, {}, hook, schedule.get());
+    GenerateResult r;
+    try {
+      r = generator.Generate(ids, g, {}, hook, schedule.get());
+    } catch (const InputError& e) {  // e.g. a prompt longer than the model's context
+      throw InputError("record at line " + std::to_string(item.line) + ": " + e.what());
+    }
     EvalItemResult result;
     result.index = i;
     result.line = item.line;

@@ -125,14 +125,7 @@ AnswerLimits DefaultAnswerLimits(EvalTask task) {
 std::vector<EvalItem> LoadEvalItems(const std::string& file_with_slice, EvalTask task, int64_t limit,
                                     int64_t stride) {
   if (stride < 1) throw InputError("stride: expected >= 1, got " + std::to_string(stride));
-  TaskSpec spec;
-  spec.name = EvalTaskName(task);
-  spec.file = file_with_slice;
-  const size_t open = file_with_slice.rfind('[');
-  if (!file_with_slice.empty() && file_with_slice.back() == ']' && open != std::string::npos) {
-    spec.file = file_with_slice.substr(0, open);
-    spec.slice = RecordSlice::Parse(file_with_slice.substr(open));
-  }
+  const TaskSpec spec = TaskSpec::FromFile(EvalTaskName(task), file_with_slice);
   const int64_t n = CountJsonlRecords(spec.file);
   auto [begin, end] = spec.slice.Resolve(n);
   const RecordTemplate prompt = RecordTemplate::Parse(std::string(EvalTaskName(task)) + "_prompt");

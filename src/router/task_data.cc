@@ -124,6 +124,18 @@ RecordTemplate TaskSpec::Template() const {
 
 std::string TaskSpec::Describe() const { return file + slice.text; }
 
+TaskSpec TaskSpec::FromFile(std::string name, const std::string& file_with_slice) {
+  TaskSpec spec;
+  spec.name = std::move(name);
+  spec.file = file_with_slice;
+  const size_t open = file_with_slice.rfind('[');
+  if (!file_with_slice.empty() && file_with_slice.back() == ']' && open != std::string::npos) {
+    spec.file = file_with_slice.substr(0, open);
+    spec.slice = RecordSlice::Parse(file_with_slice.substr(open));
+  }
+  return spec;
+}
+
 int64_t CountJsonlRecords(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open " + io_internal::Quote(path) + " (check the path of --task)");

@@ -42,6 +42,8 @@ struct TaskSpec {
   // custom TEMPLATE, \n, \t and \\ stand for newline, tab and backslash (a
   // shell cannot easily pass a newline). FILE cannot contain ':' or '['.
   static TaskSpec Parse(std::string_view arg);
+  // `name` reading FILE or FILE[SLICE] (no template: the caller's own).
+  static TaskSpec FromFile(std::string name, const std::string& file_with_slice);
   // The template to use; InputError when none was given and NAME is not a built-in.
   RecordTemplate Template() const;
   std::string Describe() const;  // "FILE[SLICE]"

@@ -48,14 +48,7 @@ int64_t TrainDataset::NumTargets() const {
 TrainDataset LoadTrainData(const std::string& file_with_slice, const TrainDataOptions& options,
                            const Tokenizer& tokenizer) {
   if (options.max_len < 2) throw InputError("--max-len: expected >= 2, got " + std::to_string(options.max_len));
-  TaskSpec spec;
-  spec.name = "train";
-  spec.file = file_with_slice;
-  const size_t open = file_with_slice.rfind('[');
-  if (!file_with_slice.empty() && file_with_slice.back() == ']' && open != std::string::npos) {
-    spec.file = file_with_slice.substr(0, open);
-    spec.slice = RecordSlice::Parse(file_with_slice.substr(open));
-  }
+  TaskSpec spec = TaskSpec::FromFile("train", file_with_slice);
   spec.template_spec = options.template_spec;
   const RecordTemplate full = RecordTemplate::Parse(options.template_spec);
   const RecordTemplate prompt = RecordTemplate::Parse(PromptSpec(options.template_spec));

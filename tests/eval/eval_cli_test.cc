@@ -71,5 +71,22 @@ TEST_F(EvalCliTest, BadInputExitsWithTwoAndSaysWhy) {
   }
 }
 
+TEST_F(EvalCliTest, ARecordTooLongForTheModelStopsTheRunButKeepsWhatWasScored) {
+  {
+    std::ofstream out(data_, std::ios::app);  // a fifth record, longer than the tiny model's context
+    out << R"({"question": {"stem": ")" << std::string(4000, 'x') << R"(", "choices": [{"text": "x", "label": "A"}]},)"
+        << R"( "answerKey": "A"})" << "\n";
+  }
+  const auto r = RunTokenlora("eval -q -m " + model_ + " --task arc_challenge --data " + data_ + " -o " + dir_ +
+                              "/pred.jsonl -t 1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("line 5"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ + "/pred.jsonl"));
+  std::ifstream partial(dir_ + "/pred.jsonl.partial");
+  int lines = 0;
+  for (std::string line; std::getline(partial, line);) ++lines;
+  EXPECT_EQ(lines, 4);
+}
+
 }  // namespace
 }  // namespace tokenlora
