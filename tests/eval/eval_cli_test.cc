@@ -88,5 +88,32 @@ TEST_F(EvalCliTest, ARecordTooLongForTheModelStopsTheRunButKeepsWhatWasScored) {
   EXPECT_EQ(lines, 4);
 }
 
+// The committed GSM8K adapter (adapters/gsm8k, trained by scripts/train-adapters)
+// on the real default model: it answers in GSM8K's worked-solution format
+// (steps, then "#### N" and EOS), which the base never does.
+TEST(EvalCliRealModel, Gsm8kAdapterWritesWorkedSolutions) {
+  const std::string model_path = testing::DefaultModelPath();
+  const std::string data = testing::SharedPath("data/gsm8k/test.jsonl");
+  if (model_path.empty() || !fs::exists(data)) GTEST_SKIP() << "run scripts/fetch-models first (and ../shared/data)";
+  const std::string dir = testing::TempDir();
+  auto outputs = [&](const std::string& extra) {
+    const auto r = RunTokenlora("eval -q --task gsm8k --data '" + data + "[3:7]' -o " + dir + "/p.jsonl " + extra);
+    EXPECT_EQ(r.code, 0) << r.out;
+    std::vector<std::string> out;
+    std::ifstream in(dir + "/p.jsonl");
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line)["output"]);
+    return out;
+  };
+  const std::vector<std::string> base = outputs("");
+  const std::vector<std::string> tuned = outputs("--adapter gsm8k=" + testing::SourcePath("adapters/gsm8k"));
+  ASSERT_EQ(base.size(), 4u);
+  ASSERT_EQ(tuned.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(base[i].find("####"), std::string::npos) << base[i];
+    EXPECT_NE(tuned[i].find("####"), std::string::npos) << tuned[i];
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tokenlora

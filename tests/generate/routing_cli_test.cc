@@ -110,29 +110,26 @@ TEST_F(RoutingCliTest, BadRoutingFlagsExitWithTwoAndSayWhy) {
   }
 }
 
-// The real thing: SmolLM2-135M-Instruct, all-MiniLM-L6-v2 and the router
-// built from the paper's four task data sets, with four random r=64
-// adapters named after the tasks (trained ones come with the trainer).
+// The real thing, as scripts/demo runs it: SmolLM2-135M-Instruct,
+// all-MiniLM-L6-v2, the router built from the paper's four task data sets and
+// the four adapters trained for the default model (adapters/).
 TEST(RoutingCliRealModel, MathPromptLeansOnGsm8kAtEveryToken) {
   const std::string model_path = testing::DefaultModelPath();
   const std::string minilm = testing::SourcePath("models/all-MiniLM-L6-v2");
   if (model_path.empty() || !fs::exists(minilm)) GTEST_SKIP() << "run scripts/fetch-models first";
   const std::string dir = testing::TempDir();
-  const auto model = Model::Load(model_path);
   std::string adapters;
-  int seed = 100;
   for (const char* task : {"gsm8k", "arc_challenge", "squad", "codealpaca"}) {
-    const LoraAdapter a = testing::RandomAdapter(model->config(), task, 64, 16.0f, {ModuleKind::kQ, ModuleKind::kV},
-                                                 static_cast<uint64_t>(seed++));
-    WritePeftAdapter(a, model->config(), dir + "/" + task);
-    adapters += std::string(" --adapter ") + task + "=" + dir + "/" + task;
+    adapters += std::string(" --adapter ") + task + "=" + testing::SourcePath(std::string("adapters/") + task);
   }
-  const auto r = RunTokenlora(
-      "generate -m " + model_path + " --embedder " + minilm + " --router " +
-      testing::SourcePath("tests/data/router/minilm_paper_tasks.json") + adapters +
-      " --chat -p 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in "
-      "May. How many clips did Natalia sell altogether in April and May?' -n 16 --ignore-eos --route-every 2 "
-      "--adapter-type f16 --trace " + dir + "/t.json");
+  // The adapters' training format (the reference code's GSM8K prompt).
+  std::ofstream(dir + "/prompt.txt")
+      << "Question: Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+         "How many clips did Natalia sell altogether in April and May?\n\nAnswer:";
+  const auto r = RunTokenlora("generate -m " + model_path + " --embedder " + minilm + " --router " +
+                              testing::SourcePath("adapters/router.json") + adapters + " -f " + dir +
+                              "/prompt.txt -n 16 --ignore-eos --route-every 2 --adapter-type f16 --trace " + dir +
+                              "/t.json");
   ASSERT_EQ(r.code, 0) << r.out;
   const auto j = nlohmann::json::parse(ReadTextFile(dir + "/t.json"));
   ASSERT_EQ(j["steps"].size(), 16u);
@@ -140,6 +137,10 @@ TEST(RoutingCliRealModel, MathPromptLeansOnGsm8kAtEveryToken) {
   for (const auto& s : j["steps"]) {
     EXPECT_GT(s["weights"][0].get<double>(), 0.5) << "gsm8k should lead on a GSM8K question: " << s.dump();
   }
+  // The adapters are at work: the base model alone answers differently.
+  const auto base = RunTokenlora("generate -m " + model_path + " -f " + dir + "/prompt.txt -n 16 --ignore-eos");
+  ASSERT_EQ(base.code, 0) << base.out;
+  EXPECT_EQ(base.out.find(j["output"].get<std::string>()), std::string::npos) << j["output"] << "\n" << base.out;
   fs::remove_all(dir);
 }
 

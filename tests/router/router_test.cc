@@ -250,11 +250,11 @@ TEST(MiniLmRouter, MatchesReferenceEndToEnd) {
       max_diff);
 }
 
-// tests/data/router/minilm_paper_tasks.json: the four tasks' centroids from
+// adapters/router.json: the four tasks' centroids from
 // the full training splits (see its "source" fields), as `tokenlora router
 // build` wrote them.
 TEST(MiniLmRouter, CheckedInRouterFile) {
-  const RouterFile file = RouterFile::Load(SourcePath("tests/data/router/minilm_paper_tasks.json"));
+  const RouterFile file = RouterFile::Load(SourcePath("adapters/router.json"));
   ASSERT_EQ(file.TaskNames(), (std::vector<std::string>{"gsm8k", "arc_challenge", "squad", "codealpaca"}));
   EXPECT_EQ(file.tasks[0].records, 7473);
   const std::string dir = testing::MiniLmDir();
