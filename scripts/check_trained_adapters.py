@@ -17,7 +17,7 @@ import sys
 
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("TOKENLORA_DATA", os.path.join(ROOT, "..", "shared", "data"))
@@ -86,7 +86,12 @@ def main():
     tasks = sys.argv[1:] or ["gsm8k", "arc_challenge", "squad", "codealpaca"]
     gguf = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
     d, f = os.path.split(gguf)
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    # The official tokenizer.json: transformers' tokenizer rebuilt from the GGUF
+    # splits runs of spaces differently (e.g. "\n    1" in code), which
+    # tokenlora's GGUF tokenizer does not (it matches tokenizer.json).
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=os.path.join(DATA, "tokenizers", "SmolLM2-135M-Instruct", "tokenizer.json"),
+        eos_token=AutoTokenizer.from_pretrained(d, gguf_file=f).eos_token)  # the GGUF's EOS, as the trainer
     for task in tasks:
         base = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
         model = PeftModel.from_pretrained(base, os.path.join(ROOT, "adapters", task)).eval()
