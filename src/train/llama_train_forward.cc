@@ -10,19 +10,6 @@
 #include "train/train_ops.h"
 
 namespace tokenlora {
-namespace {
-
-TensorView F32View(const std::vector<float>& values, int64_t rows, int64_t cols, const char* name) {
-  return TensorView{name, DType::kF32, {rows, cols}, values.data()};
-}
-
-uint64_t ModuleDropoutKey(uint64_t key, int layer, ModuleKind kind) {
-  SplitMix64 g(key + static_cast<uint64_t>(layer) * kNumLoraKinds + static_cast<uint64_t>(LoraKindIndex(kind)));
-  return g.Next();
-}
-
-}  // namespace
-
 LlamaTrainGraph::LlamaTrainGraph(const Model& model, LoraParams& params) : model_(model), params_(params) {
   const LlamaConfig& c = model.config();
   for (const TrainableModule& m : params.modules()) {

@@ -109,4 +109,9 @@ class LlamaTrainGraph {
   std::vector<float> dy_t_;                // [n_out, n]
 };
 
+// A [rows, cols] f32 view of a LoRA matrix, for the MatMul kernels.
+inline TensorView F32View(const std::vector<float>& values, int64_t rows, int64_t cols, const char* name) {
+  return TensorView{name, DType::kF32, {rows, cols}, values.data()};
+}
+
 }  // namespace tokenlora

@@ -107,4 +107,11 @@ inline double HashUniform01(uint64_t key, uint64_t index) {
   return g.Uniform01();
 }
 
+// The dropout key of one adapted module, derived from a sequence's key:
+// forward and backward draw the same mask from it.
+inline uint64_t ModuleDropoutKey(uint64_t key, int layer, ModuleKind kind) {
+  SplitMix64 g(key + static_cast<uint64_t>(layer) * kNumLoraKinds + static_cast<uint64_t>(LoraKindIndex(kind)));
+  return g.Next();
+}
+
 }  // namespace tokenlora
