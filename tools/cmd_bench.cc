@@ -72,7 +72,7 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
 
 RunFn AddBenchCommand(CLI::App& app) {
   struct Args {
-    std::string model, peer, mix_mode = "exact", adapter_type = "f32";
+    std::string model, peer, mix_mode = "exact", adapter_type = "f32", activations = "int8";
     std::vector<std::string> adapters;
     int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
@@ -85,6 +85,7 @@ RunFn AddBenchCommand(CLI::App& app) {
   cmd->add_option("-n,--n-gen", a->n_gen, "tokens for the decode test")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--reps", a->reps, "repetitions (min/median/max reported)")->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddActivationsOption(cmd, &a->activations);
   cmd->add_option("--peer", a->peer, "path of llama.cpp's llama-bench to run on the same file, interleaved");
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH (repeatable): also measure with adapters, beside the base in the same run");
@@ -116,12 +117,13 @@ RunFn AddBenchCommand(CLI::App& app) {
       r.n_gen = a->n_gen;
       r.reps = a->reps;
       r.threads = a->threads;
+      r.activations = a->activations;
       r.json = a->json;
       return RunRoutingBench(r);
     }
     const DType storage = ParseAdapterStorage(a->adapter_type);
     const std::string path = a->model.empty() ? DefaultModelPath() : a->model;
-    auto model = Model::Load(path);
+    auto model = Model::Load(path, ModelOptionsFor(a->activations));
     const LlamaConfig& c = model->config();
     const int threads = a->threads > 0 ? a->threads : DefaultThreads();
     ThreadPool pool(threads);
@@ -232,6 +234,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       nlohmann::json j = {{"model", path},
                           {"threads", threads},
                           {"simd", kernels::SimdTargetName()},
+                          {"activations", ActivationsLabel(*model)},
                           {"n_prompt", a->n_prompt},
                           {"n_gen", a->n_gen},
                           {"reps", a->reps},
@@ -263,8 +266,8 @@ RunFn AddBenchCommand(CLI::App& app) {
       return 0;
     }
     std::fprintf(stderr, "\n");
-    std::printf("model %s | %d threads | simd %s | %d reps\n", path.c_str(), threads,
-                kernels::SimdTargetName(), a->reps);
+    std::printf("model %s | %d threads | simd %s | activations %s | %d reps\n", path.c_str(), threads,
+                kernels::SimdTargetName(), ActivationsLabel(*model), a->reps);
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);

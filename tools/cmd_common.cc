@@ -30,6 +30,22 @@ std::string FindBundledPath(const char* env_var, const std::string& rel) {
 
 int DefaultThreads() { return ThreadPool::PhysicalCores(); }
 
+void AddActivationsOption(CLI::App* cmd, std::string* value) {
+  cmd->add_option("--activations", *value,
+                  "int8 (default): Q4_0/Q4_1/Q8_0 projections quantize activations to 8 bits and use "
+                  "integer dot products (AVX-512 VNNI; as llama.cpp does); f32: exact f32 activations")
+      ->check(CLI::IsMember({"int8", "f32"}))
+      ->capture_default_str();
+}
+
+const char* ActivationsLabel(const Model& model) { return model.int8_projections() > 0 ? "int8" : "f32"; }
+
+ModelOptions ModelOptionsFor(const std::string& activations) {
+  ModelOptions o;
+  o.int8_activations = activations == "int8";
+  return o;
+}
+
 void CheckWritableOutput(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw InputError(path + " is a directory; give a file name to write");

@@ -22,6 +22,7 @@ namespace tokenlora::cli {
 
 RunFn AddEvalCommand(CLI::App& app) {
   struct Args {
+    std::string activations = "int8";
     std::string model, task, data, out;
     int64_t limit = -1, every = 1;
     int n_predict = 0, max_total = 0, threads = 0;
@@ -49,6 +50,7 @@ RunFn AddEvalCommand(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "write every item (output, what was read from it, reference, score) to this JSONL file");
   cmd->add_flag("--json", a->json, "print the summary as one JSON object on stdout");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddActivationsOption(cmd, &a->activations);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
   a->mixture.Add(cmd);
   return [a, cmd] {
@@ -56,7 +58,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     a->mixture.Validate(*cmd, "eval");
     if (!a->out.empty()) CheckWritableOutput(a->out);
     const std::vector<eval::EvalItem> items = eval::LoadEvalItems(a->data, task, a->limit, a->every);
-    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     const MixtureSetup mixture(a->mixture, *model, pool);
     Generator generator(*model, pool);

@@ -17,6 +17,7 @@ namespace tokenlora::cli {
 
 RunFn AddGenerateCommand(CLI::App& app) {
   struct Args {
+    std::string activations = "int8";
     std::string model, prompt, prompt_file, system;
     int n_predict = 128, threads = 0, ctx_size = 0;
     bool chat = false, show_ids = false, no_eos = false;
@@ -44,6 +45,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--seed", a->sampling.seed, "random seed (same seed, same text)");
   cmd->add_option("--stop", a->stops, "stop when this text appears (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddActivationsOption(cmd, &a->activations);
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
@@ -61,7 +63,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
     }
     a->sampling.Validate();
     const std::string prompt = a->prompt_file.empty() ? a->prompt : ReadTextFile(a->prompt_file);
-    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids;
     if (a->chat) {
@@ -109,10 +111,10 @@ RunFn AddGenerateCommand(CLI::App& app) {
     }
     std::fprintf(stderr,
                  "prefill: %zu tokens in %.3f s (%.1f tokens/s) | decode: %d tokens in %.3f s "
-                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s\n",
+                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s | activations %s\n",
                  r.prompt_ids.size(), r.prefill_seconds, r.PrefillTokensPerSecond(),
                  r.decoded_tokens, r.decode_seconds, r.DecodeTokensPerSecond(), r.stop_reason.c_str(),
-                 pool.size(), kernels::SimdTargetName());
+                 pool.size(), kernels::SimdTargetName(), ActivationsLabel(*model));
     if (routing != nullptr) {
       const RoutingStats& st = routing->stats();
       const double total_ms = (r.prefill_seconds + r.decode_seconds) * 1e3;

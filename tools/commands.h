@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "model/model.h"
+
 namespace tokenlora::cli {
 
 using RunFn = std::function<int()>;
@@ -32,6 +34,12 @@ std::string DefaultModelPath();
 // `relative` itself when found nowhere (the loader's error then names it).
 std::string FindBundledPath(const char* env_var, const std::string& relative);
 int DefaultThreads();
+// --activations int8|f32 (default int8) on commands that run the model;
+// ModelOptionsFor turns the value into Model::Load's options.
+void AddActivationsOption(CLI::App* cmd, std::string* value);
+ModelOptions ModelOptionsFor(const std::string& activations);
+// "int8" when any projection runs with int8 activations, else "f32".
+const char* ActivationsLabel(const Model& model);
 // The embedder directory: `dir`, or when empty $TOKENLORA_EMBEDDER, else
 // models/all-MiniLM-L6-v2 (found like the model). InputError with a hint
 // when it does not exist.

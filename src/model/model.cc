@@ -4,11 +4,12 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "kernels/int8_matmul.h"
 
 namespace tokenlora {
 namespace fs = std::filesystem;
 
-std::unique_ptr<Model> Model::Load(const std::string& path) {
+std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
   std::error_code ec;
@@ -32,6 +33,7 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
       m->weights_ = WeightsFromGguf(g, m->config_);
       m->tokenizer_ = LoadTokenizerFromGguf(g);
       m->Finish();
+      if (options.int8_activations) m->PackForInt8();
       return m;
     }
   }
@@ -51,7 +53,21 @@ std::unique_ptr<Model> Model::Load(const std::string& path) {
   }
   m->tokenizer_ = LoadTokenizerFromJson(tokenizer_path);
   m->Finish();
+  if (options.int8_activations) m->PackForInt8();
   return m;
+}
+
+void Model::PackForInt8() {
+  if (!kernels::Int8Accelerated()) return;
+  auto pack = [this](Linear& l) {
+    if (!kernels::Int8Packable(l.weight.dtype)) return;
+    l.packed = kernels::PackForInt8(l.weight);
+    ++int8_projections_;
+  };
+  for (LlamaLayer& layer : weights_.layers) {
+    for (Linear* l : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) pack(*l);
+  }
+  pack(weights_.output);
 }
 
 void Model::Finish() {

@@ -11,6 +11,9 @@
 #include "tensor/tensor.h"
 
 namespace tokenlora {
+namespace kernels {
+struct PackedMatrix;
+}  // namespace kernels
 
 class GgufFile;
 class SafetensorsModel;
@@ -24,6 +27,9 @@ struct Linear {
   int layer = -1;                // -1 for the output head
   TensorView weight;             // [n_out, n_in]
   std::vector<float> bias;       // [n_out] or empty
+  // The weight repacked for int8 activations (Model::Load with
+  // int8_activations); null: f32 activations through kernels::MatMul.
+  std::shared_ptr<const kernels::PackedMatrix> packed;
   int64_t n_out() const { return weight.shape[0]; }
   int64_t n_in() const { return weight.shape[1]; }
 };

@@ -1,0 +1,220 @@
+// Int8-activation MatMul: packing, the scalar twins and the driver
+// (threading, activation scratch, kernel choice). Layout and numerics:
+// int8_matmul.h; the VNNI kernels: int8_matmul_vnni.cc.
+#include "kernels/int8_matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/dispatch.h"
+#include "kernels/quant_blocks.h"
+
+namespace tokenlora::kernels {
+namespace {
+
+constexpr int64_t kBlock = kBlock32;
+
+// Bytes of a panel's quants per 32-element block (16 rows).
+size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : 256; }
+
+// Offset subtracted per block: the weight quants are stored unsigned.
+int32_t ActOffset(DType t) {
+  switch (t) {
+    case DType::kQ4_0: return 8;
+    case DType::kQ8_0: return 128;
+    default: return 0;
+  }
+}
+
+// Per-thread-of-caller activation scratch; grows only when a wider call comes.
+struct ActScratch {
+  std::vector<int8_t> q;
+  std::vector<float> d, s;
+  std::vector<int32_t> corr;
+  internal::QuantizedActs View(int64_t n_tok, int64_t n_in) {
+    const int64_t nb = n_in / kBlock;
+    const size_t nq = static_cast<size_t>(n_tok * n_in), ns = static_cast<size_t>(n_tok * nb);
+    if (q.size() < nq) q.resize(nq);
+    if (d.size() < ns) {
+      d.resize(ns);
+      s.resize(ns);
+      corr.resize(ns);
+    }
+    return {n_tok, n_in, nb, q.data(), d.data(), corr.data(), s.data()};
+  }
+};
+
+// Multiply-adds below which a chunk of panels is not worth another thread.
+constexpr int64_t kMinMacsPerChunk = 64 * 1024;
+
+}  // namespace
+
+bool Int8Packable(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
+
+bool Int8Accelerated() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512vnni");
+  return ok;
+}
+
+std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
+  TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
+               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q8_0 matrix");
+  auto p = std::make_unique<PackedMatrix>();
+  p->dtype = w.dtype;
+  p->n_out = w.Rows();
+  p->n_in = w.Cols();
+  const size_t qs_bytes = QsBytes(w.dtype);
+  const size_t scale_bytes = (w.dtype == DType::kQ4_1 ? 2 : 1) * kPanelRows * sizeof(uint16_t);
+  p->group_bytes = qs_bytes + scale_bytes;
+  const int64_t nb = p->n_in / kBlock;
+  p->panel_bytes = p->group_bytes * static_cast<size_t>(nb);
+  const size_t total = (p->panel_bytes * static_cast<size_t>(p->NumPanels()) + 63) / 64 * 64;
+  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(total, 64))), &std::free};
+  TL_CHECK_MSG(p->data != nullptr, "PackForInt8: out of memory for '" + w.name + "'");
+  std::memset(p->data.get(), 0, total);
+
+  for (int64_t row = 0; row < p->n_out; ++row) {
+    const int64_t panel = row / kPanelRows, r = row % kPanelRows;
+    const uint8_t* src = w.RowPtr(row);
+    uint8_t* dst_panel = p->data.get() + static_cast<size_t>(panel) * p->panel_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* g = dst_panel + static_cast<size_t>(b) * p->group_bytes;
+      auto* scales = reinterpret_cast<uint16_t*>(g + qs_bytes);
+      if (w.dtype == DType::kQ8_0) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 8; ++j) {
+          for (int m = 0; m < 4; ++m) {
+            g[64 * j + 4 * r + m] = static_cast<uint8_t>(blk.qs[4 * j + m]) ^ 0x80u;
+          }
+        }
+        std::memcpy(&scales[r], &blk.d, 2);
+      } else if (w.dtype == DType::kQ4_0) {
+        BlockQ4_0 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        std::memcpy(&scales[r], &blk.d, 2);
+      } else {
+        BlockQ4_1 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        std::memcpy(&scales[r], &blk.d, 2);
+        std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
+      }
+    }
+  }
+  return p;
+}
+
+namespace internal {
+
+void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                        const QuantizedActs& a) {
+  const int32_t offset = ActOffset(t);
+  for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
+    for (int64_t b = 0; b < a.n_blocks; ++b) {
+      const float* xb = x + tok * a.n_in + b * kBlock;
+      float amax = 0.0f;
+      for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      int8_t* q = a.q + tok * a.n_in + b * kBlock;
+      int32_t sum = 0;
+      for (int i = 0; i < kBlock; ++i) {
+        q[i] = static_cast<int8_t>(static_cast<int32_t>(std::nearbyint(xb[i] * id)));
+        sum += q[i];
+      }
+      const int64_t k = tok * a.n_blocks + b;
+      a.d[k] = d;
+      a.corr[k] = offset * sum;
+      a.s[k] = d * static_cast<float>(sum);
+    }
+  }
+}
+
+void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                  float* y) {
+  const bool q8 = w.dtype == DType::kQ8_0, q4_1 = w.dtype == DType::kQ4_1;
+  const size_t qs_bytes = QsBytes(w.dtype);
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const uint8_t* panel = w.Panel(p);
+    const int64_t rows = std::min(kPanelRows, w.n_out - p * kPanelRows);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t tok = 0; tok < a.n_tok; ++tok) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < a.n_blocks; ++b) {
+          const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
+          const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
+          const int64_t k = tok * a.n_blocks + b;
+          int32_t isum = -a.corr[k];
+          for (int j = 0; j < 8; ++j) {
+            for (int m = 0; m < 4; ++m) {
+              uint8_t wq;
+              if (q8) {
+                wq = g[64 * j + 4 * r + m];
+              } else {
+                const uint8_t byte = g[64 * (j % 4) + 4 * r + m];
+                wq = j < 4 ? byte & 0x0F : byte >> 4;
+              }
+              isum += static_cast<int32_t>(wq) * xq[4 * j + m];
+            }
+          }
+          uint16_t dh, mh;
+          std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
+          const float scale = F16ToF32(dh) * a.d[k];
+          acc = std::fma(static_cast<float>(isum), scale, acc);
+          if (q4_1) {
+            std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
+            acc = std::fma(F16ToF32(mh), a.s[k], acc);
+          }
+        }
+        y[tok * w.n_out + p * kPanelRows + r] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace internal
+
+namespace scalar {
+void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y) {
+  if (n_tok <= 0 || w.n_out <= 0) return;
+  thread_local ActScratch scratch;
+  const internal::QuantizedActs a = scratch.View(n_tok, w.n_in);
+  internal::QuantizeActsScalar(w.dtype, x, 0, n_tok, a);
+  internal::PanelsScalar(w, a, 0, w.NumPanels(), y);
+}
+}  // namespace scalar
+
+void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  if (n_tok <= 0 || w.n_out <= 0) return;
+  const bool simd = Int8Accelerated() && !internal::ForceScalar();
+  thread_local ActScratch scratch;
+  const internal::QuantizedActs a = scratch.View(n_tok, w.n_in);
+  auto quantize = simd ? &internal::QuantizeActsVnni : &internal::QuantizeActsScalar;
+  auto panels = simd ? &internal::PanelsVnni : &internal::PanelsScalar;
+
+  // Quantize the activations once (split over tokens for long prompts).
+  if (n_tok >= 64 && pool.size() > 1) {
+    pool.ParallelFor(static_cast<size_t>(n_tok), 16, [&](size_t begin, size_t end, int) {
+      quantize(w.dtype, x, static_cast<int64_t>(begin), static_cast<int64_t>(end), a);
+    });
+  } else {
+    quantize(w.dtype, x, 0, n_tok, a);
+  }
+  const int64_t n_panels = w.NumPanels();
+  const int64_t macs_per_panel = std::max<int64_t>(1, kPanelRows * w.n_in * n_tok);
+  const int64_t grain = std::max<int64_t>(1, kMinMacsPerChunk / macs_per_panel);
+  pool.ParallelFor(static_cast<size_t>(n_panels), static_cast<size_t>(grain),
+                   [&](size_t begin, size_t end, int) {
+                     panels(w, a, static_cast<int64_t>(begin), static_cast<int64_t>(end), y);
+                   });
+}
+
+}  // namespace tokenlora::kernels

@@ -1,0 +1,90 @@
+// Int8-activation matrix multiply for Q4_0, Q4_1 and Q8_0 weights: the
+// scheme llama.cpp uses for these types, on AVX-512 VNNI (vpdpbusd).
+//
+// Activations are quantized per block of 32 to int8 (scale = max|x| / 127,
+// round half to even, the Q8_0/Q8_1 rule), so each block's dot product is an
+// exact integer sum scaled once in f32:
+//   Q4_0: y += d_w·d_x·(Σ q_w·q_x − 8·Σ q_x)          (q_w the nibble 0..15)
+//   Q8_0: y += d_w·d_x·(Σ (q_w+128)·q_x − 128·Σ q_x)
+//   Q4_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)
+// This is not f32-exact: results differ from MatMul by the activation
+// rounding (relative ~1e-3 per block). Model::Load uses it only when asked.
+//
+// Weights are repacked once (PackForInt8) into panels of 16 output rows so
+// one 512-bit vpdpbusd computes 4 products for each of the 16 rows: per
+// 32-element block a panel holds
+//   qs: [chunks][16 rows][4 bytes]  Q4_*: 4 chunks, byte = the block's qs byte
+//       (low nibble element 4j+m, high nibble 16+4j+m); Q8_0: 8 chunks of
+//       q+128 (element 4j+m)
+//   d:  [16] f16 row scales; Q4_1 also m: [16] f16 row offsets
+// (the same bytes per block as the GGUF layout, so decode reads no more).
+// Rows past n_out in the last panel are zero and never written out.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace tokenlora::kernels {
+
+inline constexpr int64_t kPanelRows = 16;
+
+struct PackedMatrix {
+  DType dtype = DType::kQ4_0;
+  int64_t n_out = 0;         // rows of the original weight
+  int64_t n_in = 0;          // elements per row (multiple of 32)
+  size_t group_bytes = 0;    // one 32-element block of one panel (qs + scales)
+  size_t panel_bytes = 0;    // group_bytes · n_in / 32
+  std::unique_ptr<uint8_t[], void (*)(void*)> data{nullptr, nullptr};  // 64-byte aligned
+  const uint8_t* Panel(int64_t p) const { return data.get() + static_cast<size_t>(p) * panel_bytes; }
+  int64_t NumPanels() const { return (n_out + kPanelRows - 1) / kPanelRows; }
+};
+
+// True for the weight types the int8 path implements (Q4_0, Q4_1, Q8_0).
+bool Int8Packable(DType t);
+// True when this CPU runs the VNNI kernels (AVX-512 F/BW/VL/VNNI); without
+// them the int8 path would only have its scalar twin, so callers keep f32.
+bool Int8Accelerated();
+// Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
+// other types.
+std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
+
+// y = x·Wᵀ with int8 activations. x: [n_tok, n_in] f32, y: [n_tok, n_out].
+// Runs the VNNI kernels, or the scalar twin under TOKENLORA_SIMD=scalar or
+// on CPUs without VNNI; both give bit-identical results.
+void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+namespace scalar {
+void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y);
+}  // namespace scalar
+
+namespace internal {
+
+// Activations quantized for one weight type, per token and block of 32.
+struct QuantizedActs {
+  int64_t n_tok = 0, n_in = 0, n_blocks = 0;  // n_blocks = n_in / 32
+  int8_t* q = nullptr;     // [n_tok, n_in]
+  float* d = nullptr;      // [n_tok, n_blocks] scale
+  int32_t* corr = nullptr; // [n_tok, n_blocks] offset·Σq (8 for Q4_0, 128 for Q8_0, 0 for Q4_1)
+  float* s = nullptr;      // [n_tok, n_blocks] d·Σq (used by Q4_1)
+};
+
+// Quantizes tokens [tok_begin, tok_end) of x into a (scalar twin; the VNNI
+// version gives identical bytes).
+void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                        const QuantizedActs& a);
+// Panels [p_begin, p_end) for all tokens (scalar twin of the VNNI kernel).
+void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                  float* y);
+
+// The VNNI versions (int8_matmul_vnni.cc); call only when Int8Accelerated().
+void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                      const QuantizedActs& a);
+void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                float* y);
+
+}  // namespace internal
+}  // namespace tokenlora::kernels

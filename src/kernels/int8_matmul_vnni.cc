@@ -1,0 +1,149 @@
+// AVX-512 VNNI kernels of the int8-activation MatMul (layout, numerics and
+// scalar twins: int8_matmul.h / int8_matmul.cc).
+//
+// Highway 1.0.3 reaches no VNNI target, so these functions carry GCC target
+// attributes instead of the file being built with -mavx512vnni: nothing else
+// in this translation unit (no inline library code) is compiled for AVX-512,
+// and the driver calls in only after Int8Accelerated() checked the CPU.
+//
+// Kernel: a panel of 16 rows × T tokens. Per 32-element block, the 16 rows'
+// quants are unpacked into 8 vectors W_j (lane r = 4 unsigned quants of row
+// r, elements 4j..4j+3); each token's 4 activation bytes of the same elements
+// are broadcast and vpdpbusd adds the 4 products into lane r. After the 8
+// steps lane r holds the block's exact integer dot product for row r; it is
+// converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
+// GCC 12's _mm512_reduce_* helpers start from _mm512_undefined_*(), which
+// -Wmaybe-uninitialized reports inside the system header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/int8_matmul.h"
+
+#define TL_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+
+namespace tokenlora::kernels::internal {
+namespace {
+
+constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulators + 8 W_j
+
+template <DType kType>
+constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
+
+template <DType kType, int T>
+TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
+                         int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < a.n_blocks; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    __m512i w[8];
+    if constexpr (kType == DType::kQ8_0) {
+      for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);
+    } else {
+      for (int j = 0; j < 4; ++j) {
+        const __m512i packed = _mm512_loadu_si512(g + 64 * j);
+        w[j] = _mm512_and_si512(packed, low_nibbles);
+        w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
+    __m512 mw;
+    if constexpr (kType == DType::kQ4_1) {
+      mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
+    }
+    for (int t = 0; t < T; ++t) {
+      const int64_t k = (tok0 + t) * a.n_blocks + b;
+      const int8_t* xq = a.q + (tok0 + t) * a.n_in + b * 32;
+      int32_t xw[8];
+      std::memcpy(xw, xq, 32);
+      __m512i isum;
+      if constexpr (T <= 2) {
+        // Few tokens: two chains so the 8 dependent vpdpbusd do not serialize.
+        __m512i s0 = _mm512_set1_epi32(-a.corr[k]), s1 = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j += 2) {
+          s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(xw[j]));
+          s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(xw[j + 1]));
+        }
+        isum = _mm512_add_epi32(s0, s1);
+      } else {
+        isum = _mm512_set1_epi32(-a.corr[k]);
+        for (int j = 0; j < 8; ++j) isum = _mm512_dpbusd_epi32(isum, w[j], _mm512_set1_epi32(xw[j]));
+      }
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[k]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+      if constexpr (kType == DType::kQ4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (tok0 + t) * y_stride, row_mask, acc[t]);
+}
+
+template <DType kType>
+TL_VNNI void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                     float* y) {
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const uint8_t* panel = w.Panel(p);
+    const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
+    const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
+    float* yp = y + p * kPanelRows;
+    const size_t gb = w.group_bytes;
+    int64_t tok = 0;
+    for (; tok + kMaxTok <= a.n_tok; tok += kMaxTok) {
+      PanelTokens<kType, kMaxTok>(panel, gb, a, tok, yp, w.n_out, mask);
+    }
+    switch (a.n_tok - tok) {
+      case 1: PanelTokens<kType, 1>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 2: PanelTokens<kType, 2>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 3: PanelTokens<kType, 3>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 4: PanelTokens<kType, 4>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 5: PanelTokens<kType, 5>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 6: PanelTokens<kType, 6>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 7: PanelTokens<kType, 7>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+TL_VNNI void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                              const QuantizedActs& a) {
+  const int32_t offset = t == DType::kQ4_0 ? 8 : t == DType::kQ8_0 ? 128 : 0;
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
+    for (int64_t b = 0; b < a.n_blocks; ++b) {
+      const float* xb = x + tok * a.n_in + b * 32;
+      const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+      const float amax = _mm512_reduce_max_ps(
+          _mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const __m512 vid = _mm512_set1_ps(id);
+      // Round half to even (the default MXCSR mode), as std::nearbyint.
+      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid));
+      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+      int8_t* q = a.q + tok * a.n_in + b * 32;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
+      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      const int64_t k = tok * a.n_blocks + b;
+      a.d[k] = d;
+      a.corr[k] = offset * sum;
+      a.s[k] = d * static_cast<float>(sum);
+    }
+  }
+}
+
+TL_VNNI void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin,
+                        int64_t p_end, float* y) {
+  switch (w.dtype) {
+    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y);
+    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y);
+    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y);
+    default: return;
+  }
+}
+
+}  // namespace tokenlora::kernels::internal

@@ -1,0 +1,199 @@
+// The int8-activation MatMul (kernels/int8_matmul.h):
+//  * the scalar twin against an independent double-precision evaluation of
+//    the documented formula from the original GGUF blocks (checks packing);
+//  * the VNNI kernels bit-identical to the scalar twin, over shapes that hit
+//    every token remainder, partial panels, 1 and 2 threads, misaligned x;
+//  * activation quantization: VNNI bytes == scalar bytes, ties, zero blocks;
+//  * int8 close to the f32 MatMul (the price of the int8 activations).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernel_test_util.h"
+#include "kernels/int8_matmul.h"
+#include "kernels/kernels.h"
+#include "kernels/quantize.h"
+
+namespace tokenlora::kernels {
+namespace {
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> dequantized;  // [n_out, n_in]
+  TensorView view;
+};
+
+Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in) {
+  Weights w;
+  const auto values = testing::RandomFloats(rng, static_cast<size_t>(n_out * n_in), -1.0f, 1.0f);
+  const size_t row_bytes = RowBytes(t, n_in);
+  w.bytes.resize(static_cast<size_t>(n_out) * row_bytes);
+  w.dequantized.resize(values.size());
+  for (int64_t o = 0; o < n_out; ++o) {
+    uint8_t* row = w.bytes.data() + static_cast<size_t>(o) * row_bytes;
+    QuantizeRow(t, values.data() + o * n_in, row, n_in);
+    scalar::DequantizeRow(t, row, w.dequantized.data() + o * n_in, n_in);
+  }
+  w.view.name = "test.weight";
+  w.view.dtype = t;
+  w.view.shape = {n_out, n_in};
+  w.view.data = w.bytes.data();
+  return w;
+}
+
+// Int8 quantization of one block written out independently of the kernels:
+// d = max|x| / 127, q = x / d rounded half to even.
+void QuantizeBlockRef(const float* x, std::vector<double>& xq_deq) {
+  float amax = 0.0f;
+  for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < 32; ++i) xq_deq.push_back(static_cast<double>(d) * std::nearbyint(x[i] * id));
+}
+
+// y[t, o] = Σ_i dequant(w)[o, i] · dequant(int8(x))[t, i] in double: the
+// documented result of the int8 path, whatever the packing.
+std::vector<double> Reference(const Weights& w, const float* x, int64_t n_tok) {
+  const int64_t n_out = w.view.shape[0], n_in = w.view.shape[1];
+  std::vector<double> xd;
+  for (int64_t i = 0; i < n_tok * n_in; i += 32) QuantizeBlockRef(x + i, xd);
+  std::vector<double> y(static_cast<size_t>(n_tok * n_out));
+  for (int64_t t = 0; t < n_tok; ++t) {
+    for (int64_t o = 0; o < n_out; ++o) {
+      double s = 0;
+      for (int64_t i = 0; i < n_in; ++i) {
+        s += static_cast<double>(w.dequantized[static_cast<size_t>(o * n_in + i)]) *
+             xd[static_cast<size_t>(t * n_in + i)];
+      }
+      y[static_cast<size_t>(t * n_out + o)] = s;
+    }
+  }
+  return y;
+}
+
+class Int8MatMul : public ::testing::TestWithParam<DType> {};
+
+TEST_P(Int8MatMul, ScalarTwinMatchesIndependentFormula) {
+  const DType t = GetParam();
+  std::mt19937 rng(7);
+  for (int64_t n_out : {1, 16, 37}) {
+    for (int64_t n_in : {32, 96, 576}) {
+      for (int64_t n_tok : {1, 3, 9}) {
+        SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
+        const Weights w = MakeWeights(rng, t, n_out, n_in);
+        const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -2.0f, 2.0f);
+        const auto packed = PackForInt8(w.view);
+        std::vector<float> y(static_cast<size_t>(n_tok * n_out), -1.0f);
+        scalar::MatMulInt8(*packed, x.data(), n_tok, y.data());
+        const auto want = Reference(w, x.data(), n_tok);
+        for (size_t k = 0; k < y.size(); ++k) {
+          // f32 scaling of exact integer sums, one rounding per block.
+          EXPECT_NEAR(y[k], want[k], 1e-5 * (1.0 + std::fabs(want[k]))) << k;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Int8MatMul, VnniBitIdenticalToScalarTwin) {
+  if (!Int8Accelerated()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  const DType t = GetParam();
+  std::mt19937 rng(11);
+  ThreadPool one(1), two(2);
+  for (int64_t n_out : {16, 37, 64, 100}) {
+    for (int64_t n_in : {32, 64, 160, 576}) {
+      for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 70}) {
+        SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
+        const Weights w = MakeWeights(rng, t, n_out, n_in);
+        // One float past an aligned start: x misaligned for every vector load.
+        auto buf = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in + 1), -3.0f, 3.0f);
+        const float* x = buf.data() + 1;
+        const auto packed = PackForInt8(w.view);
+        const size_t n_y = static_cast<size_t>(n_tok * n_out);
+        std::vector<float> want(n_y), got1(n_y + 1, -7.0f), got2(n_y, -7.0f);
+        scalar::MatMulInt8(*packed, x, n_tok, want.data());
+        MatMulInt8(*packed, x, n_tok, got1.data() + 1, one);
+        MatMulInt8(*packed, x, n_tok, got2.data(), two);
+        for (size_t k = 0; k < n_y; ++k) {
+          ASSERT_EQ(testing::FloatBits(got1[k + 1]), testing::FloatBits(want[k])) << k;
+          ASSERT_EQ(testing::FloatBits(got2[k]), testing::FloatBits(want[k])) << k;
+        }
+      }
+    }
+  }
+}
+
+// The cost of int8 activations against the f32 MatMul: relative error of a
+// dot product ~ 1/127 per block / √(blocks); bound 2% of Σ|w·x|.
+TEST_P(Int8MatMul, CloseToF32MatMul) {
+  const DType t = GetParam();
+  std::mt19937 rng(3);
+  ThreadPool pool(2);
+  const int64_t n_out = 48, n_in = 576, n_tok = 5;
+  const Weights w = MakeWeights(rng, t, n_out, n_in);
+  const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -1.0f, 1.0f);
+  const auto packed = PackForInt8(w.view);
+  std::vector<float> y8(static_cast<size_t>(n_tok * n_out)), y32(y8.size());
+  MatMulInt8(*packed, x.data(), n_tok, y8.data(), pool);
+  MatMul(w.view, x.data(), n_tok, y32.data(), pool);
+  for (int64_t tok = 0; tok < n_tok; ++tok) {
+    for (int64_t o = 0; o < n_out; ++o) {
+      double abs_sum = 0;
+      for (int64_t i = 0; i < n_in; ++i) {
+        abs_sum += std::fabs(w.dequantized[static_cast<size_t>(o * n_in + i)] *
+                             x[static_cast<size_t>(tok * n_in + i)]);
+      }
+      const size_t k = static_cast<size_t>(tok * n_out + o);
+      EXPECT_NEAR(y8[k], y32[k], 0.02 * abs_sum) << k;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
+                         [](const auto& info) { return std::string(Name(info.param)); });
+
+TEST(Int8Acts, VnniQuantizationMatchesScalarIncludingTiesAndZeros) {
+  if (!Int8Accelerated()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(5);
+  const int64_t n_tok = 3, n_in = 128, nb = n_in / 32;
+  auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -5.0f, 5.0f);
+  // Block 1 of token 0: all zero. Block 2: exact halves after scaling
+  // (max 127 → d = 1, values k + 0.5 must round to even).
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
+    std::vector<int8_t> q1(x.size()), q2(x.size());
+    std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
+    std::vector<int32_t> c1(d1.size()), c2(d1.size());
+    internal::QuantizedActs a1{n_tok, n_in, nb, q1.data(), d1.data(), c1.data(), s1.data()};
+    internal::QuantizedActs a2{n_tok, n_in, nb, q2.data(), d2.data(), c2.data(), s2.data()};
+    internal::QuantizeActsScalar(t, x.data(), 0, n_tok, a1);
+    internal::QuantizeActsVnni(t, x.data(), 0, n_tok, a2);
+    EXPECT_EQ(q1, q2);
+    EXPECT_EQ(c1, c2);
+    for (size_t k = 0; k < d1.size(); ++k) {
+      EXPECT_EQ(testing::FloatBits(d1[k]), testing::FloatBits(d2[k]));
+      EXPECT_EQ(testing::FloatBits(s1[k]), testing::FloatBits(s2[k]));
+    }
+    EXPECT_EQ(d1[1], 0.0f);
+    EXPECT_EQ(q1[65], -20);  // -19.5 → -20 (even)
+    EXPECT_EQ(q1[66], -18);  // -18.5 → -18
+  }
+}
+
+TEST(Int8PackDeathTest, RefusesOtherTypes) {
+  std::vector<uint8_t> bytes(RowBytes(DType::kQ4_K, 256) * 2);
+  TensorView v{"blk.0.attn_q.weight", DType::kQ4_K, {2, 256}, bytes.data()};
+  EXPECT_FALSE(Int8Packable(DType::kQ4_K));
+  EXPECT_FALSE(Int8Packable(DType::kF16));
+  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q8_0 matrix");
+}
+
+}  // namespace
+}  // namespace tokenlora::kernels
