@@ -7,6 +7,8 @@
 //       every call streams them from DRAM, as decoding a whole model does;
 //       "hot" reuses one copy (cache-resident when it fits).
 //     n_tok = 64 / 512 (prefill): FLOP/s = 2·n_out·n_in·n_tok per second.
+//   MatMulInt8/<dtype>/...: the same for the int8-activation path (Q4_0,
+//     Q4_1, Q8_0 repacked; label VNNI, or scalar on CPUs without it).
 //   DramRead/threads:<t>: a 1 GiB buffer summed with the SIMD Dot kernel
 //     split across t threads; bytes_per_second = buffer bytes per second.
 // Every benchmark is labelled with the SIMD target in use; pass
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 
 namespace tokenlora::kernels {
@@ -142,6 +145,39 @@ void BM_MatMul(benchmark::State& state, DType t, int64_t n_out, int64_t n_in, in
   state.SetLabel(SimdTargetName());
 }
 
+void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in, int64_t n_tok,
+                   bool cold) {
+  const size_t matrix_bytes = RowBytes(t, n_in) * static_cast<size_t>(n_out);
+  const int copies =
+      cold ? static_cast<int>(std::max<size_t>(2, (kColdBytes + matrix_bytes - 1) / matrix_bytes))
+           : 1;
+  std::vector<std::unique_ptr<PackedMatrix>> packed;
+  {
+    WeightCopies w(t, n_out, n_in, copies);
+    TensorView view{"bench.weight", t, {n_out, n_in}, nullptr};
+    for (int c = 0; c < copies; ++c) {
+      view.data = w.bytes.get() + static_cast<size_t>(c) * w.matrix_bytes;
+      packed.push_back(PackForInt8(view));
+    }
+  }
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tok * n_in)), y(static_cast<size_t>(n_tok * n_out));
+  for (float& v : x) v = dist(rng);
+  size_t next = 0;
+  for (auto _ : state) {
+    MatMulInt8(*packed[next], x.data(), n_tok, y.data(), Pool());
+    next = next + 1 == packed.size() ? 0 : next + 1;
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(matrix_bytes));
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_out * n_in * n_tok),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(Int8Accelerated() ? "VNNI" : "scalar");
+}
+
 void BM_DramRead(benchmark::State& state) {
   const size_t n = (size_t{1} << 30) / sizeof(float);
   std::unique_ptr<float[]> buf(new float[n]);
@@ -195,6 +231,24 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
       }
       for (int64_t n_tok : {64, 512}) {
         benchmark::RegisterBenchmark((base + std::to_string(n_tok)).c_str(), BM_MatMul, t, s.n_out,
+                                     s.n_in, n_tok, false)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
+    for (const BenchShape& s : kShapes) {
+      const std::string base = "MatMulInt8/" + std::string(Name(t)) + "/" + std::to_string(s.n_out) +
+                               "x" + std::to_string(s.n_in) + "/tok:";
+      for (bool cold : {false, true}) {
+        benchmark::RegisterBenchmark((base + (cold ? "1/cold" : "1/hot")).c_str(), BM_MatMulInt8, t, s.n_out,
+                                     s.n_in, int64_t{1}, cold)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+      for (int64_t n_tok : {64, 512}) {
+        benchmark::RegisterBenchmark((base + std::to_string(n_tok)).c_str(), BM_MatMulInt8, t, s.n_out,
                                      s.n_in, n_tok, false)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);

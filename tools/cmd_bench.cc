@@ -39,6 +39,52 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// DRAM read bandwidth, probed between the reps: a 512 MiB buffer of distinct
+// random data (a repeated pattern would be served faster) summed by all
+// threads with the SIMD Dot kernel, one 4 MiB chunk per claim.
+class DramProbe {
+ public:
+  DramProbe() : floats_(size_t{512} << 18), buf_(new float[floats_]) {
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < floats_; ++i) {
+      state ^= state >> 12;
+      state ^= state << 25;
+      state ^= state >> 27;
+      buf_[i] = static_cast<float>(static_cast<int32_t>((state * 0x2545F4914F6CDD1Dull) >> 32)) * 0x1p-31f;
+    }
+  }
+  double MeasureGBps(ThreadPool& pool) {
+    constexpr size_t kChunk = size_t{1} << 20;  // floats
+    std::vector<float> partial(static_cast<size_t>(pool.size()) * 16, 0.0f);
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.ParallelFor(floats_ / kChunk, 1, [&](size_t begin, size_t end, int thread) {
+      float sum = 0;
+      for (size_t c = begin; c < end; ++c) sum += kernels::Dot(&buf_[c * kChunk], &buf_[c * kChunk], kChunk);
+      partial[static_cast<size_t>(thread) * 16] += sum;
+    });
+    const double seconds = Seconds(t0);
+    volatile float keep = partial[0];
+    (void)keep;
+    return static_cast<double>(floats_ * sizeof(float)) / seconds / 1e9;
+  }
+
+ private:
+  size_t floats_;
+  std::unique_ptr<float[]> buf_;
+};
+
+// Bytes of projection weights one decoded token reads (every layer's seven
+// projections and the output head; the embedding row is negligible).
+double WeightBytesPerToken(const Model& model) {
+  double bytes = static_cast<double>(model.weights().output.weight.NumBytes());
+  for (const LlamaLayer& l : model.weights().layers) {
+    for (const Linear* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+      bytes += static_cast<double>(p->weight.NumBytes());
+    }
+  }
+  return bytes;
+}
+
 // One llama-bench run; returns {prefill t/s, decode t/s}.
 std::pair<double, double> RunPeer(const std::string& peer, const std::string& model, int n_prompt,
                                   int n_gen, int threads) {
@@ -138,7 +184,8 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::vector<int32_t> prompt(static_cast<size_t>(a->n_prompt));
     for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
     std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-    std::vector<double> prefill, decode, peer_prefill, peer_decode, lora_prefill, lora_decode;
+    std::vector<double> prefill, decode, peer_prefill, peer_decode, lora_prefill, lora_decode, dram;
+    DramProbe probe;
 
     // Adapters, when given: measured beside the base in the same reps.
     std::unique_ptr<AdapterBank> bank;
@@ -214,6 +261,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       measure(false, pp, tg);
       prefill.push_back(pp);
       decode.push_back(tg);
+      dram.push_back(probe.MeasureGBps(pool));
       if (mixer) {
         measure(true, pp, tg);
         lora_prefill.push_back(pp);
@@ -229,7 +277,9 @@ RunFn AddBenchCommand(CLI::App& app) {
         std::fflush(stderr);
       }
     }
-    const Stats pf = Summarize(prefill), dc = Summarize(decode);
+    const Stats pf = Summarize(prefill), dc = Summarize(decode), bw = Summarize(dram);
+    const double weight_bytes = WeightBytesPerToken(*model);
+    const double bound_tps = bw.median * 1e9 / weight_bytes;
     if (a->json) {
       nlohmann::json j = {{"model", path},
                           {"threads", threads},
@@ -243,7 +293,11 @@ RunFn AddBenchCommand(CLI::App& app) {
                           {"prefill_tps_max", pf.max},
                           {"decode_tps", dc.median},
                           {"decode_tps_min", dc.min},
-                          {"decode_tps_max", dc.max}};
+                          {"decode_tps_max", dc.max},
+                          {"weight_bytes_per_token", weight_bytes},
+                          {"dram_read_gbps", bw.median},
+                          {"decode_bound_tps", bound_tps},
+                          {"decode_fraction_of_bound", dc.median / bound_tps}};
       if (mixer) {
         const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
         j["adapters"] = n_adapters;
@@ -271,6 +325,9 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);
+    std::printf("decode bandwidth bound: %.1f MB of weights per token / %.1f GB/s DRAM read (probed between reps, "
+                "%.1f-%.1f) = %.0f t/s; decode median at %.0f%% of it\n",
+                weight_bytes / 1e6, bw.median, bw.min, bw.max, bound_tps, 100.0 * dc.median / bound_tps);
     if (mixer) {
       const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
       const std::string tag = "+" + std::to_string(n_adapters) + " LoRA";

@@ -56,6 +56,11 @@ std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
 // Runs the VNNI kernels, or the scalar twin under TOKENLORA_SIMD=scalar or
 // on CPUs without VNNI; both give bit-identical results.
 void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+// ys[i] = x·Wᵢᵀ for n matrices of one dtype and n_in (q/k/v, gate/up): the
+// activations are quantized once and all panels share one parallel region.
+// Results are bit-identical to n MatMulInt8 calls.
+void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, const float* x,
+                      int64_t n_tok, ThreadPool& pool);
 
 namespace scalar {
 void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y);

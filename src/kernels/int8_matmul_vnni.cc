@@ -27,6 +27,7 @@ namespace tokenlora::kernels::internal {
 namespace {
 
 constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulators + 8 W_j
+constexpr size_t kPrefetchGroups = 16;  // decode prefetch distance (~5 KB)
 
 template <DType kType>
 constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
@@ -34,11 +35,20 @@ constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
                          int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask) {
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  __m512 acc[T], acc_m[T];  // Q4_1 adds its offset terms into acc_m
+  for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm512_setzero_ps();
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    if constexpr (T <= 2) {
+      // Decoding streams the weights from DRAM once; the hardware prefetchers
+      // alone leave it latency-bound (Q4_1: 175 -> 200 t/s, Q4_0: 258 -> 301
+      // t/s decoding SmolLM2-135M with this, interleaved runs).
+      const uint8_t* ahead = g + kPrefetchGroups * group_bytes;
+      for (size_t off = 0; off < group_bytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + off), _MM_HINT_T0);
+      }
+    }
     __m512i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);
@@ -74,10 +84,13 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
       }
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[k]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
-      if constexpr (kType == DType::kQ4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc[t]);
+      if constexpr (kType == DType::kQ4_1) acc_m[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc_m[t]);
     }
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (tok0 + t) * y_stride, row_mask, acc[t]);
+  for (int t = 0; t < T; ++t) {
+    if constexpr (kType == DType::kQ4_1) acc[t] = _mm512_add_ps(acc[t], acc_m[t]);
+    _mm512_mask_storeu_ps(y + (tok0 + t) * y_stride, row_mask, acc[t]);
+  }
 }
 
 template <DType kType>

@@ -94,7 +94,13 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 
   const int64_t n_tiles = (n_out + kTileRows - 1) / kTileRows;
   const int64_t macs_per_tile = std::max<int64_t>(1, kTileRows * n_in * n_tok);
-  const int64_t grain = std::max<int64_t>(1, kMinMacsPerChunk / macs_per_tile);
+  int64_t grain = std::max<int64_t>(1, kMinMacsPerChunk / macs_per_tile);
+  if (n_tok <= 2) {
+    // Decoding streams the weights from DRAM: one contiguous range per thread
+    // keeps one long stream each for the prefetchers (measured: +10-25% GB/s
+    // on 576-1536-row matrices against ~7-tile chunks claimed in turn).
+    grain = std::max<int64_t>(grain, (n_tiles + pool.size() - 1) / pool.size());
+  }
   pool.ParallelFor(static_cast<size_t>(n_tiles), static_cast<size_t>(grain),
                    [&](size_t begin, size_t end, int /*thread*/) {
                      float* scratch = TileScratch(static_cast<size_t>(kTileRows * scratch_stride));

@@ -5,6 +5,20 @@
 
 namespace tokenlora {
 
+namespace {
+
+// Bias and adapter terms on top of y = x·Wᵀ.
+void AddBiasAndHook(const Linear& linear, const float* x, int64_t n_tok, float* y,
+                    const ForwardContext& ctx) {
+  if (!linear.bias.empty()) {
+    const int64_t n_out = linear.n_out();
+    for (int64_t t = 0; t < n_tok; ++t) kernels::AddInPlace(y + t * n_out, linear.bias.data(), n_out);
+  }
+  if (ctx.hook != nullptr) ctx.hook->AddDelta(linear, x, n_tok, y, *ctx.pool);
+}
+
+}  // namespace
+
 void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
              const ForwardContext& ctx) {
   if (linear.packed != nullptr) {
@@ -12,11 +26,23 @@ void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
   } else {
     kernels::MatMul(linear.weight, x, n_tok, y, *ctx.pool);
   }
-  if (!linear.bias.empty()) {
-    const int64_t n_out = linear.n_out();
-    for (int64_t t = 0; t < n_tok; ++t) kernels::AddInPlace(y + t * n_out, linear.bias.data(), n_out);
+  AddBiasAndHook(linear, x, n_tok, y, ctx);
+}
+
+void ProjectShared(const Linear* const* linears, float* const* ys, int n, const float* x,
+                   int64_t n_tok, const ForwardContext& ctx) {
+  bool shared = n <= 8;
+  for (int i = 0; i < n && shared; ++i) {
+    shared = linears[i]->packed != nullptr && linears[i]->packed->dtype == linears[0]->packed->dtype;
   }
-  if (ctx.hook != nullptr) ctx.hook->AddDelta(linear, x, n_tok, y, *ctx.pool);
+  if (!shared) {
+    for (int i = 0; i < n; ++i) Project(*linears[i], x, n_tok, ys[i], ctx);
+    return;
+  }
+  const kernels::PackedMatrix* ws[8] = {};
+  for (int i = 0; i < n; ++i) ws[i] = linears[i]->packed.get();
+  kernels::MatMulInt8Shared(ws, ys, n, x, n_tok, *ctx.pool);
+  for (int i = 0; i < n; ++i) AddBiasAndHook(*linears[i], x, n_tok, ys[i], ctx);
 }
 
 }  // namespace tokenlora

@@ -30,4 +30,11 @@ struct ForwardContext {
 void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
              const ForwardContext& ctx);
 
+// Project(*linears[i], x, n_tok, ys[i], ctx) for i < n, projections of one
+// input (q/k/v, gate/up). When all run int8 activations of one dtype, the
+// input is quantized once and the matmuls share one parallel region; the
+// results are the same as separate Project calls.
+void ProjectShared(const Linear* const* linears, float* const* ys, int n, const float* x,
+                   int64_t n_tok, const ForwardContext& ctx);
+
 }  // namespace tokenlora

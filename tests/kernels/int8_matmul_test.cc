@@ -154,6 +154,30 @@ TEST_P(Int8MatMul, CloseToF32MatMul) {
   }
 }
 
+// q/k/v-style: three matrices of one input in one region, panels of a chunk
+// crossing from one matrix into the next; bit-identical to separate calls.
+TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
+  std::mt19937 rng(23);
+  ThreadPool pool(2);
+  const int64_t n_in = 64;
+  const Weights w0 = MakeWeights(rng, GetParam(), 37, n_in), w1 = MakeWeights(rng, GetParam(), 16, n_in),
+                w2 = MakeWeights(rng, GetParam(), 70, n_in);
+  const auto p0 = PackForInt8(w0.view), p1 = PackForInt8(w1.view), p2 = PackForInt8(w2.view);
+  for (int64_t n_tok : {1, 9}) {
+    const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -1.0f, 1.0f);
+    std::vector<float> a0(37 * n_tok), a1(16 * n_tok), a2(70 * n_tok), b0(a0.size()), b1(a1.size()), b2(a2.size());
+    MatMulInt8(*p0, x.data(), n_tok, a0.data(), pool);
+    MatMulInt8(*p1, x.data(), n_tok, a1.data(), pool);
+    MatMulInt8(*p2, x.data(), n_tok, a2.data(), pool);
+    const PackedMatrix* ws[] = {p0.get(), p1.get(), p2.get()};
+    float* ys[] = {b0.data(), b1.data(), b2.data()};
+    MatMulInt8Shared(ws, ys, 3, x.data(), n_tok, pool);
+    EXPECT_EQ(a0, b0);
+    EXPECT_EQ(a1, b1);
+    EXPECT_EQ(a2, b2);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
                          [](const auto& info) { return std::string(Name(info.param)); });

@@ -79,9 +79,9 @@ void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
       kernels::RmsNorm(&x_[static_cast<size_t>(t) * d], layer.attn_norm.data(),
                        &xn_[static_cast<size_t>(t) * d], d, c.rms_eps);
     }
-    Project(layer.q, xn_.data(), n, q_.data(), ctx);
-    Project(layer.k, xn_.data(), n, k_.data(), ctx);
-    Project(layer.v, xn_.data(), n, v_.data(), ctx);
+    const Linear* qkv[] = {&layer.q, &layer.k, &layer.v};
+    float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
+    ProjectShared(qkv, qkv_out, 3, xn_.data(), n, ctx);
     float* k_cache = kv.keys(l);
     float* v_cache = kv.values(l);
     for (int t = 0; t < n; ++t) {
@@ -104,8 +104,9 @@ void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
       kernels::RmsNorm(&x_[static_cast<size_t>(t) * d], layer.ffn_norm.data(),
                        &xn_[static_cast<size_t>(t) * d], d, c.rms_eps);
     }
-    Project(layer.gate, xn_.data(), n, gate_.data(), ctx);
-    Project(layer.up, xn_.data(), n, up_.data(), ctx);
+    const Linear* gate_up[] = {&layer.gate, &layer.up};
+    float* gate_up_out[] = {gate_.data(), up_.data()};
+    ProjectShared(gate_up, gate_up_out, 2, xn_.data(), n, ctx);
     kernels::SiluMul(gate_.data(), up_.data(), static_cast<int64_t>(n) * c.d_ff);
     Project(layer.down, gate_.data(), n, proj_.data(), ctx);
     kernels::AddInPlace(x_.data(), proj_.data(), static_cast<int64_t>(n) * d);
