@@ -78,7 +78,7 @@ class DramProbe {
 double WeightBytesPerToken(const Model& model) {
   double bytes = static_cast<double>(model.weights().output.weight.NumBytes());
   for (const LlamaLayer& l : model.weights().layers) {
-    for (const Linear* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+    for (const Linear* p : l.Projections()) {
       bytes += static_cast<double>(p->weight.NumBytes());
     }
   }

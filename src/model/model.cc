@@ -65,7 +65,7 @@ void Model::PackForInt8() {
     ++int8_projections_;
   };
   for (LlamaLayer& layer : weights_.layers) {
-    for (Linear* l : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) pack(*l);
+    for (Linear* l : layer.Projections()) pack(*l);
   }
   pack(weights_.output);
 }

@@ -3,6 +3,7 @@
 // vectors (norms, biases) are converted to f32 copies at load.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ struct LlamaLayer {
   Linear gate;                   // [d_ff, d_model]
   Linear up;                     // [d_ff, d_model]
   Linear down;                   // [d_model, d_ff]
+  // The seven projections in forward order.
+  std::array<Linear*, 7> Projections() { return {&q, &k, &v, &o, &gate, &up, &down}; }
+  std::array<const Linear*, 7> Projections() const { return {&q, &k, &v, &o, &gate, &up, &down}; }
 };
 
 struct LlamaWeights {
