@@ -31,9 +31,9 @@ int32_t ActOffset(DType t) {
 }
 
 // Quantized activations of one MatMulInt8 call, owned by the calling thread
-// (thread_local; the pool's workers fill and read it through the view
-// during the call). Grows only when a wider
-// call comes, so the token loop does not allocate.
+// (thread_local; the pool's workers fill and read it through the view during
+// the call). Grows only when a wider call comes, so the token loop does not
+// allocate.
 struct ActScratch {
   std::vector<int8_t> q;
   std::vector<float> d, s;
