@@ -321,7 +321,7 @@ RunFn AddBenchCommand(CLI::App& app) {
     }
     std::fprintf(stderr, "\n");
     std::printf("model %s | %d threads | simd %s | activations %s | %d reps\n", path.c_str(), threads,
-                kernels::SimdTargetName(), ActivationsLabel(*model), a->reps);
+                kernels::SimdTargetName(), ActivationsLabel(*model).c_str(), a->reps);
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);

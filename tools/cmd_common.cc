@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/int8_matmul.h"
 
 namespace tokenlora::cli {
 namespace fs = std::filesystem;
@@ -33,12 +35,15 @@ int DefaultThreads() { return ThreadPool::PhysicalCores(); }
 void AddActivationsOption(CLI::App* cmd, std::string* value) {
   cmd->add_option("--activations", *value,
                   "int8 (default): Q4_0/Q4_1/Q8_0 projections quantize activations to 8 bits and use "
-                  "integer dot products (AVX-512 VNNI; as llama.cpp does); f32: exact f32 activations")
+                  "integer dot products (AVX-512 VNNI or AVX2; as llama.cpp does); f32: exact f32 activations")
       ->check(CLI::IsMember({"int8", "f32"}))
       ->capture_default_str();
 }
 
-const char* ActivationsLabel(const Model& model) { return model.int8_projections() > 0 ? "int8" : "f32"; }
+std::string ActivationsLabel(const Model& model) {
+  if (model.int8_projections() == 0) return "f32";
+  return std::string("int8 (") + (kernels::internal::ForceScalar() ? "scalar" : kernels::Int8KernelName()) + ")";
+}
 
 ModelOptions ModelOptionsFor(const std::string& activations) {
   ModelOptions o;

@@ -38,8 +38,9 @@ int DefaultThreads();
 // ModelOptionsFor turns the value into Model::Load's options.
 void AddActivationsOption(CLI::App* cmd, std::string* value);
 ModelOptions ModelOptionsFor(const std::string& activations);
-// "int8" when any projection runs with int8 activations, else "f32".
-const char* ActivationsLabel(const Model& model);
+// "int8 (vnni)" / "int8 (avx2)" when projections run with int8 activations
+// (and which kernel), else "f32".
+std::string ActivationsLabel(const Model& model);
 // The embedder directory: `dir`, or when empty $TOKENLORA_EMBEDDER, else
 // models/all-MiniLM-L6-v2 (found like the model). InputError with a hint
 // when it does not exist.

@@ -58,12 +58,30 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
 bool Int8Packable(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
 
-bool Int8Accelerated() {
+bool CpuHasVnni() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl") &&
                          __builtin_cpu_supports("avx512vnni");
   return ok;
 }
+
+bool CpuHasAvx2() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("f16c");
+  return ok;
+}
+
+const char* Int8KernelName() {
+  static const char* name = [] {
+    const char* env = std::getenv("TOKENLORA_INT8_KERNEL");
+    const bool want_avx2 = env != nullptr && std::strcmp(env, "avx2") == 0;
+    if (CpuHasVnni() && !want_avx2) return "vnni";
+    return CpuHasAvx2() ? "avx2" : "";
+  }();
+  return name;
+}
+
+bool Int8Accelerated() { return *Int8KernelName() != '\0'; }
 
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
   TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
@@ -214,11 +232,19 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
                  "MatMulInt8Shared: matrices differ in dtype or input size");
     first_panel[i + 1] = first_panel[i] + ws[i]->NumPanels();
   }
-  const bool simd = Int8Accelerated() && !internal::ForceScalar();
   thread_local ActScratch scratch;
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
-  auto quantize = simd ? &internal::QuantizeActsVnni : &internal::QuantizeActsScalar;
-  auto panels = simd ? &internal::PanelsVnni : &internal::PanelsScalar;
+  auto quantize = &internal::QuantizeActsScalar;
+  auto panels = &internal::PanelsScalar;
+  if (!internal::ForceScalar()) {
+    if (std::strcmp(Int8KernelName(), "vnni") == 0) {
+      quantize = &internal::QuantizeActsVnni;
+      panels = &internal::PanelsVnni;
+    } else if (std::strcmp(Int8KernelName(), "avx2") == 0) {
+      quantize = &internal::QuantizeActsAvx2;
+      panels = &internal::PanelsAvx2;
+    }
+  }
 
   // Quantize the activations once (split over tokens for long prompts).
   if (n_tok >= 64 && pool.size() > 1) {

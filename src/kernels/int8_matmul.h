@@ -1,5 +1,6 @@
 // Int8-activation matrix multiply for Q4_0, Q4_1 and Q8_0 weights: the
-// scheme llama.cpp uses for these types, on AVX-512 VNNI (vpdpbusd).
+// scheme llama.cpp uses for these types, on AVX-512 VNNI (vpdpbusd) or AVX2
+// (vpmaddubsw).
 //
 // Activations are quantized per block of 32 to int8 (scale = max|x| / 127,
 // round half to even, the Q8_0/Q8_1 rule), so each block's dot product is an
@@ -45,16 +46,24 @@ struct PackedMatrix {
 
 // True for the weight types the int8 path implements (Q4_0, Q4_1, Q8_0).
 bool Int8Packable(DType t);
-// True when this CPU runs the VNNI kernels (AVX-512 F/BW/VL/VNNI); without
-// them the int8 path would only have its scalar twin, so callers keep f32.
+// The SIMD kernels this CPU runs: "vnni" (AVX-512 F/BW/VL/VNNI), else "avx2"
+// (AVX2 + FMA + F16C), else "" — then the int8 path would only have its
+// scalar twin, so callers keep f32. TOKENLORA_INT8_KERNEL=avx2 picks AVX2 on
+// a VNNI machine (to measure or test it). Read once.
+const char* Int8KernelName();
+// Int8KernelName() is not empty.
 bool Int8Accelerated();
+// What the CPU supports, whatever was picked (tests run every kernel).
+bool CpuHasVnni();
+bool CpuHasAvx2();
 // Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
 // other types.
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
 
 // y = x·Wᵀ with int8 activations. x: [n_tok, n_in] f32, y: [n_tok, n_out].
-// Runs the VNNI kernels, or the scalar twin under TOKENLORA_SIMD=scalar or
-// on CPUs without VNNI; both give bit-identical results.
+// Runs the VNNI or AVX2 kernels, or the scalar twin under
+// TOKENLORA_SIMD=scalar or on CPUs with neither; all give bit-identical
+// results.
 void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 // ys[i] = x·Wᵢᵀ for n matrices of one dtype and n_in (q/k/v, gate/up): the
 // activations are quantized once and all panels share one parallel region.
@@ -85,10 +94,15 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y);
 
-// The VNNI versions (int8_matmul_vnni.cc); call only when Int8Accelerated().
+// The VNNI versions (int8_matmul_vnni.cc); call only when CpuHasVnni().
 void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                       const QuantizedActs& a);
 void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                float* y);
+// The AVX2 versions (int8_matmul_avx2.cc); call only when CpuHasAvx2().
+void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                      const QuantizedActs& a);
+void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                 float* y);
 
 }  // namespace internal

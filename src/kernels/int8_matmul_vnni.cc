@@ -4,7 +4,7 @@
 // Highway 1.0.3 reaches no VNNI target, so these functions carry GCC target
 // attributes instead of the file being built with -mavx512vnni: nothing else
 // in this translation unit (no inline library code) is compiled for AVX-512,
-// and the driver calls in only after Int8Accelerated() checked the CPU.
+// and the driver calls in only after CpuHasVnni() checked the CPU.
 //
 // Kernel: a panel of 16 rows × T tokens. Per 32-element block, the 16 rows'
 // quants are unpacked into 8 vectors W_j (lane r = 4 unsigned quants of row

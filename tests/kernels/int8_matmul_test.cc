@@ -1,14 +1,16 @@
 // The int8-activation MatMul (kernels/int8_matmul.h):
 //  * the scalar twin against an independent double-precision evaluation of
 //    the documented formula from the original GGUF blocks (checks packing);
-//  * the VNNI kernels bit-identical to the scalar twin, over shapes that hit
-//    every token remainder, partial panels, 1 and 2 threads, misaligned x;
-//  * activation quantization: VNNI bytes == scalar bytes, ties, zero blocks;
+//  * the VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
+//    that hit every token remainder, partial panels, 1 and 2 threads,
+//    misaligned x, and the extreme Q8_0 quants;
+//  * activation quantization: SIMD bytes == scalar bytes, ties, zero blocks;
 //  * int8 close to the f32 MatMul (the price of the int8 activations).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,6 +78,31 @@ std::vector<double> Reference(const Weights& w, const float* x, int64_t n_tok) {
   return y;
 }
 
+// The SIMD kernel pairs this CPU can run, called directly (the public entry
+// runs only the one Int8KernelName() picked).
+struct SimdKernel {
+  const char* name;
+  void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
+  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*);
+};
+std::vector<SimdKernel> AvailableKernels() {
+  std::vector<SimdKernel> k;
+  if (CpuHasVnni()) k.push_back({"vnni", &internal::QuantizeActsVnni, &internal::PanelsVnni});
+  if (CpuHasAvx2()) k.push_back({"avx2", &internal::QuantizeActsAvx2, &internal::PanelsAvx2});
+  return k;
+}
+
+// Buffers for the quantized activations of [n_tok, n_in].
+struct Acts {
+  std::vector<int8_t> q;
+  std::vector<float> d, s;
+  std::vector<int32_t> corr;
+  internal::QuantizedActs view;
+  Acts(int64_t n_tok, int64_t n_in)
+      : q(static_cast<size_t>(n_tok * n_in)), d(static_cast<size_t>(n_tok * n_in / 32)), s(d.size()), corr(d.size()),
+        view{n_tok, n_in, n_in / 32, q.data(), d.data(), corr.data(), s.data()} {}
+};
+
 class Int8MatMul : public ::testing::TestWithParam<DType> {};
 
 TEST_P(Int8MatMul, ScalarTwinMatchesIndependentFormula) {
@@ -100,8 +127,9 @@ TEST_P(Int8MatMul, ScalarTwinMatchesIndependentFormula) {
   }
 }
 
-TEST_P(Int8MatMul, VnniBitIdenticalToScalarTwin) {
-  if (!Int8Accelerated()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
   const DType t = GetParam();
   std::mt19937 rng(11);
   ThreadPool one(1), two(2);
@@ -117,14 +145,52 @@ TEST_P(Int8MatMul, VnniBitIdenticalToScalarTwin) {
         const size_t n_y = static_cast<size_t>(n_tok * n_out);
         std::vector<float> want(n_y), got1(n_y + 1, -7.0f), got2(n_y, -7.0f);
         scalar::MatMulInt8(*packed, x, n_tok, want.data());
+        // The public entry (the picked kernel, 1 and 2 threads, misaligned y)...
         MatMulInt8(*packed, x, n_tok, got1.data() + 1, one);
         MatMulInt8(*packed, x, n_tok, got2.data(), two);
         for (size_t k = 0; k < n_y; ++k) {
           ASSERT_EQ(testing::FloatBits(got1[k + 1]), testing::FloatBits(want[k])) << k;
           ASSERT_EQ(testing::FloatBits(got2[k]), testing::FloatBits(want[k])) << k;
         }
+        // ...and every kernel this CPU has, called directly.
+        for (const SimdKernel& kernel : kernels) {
+          Acts acts(n_tok, n_in);
+          kernel.quantize(t, x, 0, n_tok, acts.view);
+          std::vector<float> got(n_y, -7.0f);
+          kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data());
+          for (size_t k = 0; k < n_y; ++k) {
+            ASSERT_EQ(testing::FloatBits(got[k]), testing::FloatBits(want[k])) << kernel.name << " " << k;
+          }
+        }
       }
     }
+  }
+}
+
+// Q8_0 quants of -128 (legal in a GGUF file though Q8_0 rounding never makes
+// them) and activations of ±127 are the extremes of the AVX2 sign trick.
+TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
+  const int64_t n_out = 16, n_in = 64, n_tok = 2;
+  std::vector<uint8_t> bytes(RowBytes(DType::kQ8_0, n_in) * n_out);
+  for (size_t b = 0; b < bytes.size(); b += 34) {
+    const uint16_t one = 0x3C00;  // f16 1.0
+    std::memcpy(&bytes[b], &one, 2);
+    for (int i = 0; i < 32; ++i) bytes[b + 2 + static_cast<size_t>(i)] = (i + b / 34) % 3 == 0 ? 0x80 : 0x7F;
+  }
+  TensorView v{"q8.extreme", DType::kQ8_0, {n_out, n_in}, bytes.data()};
+  std::vector<float> x(static_cast<size_t>(n_tok * n_in));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i % 2 ? 1.0f : -1.0f;  // quantizes to ±127
+  const auto packed = PackForInt8(v);
+  std::vector<float> want(static_cast<size_t>(n_tok * n_out));
+  scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
+  for (const SimdKernel& kernel : kernels) {
+    Acts acts(n_tok, n_in);
+    kernel.quantize(DType::kQ8_0, x.data(), 0, n_tok, acts.view);
+    std::vector<float> got(want.size());
+    kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data());
+    EXPECT_EQ(got, want) << kernel.name;
   }
 }
 
@@ -182,8 +248,9 @@ INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
-TEST(Int8Acts, VnniQuantizationMatchesScalarIncludingTiesAndZeros) {
-  if (!Int8Accelerated()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
   std::mt19937 rng(5);
   const int64_t n_tok = 3, n_in = 128, nb = n_in / 32;
   auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -5.0f, 5.0f);
@@ -191,6 +258,8 @@ TEST(Int8Acts, VnniQuantizationMatchesScalarIncludingTiesAndZeros) {
   // (max 127 → d = 1, values k + 0.5 must round to even).
   std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
+  for (const SimdKernel& kernel : kernels) {
+  SCOPED_TRACE(kernel.name);
   for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
     std::vector<int8_t> q1(x.size()), q2(x.size());
     std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
@@ -198,7 +267,7 @@ TEST(Int8Acts, VnniQuantizationMatchesScalarIncludingTiesAndZeros) {
     internal::QuantizedActs a1{n_tok, n_in, nb, q1.data(), d1.data(), c1.data(), s1.data()};
     internal::QuantizedActs a2{n_tok, n_in, nb, q2.data(), d2.data(), c2.data(), s2.data()};
     internal::QuantizeActsScalar(t, x.data(), 0, n_tok, a1);
-    internal::QuantizeActsVnni(t, x.data(), 0, n_tok, a2);
+    kernel.quantize(t, x.data(), 0, n_tok, a2);
     EXPECT_EQ(q1, q2);
     EXPECT_EQ(c1, c2);
     for (size_t k = 0; k < d1.size(); ++k) {
@@ -208,6 +277,7 @@ TEST(Int8Acts, VnniQuantizationMatchesScalarIncludingTiesAndZeros) {
     EXPECT_EQ(d1[1], 0.0f);
     EXPECT_EQ(q1[65], -20);  // -19.5 → -20 (even)
     EXPECT_EQ(q1[66], -18);  // -18.5 → -18
+  }
   }
 }
 

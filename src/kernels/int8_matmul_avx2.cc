@@ -1,0 +1,170 @@
+// AVX2 kernels of the int8-activation MatMul, for CPUs without AVX-512 VNNI
+// (layout, numerics and scalar twins: int8_matmul.h / int8_matmul.cc). Like
+// int8_matmul_vnni.cc they carry GCC target attributes and are entered only
+// after a run-time CPU check.
+//
+// A 64-byte chunk of a panel is two 256-bit halves (rows 0-7, rows 8-15);
+// lane r of a half holds 4 quants of one row. vpmaddubsw multiplies the
+// unsigned quants by the broadcast signed activation bytes and adds pairs
+// into 16-bit lanes, vpmaddwd with ones adds the pairs into 32-bit lanes:
+//  * Q4_0/Q4_1: quants 0..15, so even all 8 steps of a block fit a 16-bit
+//    lane (8·2·15·127 = 30480 < 32767): one vpmaddwd per block and half;
+//  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
+//    keeps each product pair within 16 bits (2·128·127 = 32512), and the sum
+//    is Σ w·x directly, which equals the scalar twin's Σ (w+128)·x − 128·Σ x.
+// The integer sums are exact, so the results are bit-identical to the twin.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/int8_matmul.h"
+
+#define TL_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tokenlora::kernels::internal {
+namespace {
+
+template <DType kType>
+constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
+
+TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+TL_AVX2 inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// Rows 8·half .. 8·half + 7 of one panel, tokens tok0 .. tok0 + T − 1.
+template <DType kType, int T>
+TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half, const QuantizedActs& a,
+                             int64_t tok0, float* y, int64_t y_stride, int rows) {
+  __m256 acc[T], acc_m[T];
+  for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const size_t h = static_cast<size_t>(half) * 32;
+  for (int64_t b = 0; b < a.n_blocks; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    __m256i w[8];
+    if constexpr (kType == DType::kQ8_0) {
+      for (int j = 0; j < 8; ++j) {
+        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+        w[j] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));  // back to signed
+      }
+    } else {
+      for (int j = 0; j < 4; ++j) {
+        const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+        w[j] = _mm256_and_si256(packed, low_nibbles);
+        w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
+    __m256 mw = _mm256_setzero_ps();
+    if constexpr (kType == DType::kQ4_1) {
+      mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
+    }
+    for (int t = 0; t < T; ++t) {
+      const int64_t k = (tok0 + t) * a.n_blocks + b;
+      int32_t xw[8];
+      std::memcpy(xw, a.q + (tok0 + t) * a.n_in + b * 32, 32);
+      __m256i isum;
+      if constexpr (kType == DType::kQ8_0) {
+        isum = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+          const __m256i x = _mm256_set1_epi32(xw[j]);
+          const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[j], w[j]), _mm256_sign_epi8(x, w[j]));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
+        }
+      } else {
+        __m256i p16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
+        for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
+        isum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(a.corr[k]));
+      }
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[k]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+      if constexpr (kType == DType::kQ4_1) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    if constexpr (kType == DType::kQ4_1) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
+    float* out = y + (tok0 + t) * y_stride + 8 * half;
+    if (rows >= 8) {
+      _mm256_storeu_ps(out, acc[t]);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, acc[t]);
+      for (int r = 0; r < rows; ++r) out[r] = tmp[r];
+    }
+  }
+}
+
+template <DType kType>
+TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y) {
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
+    for (int half = 0; half < 2 && 8 * half < rows; ++half) {
+      const int half_rows = static_cast<int>(rows - 8 * half);
+      float* yp = y + p * kPanelRows;
+      int64_t tok = 0;
+      for (; tok + 2 <= a.n_tok; tok += 2) {
+        HalfPanelTokens<kType, 2>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows);
+      }
+      if (tok < a.n_tok) HalfPanelTokens<kType, 1>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows);
+    }
+  }
+}
+
+}  // namespace
+
+TL_AVX2 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
+                              const QuantizedActs& a) {
+  const int32_t offset = t == DType::kQ4_0 ? 8 : t == DType::kQ8_0 ? 128 : 0;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
+    for (int64_t b = 0; b < a.n_blocks; ++b) {
+      const float* xb = x + tok * a.n_in + b * 32;
+      __m256 v[4];
+      __m256 m = _mm256_setzero_ps();
+      for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(xb + 8 * i);
+        m = _mm256_max_ps(m, _mm256_and_ps(v[i], abs_mask));
+      }
+      const float amax = HorizontalMax(m);
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const __m256 vid = _mm256_set1_ps(id);
+      __m256i q[4];
+      // Round half to even (the default MXCSR mode), as std::nearbyint.
+      for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+      const int32_t sum = HorizontalSum(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+      // Pack 32 int32 (all within ±127) into 32 bytes in element order.
+      const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+      const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.q + tok * a.n_in + b * 32), p8);
+      const int64_t k = tok * a.n_blocks + b;
+      a.d[k] = d;
+      a.corr[k] = offset * sum;
+      a.s[k] = d * static_cast<float>(sum);
+    }
+  }
+}
+
+TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+                        float* y) {
+  switch (w.dtype) {
+    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y);
+    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y);
+    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y);
+    default: return;
+  }
+}
+
+}  // namespace tokenlora::kernels::internal
