@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -51,6 +52,14 @@ struct ActScratch {
   }
 };
 
+// The quantizer and panel kernel MatMulInt8 runs (chosen once per process).
+struct KernelPair {
+  void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
+  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*);
+};
+
+KernelPair PickKernels();
+
 // Multiply-adds below which a chunk of panels is not worth another thread.
 constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
@@ -82,6 +91,15 @@ const char* Int8KernelName() {
 }
 
 bool Int8Accelerated() { return *Int8KernelName() != '\0'; }
+
+namespace {
+KernelPair PickKernels() {
+  const std::string_view name = internal::ForceScalar() ? "" : Int8KernelName();
+  if (name == "vnni") return {&internal::QuantizeActsVnni, &internal::PanelsVnni};
+  if (name == "avx2") return {&internal::QuantizeActsAvx2, &internal::PanelsAvx2};
+  return {&internal::QuantizeActsScalar, &internal::PanelsScalar};
+}
+}  // namespace
 
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
   TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
@@ -234,17 +252,9 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   }
   thread_local ActScratch scratch;
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
-  auto quantize = &internal::QuantizeActsScalar;
-  auto panels = &internal::PanelsScalar;
-  if (!internal::ForceScalar()) {
-    if (std::strcmp(Int8KernelName(), "vnni") == 0) {
-      quantize = &internal::QuantizeActsVnni;
-      panels = &internal::PanelsVnni;
-    } else if (std::strcmp(Int8KernelName(), "avx2") == 0) {
-      quantize = &internal::QuantizeActsAvx2;
-      panels = &internal::PanelsAvx2;
-    }
-  }
+  static const KernelPair kernels = PickKernels();
+  const auto quantize = kernels.quantize;
+  const auto panels = kernels.panels;
 
   // Quantize the activations once (split over tokens for long prompts).
   if (n_tok >= 64 && pool.size() > 1) {

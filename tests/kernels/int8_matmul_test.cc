@@ -24,29 +24,8 @@
 namespace tokenlora::kernels {
 namespace {
 
-struct Weights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> dequantized;  // [n_out, n_in]
-  TensorView view;
-};
-
-Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in) {
-  Weights w;
-  const auto values = testing::RandomFloats(rng, static_cast<size_t>(n_out * n_in), -1.0f, 1.0f);
-  const size_t row_bytes = RowBytes(t, n_in);
-  w.bytes.resize(static_cast<size_t>(n_out) * row_bytes);
-  w.dequantized.resize(values.size());
-  for (int64_t o = 0; o < n_out; ++o) {
-    uint8_t* row = w.bytes.data() + static_cast<size_t>(o) * row_bytes;
-    QuantizeRow(t, values.data() + o * n_in, row, n_in);
-    scalar::DequantizeRow(t, row, w.dequantized.data() + o * n_in, n_in);
-  }
-  w.view.name = "test.weight";
-  w.view.dtype = t;
-  w.view.shape = {n_out, n_in};
-  w.view.data = w.bytes.data();
-  return w;
-}
+using testing::MakeWeights;
+using testing::Weights;
 
 // Int8 quantization of one block written out independently of the kernels:
 // d = max|x| / 127, q = x / d rounded half to even.

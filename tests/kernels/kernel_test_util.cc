@@ -2,7 +2,9 @@
 
 #include <cstddef>
 
+#include "kernels/kernels.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/quantize.h"
 
 namespace tokenlora::testing {
 namespace {
@@ -54,6 +56,21 @@ std::vector<uint8_t> RandomBlocks(std::mt19937& rng, DType t, int64_t n_blocks) 
     }
   }
   return bytes;
+}
+
+Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in) {
+  Weights w;
+  const auto values = RandomFloats(rng, static_cast<size_t>(n_out * n_in), -1.0f, 1.0f);
+  const size_t row_bytes = RowBytes(t, n_in);
+  w.bytes.resize(static_cast<size_t>(n_out) * row_bytes);
+  w.dequantized.resize(values.size());
+  for (int64_t o = 0; o < n_out; ++o) {
+    uint8_t* row = w.bytes.data() + static_cast<size_t>(o) * row_bytes;
+    kernels::QuantizeRow(t, values.data() + o * n_in, row, n_in);
+    kernels::scalar::DequantizeRow(t, row, w.dequantized.data() + o * n_in, n_in);
+  }
+  w.view = {"test.weight", t, {n_out, n_in}, w.bytes.data()};
+  return w;
 }
 
 }  // namespace tokenlora::testing

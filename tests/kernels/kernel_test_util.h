@@ -16,6 +16,7 @@
 
 #include "hwy/targets.h"
 #include "tensor/dtype.h"
+#include "tensor/tensor.h"
 #include "test_util.h"
 
 namespace tokenlora::testing {
@@ -68,5 +69,14 @@ inline std::vector<float> RandomFloats(std::mt19937& rng, size_t n, float lo, fl
 // field replaced by a finite random scale (random f16 bits would include
 // inf/NaN, for which "equal" is not meaningful).
 std::vector<uint8_t> RandomBlocks(std::mt19937& rng, DType t, int64_t n_blocks);
+
+// Random weights in [-1, 1) quantized to t (QuantizeRow is tested in
+// quantize_test.cc), with their dequantization by the scalar twin.
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> dequantized;  // [n_out, n_in]
+  TensorView view;                 // "test.weight" over `bytes`
+};
+Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in);
 
 }  // namespace tokenlora::testing

@@ -19,31 +19,8 @@
 namespace tokenlora::kernels {
 namespace {
 
-struct Weights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> dequantized;  // [n_out, n_in], via the scalar twin
-  TensorView view;
-};
-
-// Random weights quantized to t (QuantizeRow is tested in quantize_test.cc).
-Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in) {
-  Weights w;
-  const auto values = testing::RandomFloats(rng, static_cast<size_t>(n_out * n_in), -1.0f, 1.0f);
-  const size_t row_bytes = RowBytes(t, n_in);
-  w.bytes.resize(static_cast<size_t>(n_out) * row_bytes);
-  w.dequantized.resize(values.size());
-  for (int64_t o = 0; o < n_out; ++o) {
-    QuantizeRow(t, values.data() + o * n_in, w.bytes.data() + static_cast<size_t>(o) * row_bytes,
-                n_in);
-    scalar::DequantizeRow(t, w.bytes.data() + static_cast<size_t>(o) * row_bytes,
-                          w.dequantized.data() + o * n_in, n_in);
-  }
-  w.view.name = "test.weight";
-  w.view.dtype = t;
-  w.view.shape = {n_out, n_in};
-  w.view.data = w.bytes.data();
-  return w;
-}
+using testing::MakeWeights;
+using testing::Weights;
 
 // |got − want| ≤ 1e-5·Σ_i |w_oi·x_ti|: the two differ only in summation order
 // (FMA lanes and a tree versus one running sum). As in ops_test.cc, the

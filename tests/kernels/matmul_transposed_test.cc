@@ -16,26 +16,8 @@
 namespace tokenlora::kernels {
 namespace {
 
-struct Weights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> dequantized;  // [n_out, n_in]
-  TensorView view;
-};
-
-Weights MakeWeights(std::mt19937& rng, DType t, int64_t n_out, int64_t n_in) {
-  Weights w;
-  const auto values = testing::RandomFloats(rng, static_cast<size_t>(n_out * n_in), -1.0f, 1.0f);
-  const size_t row_bytes = RowBytes(t, n_in);
-  w.bytes.resize(static_cast<size_t>(n_out) * row_bytes);
-  w.dequantized.resize(values.size());
-  for (int64_t o = 0; o < n_out; ++o) {
-    QuantizeRow(t, values.data() + o * n_in, w.bytes.data() + static_cast<size_t>(o) * row_bytes, n_in);
-    scalar::DequantizeRow(t, w.bytes.data() + static_cast<size_t>(o) * row_bytes, w.dequantized.data() + o * n_in,
-                          n_in);
-  }
-  w.view = {"test.weight", t, {n_out, n_in}, w.bytes.data()};
-  return w;
-}
+using testing::MakeWeights;
+using testing::Weights;
 
 struct Shape {
   DType t;
