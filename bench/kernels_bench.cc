@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/stream_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
@@ -76,17 +77,18 @@ std::vector<size_t> ScaleOffsets(DType t) {
 // copies from cache (measured: repeated F32 copies read at 69 GB/s, random
 // ones at 13 GB/s). Values are finite and normal-range so no denormal slow
 // paths are hit; the kernels' speed does not depend on them otherwise.
+// The copies live in a StreamBuffer (huge pages), as a loaded model's do.
 struct WeightCopies {
-  std::unique_ptr<uint8_t[]> bytes;
   size_t matrix_bytes = 0;
   int copies = 0;
+  std::unique_ptr<StreamBuffer> buffer;
 
   WeightCopies(DType t, int64_t n_out, int64_t n_in, int n_copies) : copies(n_copies) {
     matrix_bytes = RowBytes(t, n_in) * static_cast<size_t>(n_out);
     const size_t total = matrix_bytes * static_cast<size_t>(copies);
-    bytes.reset(new uint8_t[total]);
+    buffer = std::make_unique<StreamBuffer>(total);
     Bits bits;
-    uint8_t* p = bytes.get();
+    uint8_t* p = buffer->data();
     if (t == DType::kF32) {
       for (size_t i = 0; i + 4 <= total; i += 4) {
         const float v =
@@ -133,7 +135,7 @@ void BM_MatMul(benchmark::State& state, DType t, int64_t n_out, int64_t n_in, in
   view.shape = {n_out, n_in};
   int next = 0;
   for (auto _ : state) {
-    view.data = w.bytes.get() + static_cast<size_t>(next) * w.matrix_bytes;
+    view.data = w.buffer->data() + static_cast<size_t>(next) * w.matrix_bytes;
     next = next + 1 == copies ? 0 : next + 1;
     MatMul(view, x.data(), n_tok, y.data(), Pool());
     benchmark::DoNotOptimize(y.data());
@@ -153,12 +155,14 @@ void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in
       cold ? static_cast<int>(std::max<size_t>(2, (kColdBytes + matrix_bytes - 1) / matrix_bytes))
            : 1;
   std::vector<std::unique_ptr<PackedMatrix>> packed;
+  TensorView view{"bench.weight", t, {n_out, n_in}, nullptr};
+  const size_t packed_bytes = PackedInt8Bytes(view);
+  StreamBuffer packed_buffer(packed_bytes * static_cast<size_t>(copies));  // as Model::Load places them
   {
     WeightCopies w(t, n_out, n_in, copies);
-    TensorView view{"bench.weight", t, {n_out, n_in}, nullptr};
     for (int c = 0; c < copies; ++c) {
-      view.data = w.bytes.get() + static_cast<size_t>(c) * w.matrix_bytes;
-      packed.push_back(PackForInt8(view));
+      view.data = w.buffer->data() + static_cast<size_t>(c) * w.matrix_bytes;
+      packed.push_back(PackForInt8Into(view, packed_buffer.data() + static_cast<size_t>(c) * packed_bytes));
     }
   }
   std::mt19937 rng(2);
@@ -181,7 +185,8 @@ void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in
 
 void BM_DramRead(benchmark::State& state) {
   const size_t n = (size_t{1} << 30) / sizeof(float);
-  std::unique_ptr<float[]> buf(new float[n]);
+  StreamBuffer mem(n * sizeof(float));  // huge pages, as the weights
+  auto* buf = reinterpret_cast<float*>(mem.data());
   Bits bits;  // distinct data on every page (see WeightCopies)
   for (size_t i = 0; i < n; ++i)
     buf[i] = static_cast<float>(static_cast<int32_t>(bits.Next() >> 32)) * 0x1p-31f;
@@ -195,7 +200,7 @@ void BM_DramRead(benchmark::State& state) {
       float s = 0.0f;
       for (size_t c = begin; c < end; ++c) {
         // Dot of the chunk with itself: one stream of reads at SIMD speed.
-        s += Dot(buf.get() + c * kChunk, buf.get() + c * kChunk, static_cast<int64_t>(kChunk));
+        s += Dot(buf + c * kChunk, buf + c * kChunk, static_cast<int64_t>(kChunk));
       }
       partial[static_cast<size_t>(thread) * 16] += s;
     });

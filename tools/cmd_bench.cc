@@ -12,6 +12,7 @@
 #include "bench_routing.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/stream_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "lora/adapter_bank.h"
@@ -41,10 +42,13 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
 
 // DRAM read bandwidth, probed between the reps: a 512 MiB buffer of distinct
 // random data (a repeated pattern would be served faster) summed by all
-// threads with the SIMD Dot kernel, one 4 MiB chunk per claim.
+// threads with the SIMD Dot kernel, one 4 MiB chunk per claim. The buffer has
+// the same pages as the model's weights (a StreamBuffer: huge pages unless
+// TOKENLORA_HUGE_PAGES=0), so the bound compares like with like.
 class DramProbe {
  public:
-  DramProbe() : floats_(size_t{512} << 18), buf_(new float[floats_]) {
+  DramProbe() : floats_(size_t{512} << 18), mem_(floats_ * sizeof(float)),
+                buf_(reinterpret_cast<float*>(mem_.data())) {
     uint64_t state = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < floats_; ++i) {
       state ^= state >> 12;
@@ -70,7 +74,8 @@ class DramProbe {
 
  private:
   size_t floats_;
-  std::unique_ptr<float[]> buf_;
+  StreamBuffer mem_;
+  float* buf_;
 };
 
 // Bytes of projection weights one decoded token reads (every layer's seven

@@ -101,22 +101,43 @@ KernelPair PickKernels() {
 }
 }  // namespace
 
-std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
+namespace {
+// The packed shape of w, without its bytes.
+std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
   TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
                "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q8_0 matrix");
   auto p = std::make_unique<PackedMatrix>();
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
-  const size_t qs_bytes = QsBytes(w.dtype);
   const size_t scale_bytes = (w.dtype == DType::kQ4_1 ? 2 : 1) * kPanelRows * sizeof(uint16_t);
-  p->group_bytes = qs_bytes + scale_bytes;
+  p->group_bytes = QsBytes(w.dtype) + scale_bytes;
+  p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
+  return p;
+}
+}  // namespace
+
+size_t PackedInt8Bytes(const TensorView& w) {
+  const std::unique_ptr<PackedMatrix> p = PackedShape(w);
+  return (p->panel_bytes * static_cast<size_t>(p->NumPanels()) + 63) / 64 * 64;
+}
+
+std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
+  const size_t total = std::max<size_t>(PackedInt8Bytes(w), 64);
+  std::unique_ptr<uint8_t[], void (*)(void*)> owned{static_cast<uint8_t*>(std::aligned_alloc(64, total)),
+                                                    &std::free};
+  TL_CHECK_MSG(owned != nullptr, "PackForInt8: out of memory for '" + w.name + "'");
+  std::unique_ptr<PackedMatrix> p = PackForInt8Into(w, owned.get());
+  p->data = std::move(owned);
+  return p;
+}
+
+std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst) {
+  std::unique_ptr<PackedMatrix> p = PackedShape(w);
+  const size_t qs_bytes = QsBytes(w.dtype);
   const int64_t nb = p->n_in / kBlock;
-  p->panel_bytes = p->group_bytes * static_cast<size_t>(nb);
-  const size_t total = (p->panel_bytes * static_cast<size_t>(p->NumPanels()) + 63) / 64 * 64;
-  p->data = {static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(total, 64))), &std::free};
-  TL_CHECK_MSG(p->data != nullptr, "PackForInt8: out of memory for '" + w.name + "'");
-  std::memset(p->data.get(), 0, total);
+  p->data = {dst, [](void*) {}};  // the caller owns dst
+  std::memset(dst, 0, PackedInt8Bytes(w));
 
   for (int64_t row = 0; row < p->n_out; ++row) {
     const int64_t panel = row / kPanelRows, r = row % kPanelRows;

@@ -39,7 +39,8 @@ struct PackedMatrix {
   int64_t n_in = 0;          // elements per row (multiple of 32)
   size_t group_bytes = 0;    // one 32-element block of one panel (qs + scales)
   size_t panel_bytes = 0;    // group_bytes · n_in / 32
-  std::unique_ptr<uint8_t[], void (*)(void*)> data{nullptr, nullptr};  // 64-byte aligned
+  // 64-byte aligned; owned (PackForInt8) or not (PackForInt8Into: a no-op deleter).
+  std::unique_ptr<uint8_t[], void (*)(void*)> data{nullptr, nullptr};
   const uint8_t* Panel(int64_t p) const { return data.get() + static_cast<size_t>(p) * panel_bytes; }
   int64_t NumPanels() const { return (n_out + kPanelRows - 1) / kPanelRows; }
 };
@@ -59,6 +60,11 @@ bool CpuHasAvx2();
 // Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
 // other types.
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
+// The same into caller-owned memory: dst holds PackedInt8Bytes(w) bytes (a
+// multiple of 64), is 64-byte aligned, and outlives the result. Lets a model
+// place all its matrices in one buffer, in the order decoding reads them.
+size_t PackedInt8Bytes(const TensorView& w);
+std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst);
 
 // y = x·Wᵀ with int8 activations. x: [n_tok, n_in] f32, y: [n_tok, n_out].
 // Runs the VNNI or AVX2 kernels, or the scalar twin under

@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -33,7 +34,7 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
       m->weights_ = WeightsFromGguf(g, m->config_);
       m->tokenizer_ = LoadTokenizerFromGguf(g);
       m->Finish();
-      if (options.int8_activations) m->PackForInt8();
+      m->PlaceWeights(options);
       return m;
     }
   }
@@ -53,21 +54,50 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   }
   m->tokenizer_ = LoadTokenizerFromJson(tokenizer_path);
   m->Finish();
-  if (options.int8_activations) m->PackForInt8();
+  m->PlaceWeights(options);
   return m;
 }
 
-void Model::PackForInt8() {
-  if (!kernels::Int8Accelerated()) return;
-  auto pack = [this](Linear& l) {
-    if (!kernels::Int8Packable(l.weight.dtype)) return;
-    l.packed = kernels::PackForInt8(l.weight);
-    ++int8_projections_;
-  };
-  for (LlamaLayer& layer : weights_.layers) {
-    for (Linear* l : layer.Projections()) pack(*l);
+void Model::PlaceWeights(const ModelOptions& options) {
+  if (!options.stream_buffer) {
+    if (options.int8_activations && kernels::Int8Accelerated()) {
+      for (Linear* l : AllProjections()) {
+        if (!kernels::Int8Packable(l->weight.dtype)) continue;
+        l->packed = kernels::PackForInt8(l->weight);
+        ++int8_projections_;
+      }
+    }
+    return;
   }
-  pack(weights_.output);
+  const bool int8 = options.int8_activations && kernels::Int8Accelerated();
+  auto packs = [&](const Linear& l) { return int8 && kernels::Int8Packable(l.weight.dtype); };
+  auto bytes = [&](const Linear& l) {
+    const size_t n = packs(l) ? kernels::PackedInt8Bytes(l.weight) : l.weight.NumBytes();
+    return (n + 63) / 64 * 64;
+  };
+  size_t total = 0;
+  for (const Linear* l : AllProjections()) total += bytes(*l);
+  weight_buffer_ = std::make_unique<StreamBuffer>(total);
+  uint8_t* dst = weight_buffer_->data();
+  for (Linear* l : AllProjections()) {
+    if (packs(*l)) {
+      l->packed = kernels::PackForInt8Into(l->weight, dst);
+      ++int8_projections_;
+    } else {
+      std::memcpy(dst, l->weight.data, l->weight.NumBytes());
+      l->weight.data = dst;
+    }
+    dst += bytes(*l);
+  }
+}
+
+std::vector<Linear*> Model::AllProjections() {
+  std::vector<Linear*> all;
+  for (LlamaLayer& layer : weights_.layers) {
+    for (Linear* l : layer.Projections()) all.push_back(l);
+  }
+  all.push_back(&weights_.output);
+  return all;
 }
 
 void Model::Finish() {

@@ -223,6 +223,32 @@ TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
   }
 }
 
+// Packing into caller memory (Model::Load's weight buffer) writes the same
+// bytes as PackForInt8, padding included, whatever the memory held before,
+// and stays inside PackedInt8Bytes.
+TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
+  std::mt19937 rng(29);
+  ThreadPool pool(2);
+  for (int64_t n_out : {1, 16, 37}) {
+    const Weights w = MakeWeights(rng, GetParam(), n_out, 96);
+    const auto owned = PackForInt8(w.view);
+    const size_t bytes = PackedInt8Bytes(w.view);
+    ASSERT_EQ(bytes % 64, 0u);
+    ASSERT_GE(bytes, owned->panel_bytes * static_cast<size_t>(owned->NumPanels()));
+    std::vector<uint8_t> memory(bytes + 64 + 8, 0xAB);  // 64-byte aligned start, guard bytes after
+    uint8_t* dst = memory.data() + (64 - reinterpret_cast<uintptr_t>(memory.data()) % 64) % 64;
+    const auto placed = PackForInt8Into(w.view, dst);
+    ASSERT_EQ(placed->data.get(), dst);
+    EXPECT_EQ(std::memcmp(placed->data.get(), owned->data.get(), bytes), 0) << n_out;
+    EXPECT_EQ(dst[bytes], 0xAB);
+    const auto x = testing::RandomFloats(rng, 96, -1.0f, 1.0f);
+    std::vector<float> a(static_cast<size_t>(n_out)), b(a.size());
+    MatMulInt8(*owned, x.data(), 1, a.data(), pool);
+    MatMulInt8(*placed, x.data(), 1, b.data(), pool);
+    EXPECT_EQ(a, b);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
                          [](const auto& info) { return std::string(Name(info.param)); });

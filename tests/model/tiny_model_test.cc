@@ -113,6 +113,26 @@ TEST_P(TinyModelTest, BatchedEqualsSingle) {
   std::filesystem::remove_all(dir);
 }
 
+// Weights copied (or packed) into the huge-page stream buffer compute exactly
+// what views into the mapped file compute.
+TEST_P(TinyModelTest, StreamBufferChangesNoBit) {
+  const TinySpec spec = GetParam();
+  const std::string dir = testing::TempDir();
+  const std::string path = testing::WriteTinyModel(spec, dir);
+  const std::vector<int32_t> ids = testing::TinyPromptIds();
+  for (bool int8 : {false, true}) {
+    ModelOptions mapped, buffered;
+    mapped.int8_activations = buffered.int8_activations = int8;
+    mapped.stream_buffer = false;
+    buffered.stream_buffer = true;
+    auto a = Model::Load(path, mapped);
+    auto b = Model::Load(path, buffered);
+    EXPECT_EQ(a->int8_projections(), b->int8_projections());
+    EXPECT_EQ(AllLogits(*a, ids, 256), AllLogits(*b, ids, 256)) << (int8 ? "int8" : "f32");
+  }
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, TinyModelTest, ::testing::ValuesIn(testing::AllTinySpecs()),
                          [](const ::testing::TestParamInfo<TinySpec>& info) { return info.param.Name(); });
 
