@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -34,12 +35,33 @@ class ThreadPool {
   void ParallelFor(size_t n, size_t grain,
                    const std::function<void(size_t, size_t, int)>& fn);
 
+  // Runs fn over [0, n) as one contiguous range per thread, each walked
+  // front to back in chunks of `chunk` items: one long forward stream per
+  // thread, which the hardware prefetchers need when the items are weights
+  // read from DRAM (decode). A thread that finishes its range takes the back
+  // half of the largest range left and walks that, so a thread the machine
+  // slows down (or wakes late) does not hold up the others. Same blocking
+  // and reentrancy rules as ParallelFor; n must be below 2^32.
+  void ParallelForRanges(size_t n, size_t chunk,
+                         const std::function<void(size_t, size_t, int)>& fn);
+
   // Number of physical cores (hyper-threads sharing a core count once).
   static int PhysicalCores();
 
  private:
   void WorkerLoop(int thread_index);
   void RunChunks(int thread_index);
+  void RunRanges(int thread_index);
+  void Publish(size_t n, size_t chunk, bool ranges,
+               const std::function<void(size_t, size_t, int)>& fn);
+
+  // One thread's remaining range of a ParallelForRanges job, packed as
+  // front << 32 | back so the owner (taking from the front) and a thief
+  // (taking from the back) agree through one compare-and-swap. One cache
+  // line each: the owner updates it every chunk.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> front_back{0};
+  };
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -54,6 +76,8 @@ class ThreadPool {
   size_t job_n_ = 0;
   size_t job_chunk_ = 1;
   std::atomic<size_t> next_chunk_{0};
+  bool job_ranges_ = false;
+  std::unique_ptr<Range[]> ranges_;
 };
 
 }  // namespace tokenlora

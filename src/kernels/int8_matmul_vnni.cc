@@ -27,7 +27,6 @@ namespace tokenlora::kernels::internal {
 namespace {
 
 constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulators + 8 W_j
-constexpr size_t kPrefetchGroups = 16;  // decode prefetch distance (~5 KB)
 
 template <DType kType>
 constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
@@ -40,15 +39,6 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
-    if constexpr (T <= 2) {
-      // Decoding streams the weights from DRAM once; the hardware prefetchers
-      // alone leave it latency-bound (Q4_1: 175 -> 200 t/s, Q4_0: 258 -> 301
-      // t/s decoding SmolLM2-135M with this, interleaved runs).
-      const uint8_t* ahead = g + kPrefetchGroups * group_bytes;
-      for (size_t off = 0; off < group_bytes; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + off), _MM_HINT_T0);
-      }
-    }
     __m512i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);
