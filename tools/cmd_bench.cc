@@ -226,7 +226,11 @@ RunFn AddBenchCommand(CLI::App& app) {
       return w;
     };
     // One prefill + decode measurement; with_adapters routes through the mixer.
-    auto measure = [&](bool with_adapters, double& pp_tps, double& tg_tps) {
+    // bw_gbps (base runs only): DRAM read bandwidth probed right before and
+    // right after the decode, averaged, so the bound is taken at the same
+    // moment as the decode it is compared with (the machine's bandwidth
+    // drifts by 2x within a minute).
+    auto measure = [&](bool with_adapters, double& pp_tps, double& tg_tps, double* bw_gbps) {
       ForwardContext run_ctx{&pool, with_adapters ? mixer.get() : nullptr};
       kv.set_n_past(0);
       auto t0 = std::chrono::steady_clock::now();
@@ -244,6 +248,7 @@ RunFn AddBenchCommand(CLI::App& app) {
         const std::vector<float> w = make_weights(1, 0);
         mixer->SetTokenWeights(w, 1, n_adapters);
       }
+      const double bw_before = bw_gbps != nullptr ? probe.MeasureGBps(pool) : 0;
       t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < a->n_gen; ++i) {
         if (with_adapters && a->mix_every > 0 && i % a->mix_every == 0) {
@@ -255,20 +260,24 @@ RunFn AddBenchCommand(CLI::App& app) {
         token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
       tg_tps = a->n_gen / Seconds(t0);
+      if (bw_gbps != nullptr) *bw_gbps = (bw_before + probe.MeasureGBps(pool)) / 2;
     };
 
     // Warm-up: page the weights in and size the scratch buffers.
     kv.set_n_past(0);
     forward.Run(std::span<const int32_t>(prompt).first(std::min<size_t>(prompt.size(), 16)), kv, ctx,
                 logits.data(), false);
+    const double weight_bytes = WeightBytesPerToken(*model);
+    std::vector<double> fraction;  // per rep: decode / the bound probed around it
     for (int rep = 0; rep < a->reps; ++rep) {
-      double pp = 0, tg = 0;
-      measure(false, pp, tg);
+      double pp = 0, tg = 0, bw = 0;
+      measure(false, pp, tg, &bw);
       prefill.push_back(pp);
       decode.push_back(tg);
-      dram.push_back(probe.MeasureGBps(pool));
+      dram.push_back(bw);
+      fraction.push_back(tg * weight_bytes / (bw * 1e9));
       if (mixer) {
-        measure(true, pp, tg);
+        measure(true, pp, tg, nullptr);
         lora_prefill.push_back(pp);
         lora_decode.push_back(tg);
       }
@@ -283,7 +292,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       }
     }
     const Stats pf = Summarize(prefill), dc = Summarize(decode), bw = Summarize(dram);
-    const double weight_bytes = WeightBytesPerToken(*model);
+    const Stats frac = Summarize(fraction);
     const double bound_tps = bw.median * 1e9 / weight_bytes;
     if (a->json) {
       nlohmann::json j = {{"model", path},
@@ -302,7 +311,9 @@ RunFn AddBenchCommand(CLI::App& app) {
                           {"weight_bytes_per_token", weight_bytes},
                           {"dram_read_gbps", bw.median},
                           {"decode_bound_tps", bound_tps},
-                          {"decode_fraction_of_bound", dc.median / bound_tps}};
+                          {"decode_fraction_of_bound", frac.median},
+                          {"decode_fraction_of_bound_min", frac.min},
+                          {"decode_fraction_of_bound_max", frac.max}};
       if (mixer) {
         const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
         j["adapters"] = n_adapters;
@@ -330,9 +341,11 @@ RunFn AddBenchCommand(CLI::App& app) {
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);
-    std::printf("decode bandwidth bound: %.1f MB of weights per token / %.1f GB/s DRAM read (probed between reps, "
-                "%.1f-%.1f) = %.0f t/s; decode median at %.0f%% of it\n",
-                weight_bytes / 1e6, bw.median, bw.min, bw.max, bound_tps, 100.0 * dc.median / bound_tps);
+    std::printf("decode bandwidth bound: %.1f MB of weights per token / %.1f GB/s DRAM read (probed around each "
+                "decode, %.1f-%.1f) = %.0f t/s; decode at %.0f%% of the bound probed with it (median of reps, "
+                "%.0f-%.0f%%)\n",
+                weight_bytes / 1e6, bw.median, bw.min, bw.max, bound_tps, 100.0 * frac.median, 100.0 * frac.min,
+                100.0 * frac.max);
     if (mixer) {
       const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
       const std::string tag = "+" + std::to_string(n_adapters) + " LoRA";
