@@ -299,6 +299,7 @@ RunFn AddBenchCommand(CLI::App& app) {
                           {"threads", threads},
                           {"simd", kernels::SimdTargetName()},
                           {"activations", ActivationsLabel(*model)},
+                          {"weights", WeightPagesLabel(*model)},
                           {"n_prompt", a->n_prompt},
                           {"n_gen", a->n_gen},
                           {"reps", a->reps},
@@ -336,8 +337,9 @@ RunFn AddBenchCommand(CLI::App& app) {
       return 0;
     }
     std::fprintf(stderr, "\n");
-    std::printf("model %s | %d threads | simd %s | activations %s | %d reps\n", path.c_str(), threads,
-                kernels::SimdTargetName(), ActivationsLabel(*model).c_str(), a->reps);
+    std::printf("model %s | %d threads | simd %s | activations %s | weights %s | %d reps\n", path.c_str(),
+                threads, kernels::SimdTargetName(), ActivationsLabel(*model).c_str(),
+                WeightPagesLabel(*model).c_str(), a->reps);
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
     std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);

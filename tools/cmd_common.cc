@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -43,6 +44,16 @@ void AddActivationsOption(CLI::App* cmd, std::string* value) {
 std::string ActivationsLabel(const Model& model) {
   if (model.int8_projections() == 0) return "f32";
   return std::string("int8 (") + (kernels::internal::ForceScalar() ? "scalar" : kernels::Int8KernelName()) + ")";
+}
+
+std::string WeightPagesLabel(const Model& model) {
+  const StreamBuffer* buf = model.weight_buffer();
+  if (buf == nullptr) return "mapped file";
+  const size_t huge = buf->HugePageBytes();
+  if (huge == 0) return "4 KiB pages";
+  char text[64];
+  std::snprintf(text, sizeof text, "huge pages (%zu of %zu MiB)", huge >> 20, (buf->size() + (1u << 20) - 1) >> 20);
+  return text;
 }
 
 ModelOptions ModelOptionsFor(const std::string& activations) {

@@ -111,10 +111,11 @@ RunFn AddGenerateCommand(CLI::App& app) {
     }
     std::fprintf(stderr,
                  "prefill: %zu tokens in %.3f s (%.1f tokens/s) | decode: %d tokens in %.3f s "
-                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s | activations %s\n",
+                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s | activations %s | weights %s\n",
                  r.prompt_ids.size(), r.prefill_seconds, r.PrefillTokensPerSecond(),
                  r.decoded_tokens, r.decode_seconds, r.DecodeTokensPerSecond(), r.stop_reason.c_str(),
-                 pool.size(), kernels::SimdTargetName(), ActivationsLabel(*model).c_str());
+                 pool.size(), kernels::SimdTargetName(), ActivationsLabel(*model).c_str(),
+                 WeightPagesLabel(*model).c_str());
     if (routing != nullptr) {
       const RoutingStats& st = routing->stats();
       const double total_ms = (r.prefill_seconds + r.decode_seconds) * 1e3;

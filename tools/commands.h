@@ -41,6 +41,9 @@ ModelOptions ModelOptionsFor(const std::string& activations);
 // "int8 (vnni)" / "int8 (avx2)" when projections run with int8 activations
 // (and which kernel), else "f32".
 std::string ActivationsLabel(const Model& model);
+// How the projection weights sit in memory: "huge pages (N of M MiB)",
+// "4 KiB pages" (THP refused or TOKENLORA_HUGE_PAGES=0) or "mapped file".
+std::string WeightPagesLabel(const Model& model);
 // The embedder directory: `dir`, or when empty $TOKENLORA_EMBEDDER, else
 // models/all-MiniLM-L6-v2 (found like the model). InputError with a hint
 // when it does not exist.

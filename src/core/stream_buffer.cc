@@ -2,9 +2,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "core/error.h"
@@ -41,6 +45,26 @@ StreamBuffer::StreamBuffer(size_t bytes) : size_(bytes) {
   mapped_ = rounded;
   // Advise before the first touch: the pages are faulted in as huge pages.
   huge_pages_ = HugePagesWanted() && ::madvise(data_, mapped_, MADV_HUGEPAGE) == 0;
+}
+
+size_t StreamBuffer::HugePageBytes() const {
+  if (data_ == nullptr) return 0;
+  std::ifstream smaps("/proc/self/smaps");
+  const auto begin = reinterpret_cast<uintptr_t>(data_), end = begin + mapped_;
+  bool inside = false;
+  size_t kib = 0;
+  std::string line;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    // A mapping's header line: "lo-hi perms offset dev inode [path]".
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      inside = lo < end && hi > begin;
+      continue;
+    }
+    size_t value = 0;
+    if (inside && std::sscanf(line.c_str(), "AnonHugePages: %zu kB", &value) == 1) kib += value;
+  }
+  return std::min(kib * 1024, mapped_);
 }
 
 StreamBuffer::~StreamBuffer() {

@@ -27,6 +27,9 @@ class StreamBuffer {
   // The kernel accepted the huge-page advice (it may still fall back to
   // 4 KiB pages when no 2 MiB page is free).
   bool huge_pages() const { return huge_pages_; }
+  // Bytes of the buffer the kernel actually backs with huge pages now
+  // (AnonHugePages of its mapping in /proc/self/smaps; 0 when unknown).
+  size_t HugePageBytes() const;
 
  private:
   uint8_t* data_ = nullptr;

@@ -46,6 +46,9 @@ class Model {
   const std::string& format() const { return format_; }
   // Projections that run with int8 activations (0: all f32).
   int int8_projections() const { return int8_projections_; }
+  // The buffer holding the projection weights (ModelOptions::stream_buffer),
+  // or null when they are views into the mapped file.
+  const StreamBuffer* weight_buffer() const { return weight_buffer_.get(); }
 
  private:
   Model() = default;

@@ -24,6 +24,17 @@ TEST(StreamBuffer, AlignedZeroedAndWritable) {
   }
 }
 
+// HugePageBytes reads the kernel's own account; whether it grants huge pages
+// depends on the system (THP mode, fragmentation), so only its range is checked.
+TEST(StreamBuffer, HugePageBytesIsWithinTheBuffer) {
+  StreamBuffer buf(4 * kHugePage);
+  for (size_t i = 0; i < buf.size(); i += 4096) buf.data()[i] = 1;
+  const size_t huge = buf.HugePageBytes();
+  EXPECT_LE(huge, buf.size());
+  EXPECT_EQ(huge % kHugePage, 0u);
+  EXPECT_EQ(StreamBuffer(0).HugePageBytes(), 0u);
+}
+
 TEST(StreamBuffer, EmptyHasNoMemory) {
   StreamBuffer buf(0);
   EXPECT_EQ(buf.size(), 0u);
