@@ -115,12 +115,14 @@ std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
 }
+
+// Bytes of a packed matrix's panels, rounded up to whole cache lines.
+size_t PaddedBytes(const PackedMatrix& p) {
+  return (p.panel_bytes * static_cast<size_t>(p.NumPanels()) + 63) / 64 * 64;
+}
 }  // namespace
 
-size_t PackedInt8Bytes(const TensorView& w) {
-  const std::unique_ptr<PackedMatrix> p = PackedShape(w);
-  return (p->panel_bytes * static_cast<size_t>(p->NumPanels()) + 63) / 64 * 64;
-}
+size_t PackedInt8Bytes(const TensorView& w) { return PaddedBytes(*PackedShape(w)); }
 
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w) {
   const size_t total = std::max<size_t>(PackedInt8Bytes(w), 64);
@@ -137,7 +139,7 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
   const size_t qs_bytes = QsBytes(w.dtype);
   const int64_t nb = p->n_in / kBlock;
   p->data = {dst, [](void*) {}};  // the caller owns dst
-  std::memset(dst, 0, PackedInt8Bytes(w));
+  std::memset(dst, 0, PaddedBytes(*p));
 
   for (int64_t row = 0; row < p->n_out; ++row) {
     const int64_t panel = row / kPanelRows, r = row % kPanelRows;

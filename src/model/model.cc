@@ -59,27 +59,26 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
 }
 
 void Model::PlaceWeights(const ModelOptions& options) {
+  const bool int8 = options.int8_activations && kernels::Int8Accelerated();
+  auto packs = [&](const Linear& l) { return int8 && kernels::Int8Packable(l.weight.dtype); };
+  const std::vector<Linear*> all = AllProjections();
   if (!options.stream_buffer) {
-    if (options.int8_activations && kernels::Int8Accelerated()) {
-      for (Linear* l : AllProjections()) {
-        if (!kernels::Int8Packable(l->weight.dtype)) continue;
-        l->packed = kernels::PackForInt8(l->weight);
-        ++int8_projections_;
-      }
+    for (Linear* l : all) {
+      if (!packs(*l)) continue;
+      l->packed = kernels::PackForInt8(l->weight);
+      ++int8_projections_;
     }
     return;
   }
-  const bool int8 = options.int8_activations && kernels::Int8Accelerated();
-  auto packs = [&](const Linear& l) { return int8 && kernels::Int8Packable(l.weight.dtype); };
   auto bytes = [&](const Linear& l) {
     const size_t n = packs(l) ? kernels::PackedInt8Bytes(l.weight) : l.weight.NumBytes();
     return (n + 63) / 64 * 64;
   };
   size_t total = 0;
-  for (const Linear* l : AllProjections()) total += bytes(*l);
+  for (const Linear* l : all) total += bytes(*l);
   weight_buffer_ = std::make_unique<StreamBuffer>(total);
   uint8_t* dst = weight_buffer_->data();
-  for (Linear* l : AllProjections()) {
+  for (Linear* l : all) {
     if (packs(*l)) {
       l->packed = kernels::PackForInt8Into(l->weight, dst);
       ++int8_projections_;
