@@ -10,8 +10,11 @@
 //   MatMulInt8/<dtype>/...: the same for the int8-activation path (Q4_0,
 //     Q4_1, Q8_0 repacked; label vnni or avx2, the kernel in use — set
 //     TOKENLORA_INT8_KERNEL=avx2 to measure AVX2 on a VNNI machine).
-//   DramRead/threads:<t>: a 1 GiB buffer summed with the SIMD Dot kernel
-//     split across t threads; bytes_per_second = buffer bytes per second.
+//   DramRead/threads:<t>/prefetch:<bytes>: a 1 GiB buffer summed with the
+//     SIMD StreamSum kernel split across t threads, prefetching <bytes> ahead
+//     (0: hardware prefetch only); bytes_per_second = buffer bytes per second.
+// The decode benchmarks prefetch as decoding does (TOKENLORA_PREFETCH or the
+// CPU's default, kernels/prefetch.h).
 // Every benchmark is labelled with the SIMD target in use; pass
 // --benchmark_repetitions=N for medians (speed drifts on shared machines).
 #include <benchmark/benchmark.h>
@@ -191,6 +194,7 @@ void BM_DramRead(benchmark::State& state) {
   for (size_t i = 0; i < n; ++i)
     buf[i] = static_cast<float>(static_cast<int32_t>(bits.Next() >> 32)) * 0x1p-31f;
   const int threads = static_cast<int>(state.range(0));
+  const auto prefetch = static_cast<size_t>(state.range(1));
   ThreadPool pool(threads);
   std::vector<float> partial(static_cast<size_t>(threads) * 16);  // one cache line per thread
   constexpr size_t kChunk = size_t{4} << 20;  // floats per claimed chunk (16 MiB)
@@ -199,8 +203,7 @@ void BM_DramRead(benchmark::State& state) {
     pool.ParallelFor(n / kChunk, 1, [&](size_t begin, size_t end, int thread) {
       float s = 0.0f;
       for (size_t c = begin; c < end; ++c) {
-        // Dot of the chunk with itself: one stream of reads at SIMD speed.
-        s += Dot(buf + c * kChunk, buf + c * kChunk, static_cast<int64_t>(kChunk));
+        s += StreamSum(buf + c * kChunk, static_cast<int64_t>(kChunk), prefetch);
       }
       partial[static_cast<size_t>(thread) * 16] += s;
     });
@@ -262,9 +265,8 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
     }
   }
   benchmark::RegisterBenchmark("DramRead", BM_DramRead)
-      ->ArgName("threads")
-      ->Arg(1)
-      ->Arg(2)
+      ->ArgNames({"threads", "prefetch"})
+      ->ArgsProduct({{1, 2}, {0, 4096}})
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
   return true;

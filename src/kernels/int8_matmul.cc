@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "kernels/dispatch.h"
+#include "kernels/prefetch.h"
 #include "kernels/quant_blocks.h"
 
 namespace tokenlora::kernels {
@@ -55,7 +56,7 @@ struct ActScratch {
 // The quantizer and panel kernel MatMulInt8 runs (chosen once per process).
 struct KernelPair {
   void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
-  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*);
+  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*, size_t);
 };
 
 KernelPair PickKernels();
@@ -201,7 +202,7 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 }
 
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                  float* y) {
+                  float* y, size_t /*prefetch*/) {
   const bool q8 = w.dtype == DType::kQ8_0, q4_1 = w.dtype == DType::kQ4_1;
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
@@ -250,7 +251,7 @@ void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y) 
   thread_local ActScratch scratch;
   const internal::QuantizedActs a = scratch.View(n_tok, w.n_in);
   internal::QuantizeActsScalar(w.dtype, x, 0, n_tok, a);
-  internal::PanelsScalar(w, a, 0, w.NumPanels(), y);
+  internal::PanelsScalar(w, a, 0, w.NumPanels(), y, 0);
 }
 }  // namespace scalar
 
@@ -278,6 +279,7 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
   const auto panels = kernels.panels;
+  const size_t prefetch = StreamPrefetchBytes();
 
   // Quantize the activations once (split over tokens for long prompts).
   if (n_tok >= 64 && pool.size() > 1) {
@@ -294,7 +296,7 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
     for (int i = 0; i < n && p < static_cast<int64_t>(end); ++i) {
       if (p >= first_panel[i + 1]) continue;
       const int64_t stop = std::min<int64_t>(static_cast<int64_t>(end), first_panel[i + 1]);
-      panels(*ws[i], a, p - first_panel[i], stop - first_panel[i], ys[i]);
+      panels(*ws[i], a, p - first_panel[i], stop - first_panel[i], ys[i], prefetch);
       p = stop;
     }
   };

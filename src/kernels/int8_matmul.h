@@ -97,19 +97,22 @@ struct QuantizedActs {
 void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                         const QuantizedActs& a);
 // Panels [p_begin, p_end) for all tokens (scalar twin of the VNNI kernel).
+// `prefetch`: bytes ahead the SIMD kernels prefetch the weights when
+// decoding (StreamPrefetchBytes(); the scalar twin ignores it). It changes no
+// result.
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                  float* y);
+                  float* y, size_t prefetch);
 
 // The VNNI versions (int8_matmul_vnni.cc); call only when CpuHasVnni().
 void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                       const QuantizedActs& a);
 void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                float* y);
+                float* y, size_t prefetch);
 // The AVX2 versions (int8_matmul_avx2.cc); call only when CpuHasAvx2().
 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                       const QuantizedActs& a);
 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                float* y);
+                float* y, size_t prefetch);
 
 }  // namespace internal
 }  // namespace tokenlora::kernels

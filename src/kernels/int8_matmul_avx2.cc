@@ -42,9 +42,10 @@ TL_AVX2 inline float HorizontalMax(__m256 v) {
 }
 
 // Rows 8·half .. 8·half + 7 of one panel, tokens tok0 .. tok0 + T − 1.
+// `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
 template <DType kType, int T>
 TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half, const QuantizedActs& a,
-                             int64_t tok0, float* y, int64_t y_stride, int rows) {
+                             int64_t tok0, float* y, int64_t y_stride, int rows, size_t prefetch) {
   __m256 acc[T], acc_m[T];
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
@@ -52,6 +53,11 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
   const size_t h = static_cast<size_t>(half) * 32;
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    if (prefetch != 0) {
+      for (size_t off = 0; off < group_bytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(g + prefetch + off), _MM_HINT_T0);
+      }
+    }
     __m256i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) {
@@ -106,7 +112,10 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
 }
 
 template <DType kType>
-TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y) {
+TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y,
+                     size_t prefetch) {
+  // Decoding (1-2 tokens) streams each panel once, in the first half's pass.
+  const size_t pf = a.n_tok <= 2 ? prefetch : 0;
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
     for (int half = 0; half < 2 && 8 * half < rows; ++half) {
@@ -114,9 +123,13 @@ TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
       float* yp = y + p * kPanelRows;
       int64_t tok = 0;
       for (; tok + 2 <= a.n_tok; tok += 2) {
-        HalfPanelTokens<kType, 2>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows);
+        HalfPanelTokens<kType, 2>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows,
+                                  half == 0 ? pf : 0);
       }
-      if (tok < a.n_tok) HalfPanelTokens<kType, 1>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows);
+      if (tok < a.n_tok) {
+        HalfPanelTokens<kType, 1>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows,
+                                  half == 0 ? pf : 0);
+      }
     }
   }
 }
@@ -158,11 +171,11 @@ TL_AVX2 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_
 }
 
 TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                        float* y) {
+                        float* y, size_t prefetch) {
   switch (w.dtype) {
-    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y);
-    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y);
-    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y);
+    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

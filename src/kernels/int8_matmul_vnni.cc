@@ -31,14 +31,24 @@ constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulat
 template <DType kType>
 constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
 
+// `prefetch`: bytes ahead of each group to prefetch when decoding (T <= 2;
+// 0: none; see prefetch.h).
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
-                         int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask) {
+                         int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask,
+                         size_t prefetch) {
   __m512 acc[T], acc_m[T];  // Q4_1 adds its offset terms into acc_m
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm512_setzero_ps();
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    if constexpr (T <= 2) {
+      if (prefetch != 0) {
+        for (size_t off = 0; off < group_bytes; off += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(g + prefetch + off), _MM_HINT_T0);
+        }
+      }
+    }
     __m512i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);
@@ -85,7 +95,7 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
 
 template <DType kType>
 TL_VNNI void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
-                     float* y) {
+                     float* y, size_t pf) {
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
     const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
@@ -94,16 +104,16 @@ TL_VNNI void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
     const size_t gb = w.group_bytes;
     int64_t tok = 0;
     for (; tok + kMaxTok <= a.n_tok; tok += kMaxTok) {
-      PanelTokens<kType, kMaxTok>(panel, gb, a, tok, yp, w.n_out, mask);
+      PanelTokens<kType, kMaxTok>(panel, gb, a, tok, yp, w.n_out, mask, pf);
     }
     switch (a.n_tok - tok) {
-      case 1: PanelTokens<kType, 1>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 2: PanelTokens<kType, 2>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 3: PanelTokens<kType, 3>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 4: PanelTokens<kType, 4>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 5: PanelTokens<kType, 5>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 6: PanelTokens<kType, 6>(panel, gb, a, tok, yp, w.n_out, mask); break;
-      case 7: PanelTokens<kType, 7>(panel, gb, a, tok, yp, w.n_out, mask); break;
+      case 1: PanelTokens<kType, 1>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 2: PanelTokens<kType, 2>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 3: PanelTokens<kType, 3>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 4: PanelTokens<kType, 4>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 5: PanelTokens<kType, 5>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 6: PanelTokens<kType, 6>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
+      case 7: PanelTokens<kType, 7>(panel, gb, a, tok, yp, w.n_out, mask, pf); break;
       default: break;
     }
   }
@@ -140,11 +150,11 @@ TL_VNNI void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_
 }
 
 TL_VNNI void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin,
-                        int64_t p_end, float* y) {
+                        int64_t p_end, float* y, size_t prefetch) {
   switch (w.dtype) {
-    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y);
-    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y);
-    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y);
+    case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

@@ -3,6 +3,7 @@
 // version is tested against; TOKENLORA_SIMD=scalar forces the scalar path.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/thread_pool.h"
@@ -25,6 +26,11 @@ void AddMatMulTransposed(const TensorView& w, const float* dy, int64_t n_tok, fl
 
 // Σ a[i]·b[i]
 float Dot(const float* a, const float* b, int64_t n);
+// Σ a[i], read as one forward stream with the lines `prefetch` bytes ahead
+// prefetched (0: none; the result does not depend on it). The DRAM
+// bandwidth probes use it, so the bound they measure is the best stream the
+// decode kernels could get (prefetch.h).
+float StreamSum(const float* a, int64_t n, size_t prefetch);
 // y[i] = x[i] / sqrt(mean(x²) + eps) · weight[i]
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
 // In place, numerically stable (max subtracted).
@@ -44,6 +50,7 @@ void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y);
 void AddMatMulTransposed(const TensorView& w, const float* dy, int64_t n_tok, float* dx);
 float Dot(const float* a, const float* b, int64_t n);
+float StreamSum(const float* a, int64_t n, size_t prefetch);
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void Softmax(float* x, int64_t n);
 void SiluMul(float* gate, const float* up, int64_t n);

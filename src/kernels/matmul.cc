@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul.cc"
@@ -27,8 +28,9 @@ namespace tokenlora::kernels::HWY_NAMESPACE {
 
 void MatMulTileSimd(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
                     const float* x, int64_t n_tok, float* y, int64_t y_stride, float* scratch,
-                    int64_t scratch_stride) {
-  MatMulTileT(t, w, row_bytes, n_rows, n_in, x, n_tok, y, y_stride, scratch, scratch_stride);
+                    int64_t scratch_stride, size_t prefetch) {
+  MatMulTileT(t, w, row_bytes, n_rows, n_in, x, n_tok, y, y_stride, scratch, scratch_stride,
+              prefetch);
 }
 
 }  // namespace tokenlora::kernels::HWY_NAMESPACE
@@ -43,12 +45,12 @@ namespace {
 // Same contract as MatMulTileSimd (see MatMulTileT in matmul-inl.h).
 using TileFn = void (*)(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
                         const float* x, int64_t n_tok, float* y, int64_t y_stride, float* scratch,
-                        int64_t scratch_stride);
+                        int64_t scratch_stride, size_t prefetch);
 
 // The scalar twins composed the same way: dequantize a row, dot it with every token.
 void MatMulTileScalar(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
                       const float* x, int64_t n_tok, float* y, int64_t y_stride, float* scratch,
-                      int64_t /*scratch_stride*/) {
+                      int64_t /*scratch_stride*/, size_t /*prefetch*/) {
   for (int64_t r = 0; r < n_rows; ++r) {
     scalar::DequantizeRow(t, w + static_cast<size_t>(r) * row_bytes, scratch, n_in);
     for (int64_t tok = 0; tok < n_tok; ++tok) {
@@ -91,6 +93,7 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
   const int64_t scratch_stride = (n_in + 15) / 16 * 16;
   const size_t row_bytes = RowBytes(w.dtype, n_in);
   const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+  const size_t prefetch = StreamPrefetchBytes();
 
   const int64_t n_tiles = (n_out + kTileRows - 1) / kTileRows;
   const int64_t macs_per_tile = std::max<int64_t>(1, kTileRows * n_in * n_tok);
@@ -100,7 +103,7 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
       const int64_t row0 = static_cast<int64_t>(k) * kTileRows;
       const int64_t n_rows = std::min(kTileRows, n_out - row0);
       tile(w.dtype, w_bytes + static_cast<size_t>(row0) * row_bytes, row_bytes, n_rows, n_in, x, n_tok,
-           y + row0, n_out, scratch, scratch_stride);
+           y + row0, n_out, scratch, scratch_stride, prefetch);
     }
   };
   if (n_tok <= 2) {

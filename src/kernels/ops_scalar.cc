@@ -14,6 +14,12 @@ float Dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+float StreamSum(const float* a, int64_t n, size_t /*prefetch*/) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += a[i];
+  return sum;
+}
+
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps) {
   if (n <= 0) return;
   // As PyTorch's LlamaRMSNorm: mean of squares in f32, rsqrt, x·scale, then ·weight.

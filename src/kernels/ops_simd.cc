@@ -49,6 +49,29 @@ float DotSimd(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t 
   return sum;
 }
 
+float StreamSumSimd(const float* HWY_RESTRICT a, int64_t n, size_t prefetch) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  const auto* bytes = reinterpret_cast<const char*>(a);
+  const int64_t step_bytes = 4 * N * static_cast<int64_t>(sizeof(float));
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    if (prefetch != 0) {
+      const char* ahead = bytes + i * static_cast<int64_t>(sizeof(float)) + prefetch;
+      for (int64_t off = 0; off < step_bytes; off += 64) __builtin_prefetch(ahead + off, 0, 3);
+    }
+    s0 = hn::Add(hn::LoadU(d, a + i), s0);
+    s1 = hn::Add(hn::LoadU(d, a + i + N), s1);
+    s2 = hn::Add(hn::LoadU(d, a + i + 2 * N), s2);
+    s3 = hn::Add(hn::LoadU(d, a + i + 3 * N), s3);
+  }
+  for (; i + N <= n; i += N) s0 = hn::Add(hn::LoadU(d, a + i), s0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += a[i];
+  return sum;
+}
+
 void RmsNormSimd(const float* HWY_RESTRICT x, const float* HWY_RESTRICT weight,
                  float* HWY_RESTRICT y, int64_t n, float eps) {
   if (n <= 0) return;
@@ -143,6 +166,7 @@ namespace tokenlora::kernels {
 
 HWY_EXPORT(TargetNameSimd);
 HWY_EXPORT(DotSimd);
+HWY_EXPORT(StreamSumSimd);
 HWY_EXPORT(RmsNormSimd);
 HWY_EXPORT(SoftmaxSimd);
 HWY_EXPORT(SiluMulSimd);
@@ -157,6 +181,11 @@ const char* SimdTargetName() {
 float Dot(const float* a, const float* b, int64_t n) {
   if (internal::ForceScalar()) return scalar::Dot(a, b, n);
   return HWY_DYNAMIC_DISPATCH(DotSimd)(a, b, n);
+}
+
+float StreamSum(const float* a, int64_t n, size_t prefetch) {
+  if (internal::ForceScalar()) return scalar::StreamSum(a, n, prefetch);
+  return HWY_DYNAMIC_DISPATCH(StreamSumSimd)(a, n, prefetch);
 }
 
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps) {

@@ -62,7 +62,7 @@ std::vector<double> Reference(const Weights& w, const float* x, int64_t n_tok) {
 struct SimdKernel {
   const char* name;
   void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
-  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*);
+  void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*, size_t);
 };
 std::vector<SimdKernel> AvailableKernels() {
   std::vector<SimdKernel> k;
@@ -135,10 +135,14 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
         for (const SimdKernel& kernel : kernels) {
           Acts acts(n_tok, n_in);
           kernel.quantize(t, x, 0, n_tok, acts.view);
-          std::vector<float> got(n_y, -7.0f);
-          kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data());
-          for (size_t k = 0; k < n_y; ++k) {
-            ASSERT_EQ(testing::FloatBits(got[k]), testing::FloatBits(want[k])) << kernel.name << " " << k;
+          // Prefetching ahead (none, 4 KiB, past the end) changes no result.
+          for (const size_t prefetch : {size_t{0}, size_t{4096}, size_t{65536}}) {
+            std::vector<float> got(n_y, -7.0f);
+            kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), prefetch);
+            for (size_t k = 0; k < n_y; ++k) {
+              ASSERT_EQ(testing::FloatBits(got[k]), testing::FloatBits(want[k]))
+                  << kernel.name << " prefetch " << prefetch << " " << k;
+            }
           }
         }
       }
@@ -168,7 +172,7 @@ TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
     Acts acts(n_tok, n_in);
     kernel.quantize(DType::kQ8_0, x.data(), 0, n_tok, acts.view);
     std::vector<float> got(want.size());
-    kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data());
+    kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
     EXPECT_EQ(got, want) << kernel.name;
   }
 }

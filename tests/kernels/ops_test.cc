@@ -39,6 +39,27 @@ struct Shifted {
   }
 };
 
+TEST(Ops, StreamSum) {
+  std::mt19937 rng(12);
+  for (int64_t n : Lengths()) {
+    const auto a = RandomFloats(rng, static_cast<size_t>(n), -1.0f, 1.0f);
+    double abs_sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(static_cast<double>(a[i]));
+    const float want = scalar::StreamSum(a.data(), n, 0);
+    for (int misalign = 0; misalign <= 3; ++misalign) {
+      Shifted sa(a, misalign);
+      testing::ForEachSimdTarget([&] {
+        // Summation order only (the bound of Dot); prefetching ahead, also
+        // past the end of the buffer, changes nothing.
+        for (const size_t prefetch : {size_t{0}, size_t{64}, size_t{4096}}) {
+          EXPECT_NEAR(StreamSum(sa.p, n, prefetch), want, 1e-5 * abs_sum + 1e-30)
+              << "n=" << n << " misalign=" << misalign << " prefetch=" << prefetch;
+        }
+      });
+    }
+  }
+}
+
 TEST(Ops, Dot) {
   std::mt19937 rng(2);
   for (int64_t n : Lengths()) {

@@ -1,0 +1,31 @@
+// How far ahead the decode kernels prefetch the weight stream.
+//
+// Decoding reads every weight once per token, front to back: a pure stream.
+// On the Intel Xeon this project targets (2 cores of a Sapphire/Emerald
+// Rapids-class VM) the hardware prefetchers alone leave that stream short of
+// the memory's speed: a software prefetch 4 KiB ahead lifted cold f16 decode
+// rows from 12-14 to 18-22 GB/s, the int8 Q4_0 panels from 13-15 to 17-21
+// GB/s and a plain streaming sum from 22 to 25-26 GB/s (2 threads, huge
+// pages). On AMD Zen 4 with huge pages the same prefetch cost the int8
+// kernel 5-14%, so other CPUs keep it off by default.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+namespace tokenlora::kernels {
+
+// Bytes ahead of the current read that decode kernels prefetch (0: none).
+// TOKENLORA_PREFETCH=N sets it (0 turns it off; a multiple of 64 up to 65536);
+// otherwise 4096 on Intel CPUs and 0 elsewhere. Read once; an invalid value
+// is reported once on stderr and the default is used.
+size_t StreamPrefetchBytes();
+
+// The value TOKENLORA_PREFETCH=text asks for, or nullopt when text is not a
+// decimal multiple of 64 in [0, 65536].
+std::optional<size_t> ParsePrefetchBytes(const char* text);
+
+// The default for this CPU (4096 on Intel, else 0).
+size_t DefaultPrefetchBytes();
+
+}  // namespace tokenlora::kernels
