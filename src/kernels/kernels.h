@@ -18,6 +18,13 @@ void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
 // y: [n_tok, n_out] f32. Activations stay f32 (weights are dequantized inside
 // the kernel), so results match an f32 reference up to summation order.
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+// ys[i] = x·Wᵢᵀ for up to kMaxShared matrices with the same n_in (q/k/v,
+// gate/up; dtypes may differ): one parallel region over all their tiles, so
+// decoding streams them as one range per thread. Bit-identical to n MatMul
+// calls.
+inline constexpr int kMaxShared = 8;
+void MatMulShared(const TensorView* const* ws, float* const* ys, int n, const float* x,
+                  int64_t n_tok, ThreadPool& pool);
 // dx += dy · W: the input gradient of y = x·Wᵀ (training). w: [n_out, n_in]
 // in any weight dtype, dy: [n_tok, n_out] f32, dx: [n_tok, n_in] f32
 // (accumulated into). Each dx element adds its terms in ascending output

@@ -81,29 +81,46 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 HWY_EXPORT(MatMulTileSimd);
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
-  const int64_t n_out = w.Rows();
-  const int64_t n_in = w.Cols();
-  TL_CHECK_MSG(w.dtype != DType::kI32 && n_in % Info(w.dtype).block_size == 0,
-               "MatMul: weight '" + w.name + "' has no weight dtype or a partial block per row");
-  if (n_tok <= 0 || n_out <= 0) return;
+  const TensorView* ws[] = {&w};
+  float* ys[] = {y};
+  MatMulShared(ws, ys, 1, x, n_tok, pool);
+}
+
+void MatMulShared(const TensorView* const* ws, float* const* ys, int n, const float* x,
+                  int64_t n_tok, ThreadPool& pool) {
+  TL_CHECK_MSG(n >= 1 && n <= kMaxShared, "MatMulShared: 1 to 8 matrices");
+  const int64_t n_in = ws[0]->Cols();
+  // first_tile[i]: global index of matrix i's first tile.
+  int64_t first_tile[kMaxShared + 1] = {0};
+  for (int i = 0; i < n; ++i) {
+    const TensorView& w = *ws[i];
+    TL_CHECK_MSG(w.dtype != DType::kI32 && w.Cols() % Info(w.dtype).block_size == 0,
+                 "MatMul: weight '" + w.name + "' has no weight dtype or a partial block per row");
+    TL_CHECK_MSG(w.Cols() == n_in, "MatMulShared: matrices differ in input size");
+    first_tile[i + 1] = first_tile[i] + (w.Rows() + kTileRows - 1) / kTileRows;
+  }
+  const int64_t n_tiles = first_tile[n];
+  if (n_tok <= 0 || n_tiles <= 0) return;
 
   const TileFn tile =
       internal::ForceScalar() ? &MatMulTileScalar : &HWY_DYNAMIC_DISPATCH(MatMulTileSimd);
   // Scratch rows start on 64-byte boundaries.
   const int64_t scratch_stride = (n_in + 15) / 16 * 16;
-  const size_t row_bytes = RowBytes(w.dtype, n_in);
-  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
   const size_t prefetch = StreamPrefetchBytes();
 
-  const int64_t n_tiles = (n_out + kTileRows - 1) / kTileRows;
   const int64_t macs_per_tile = std::max<int64_t>(1, kTileRows * n_in * n_tok);
   auto run = [&](size_t begin, size_t end, int /*thread*/) {
     float* scratch = TileScratch(static_cast<size_t>(kTileRows * scratch_stride));
+    int i = 0;
     for (size_t k = begin; k < end; ++k) {
-      const int64_t row0 = static_cast<int64_t>(k) * kTileRows;
+      while (static_cast<int64_t>(k) >= first_tile[i + 1]) ++i;  // a chunk may cross matrices
+      const TensorView& w = *ws[i];
+      const int64_t n_out = w.Rows();
+      const size_t row_bytes = RowBytes(w.dtype, n_in);
+      const int64_t row0 = (static_cast<int64_t>(k) - first_tile[i]) * kTileRows;
       const int64_t n_rows = std::min(kTileRows, n_out - row0);
-      tile(w.dtype, w_bytes + static_cast<size_t>(row0) * row_bytes, row_bytes, n_rows, n_in, x, n_tok,
-           y + row0, n_out, scratch, scratch_stride, prefetch);
+      tile(w.dtype, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * row_bytes,
+           row_bytes, n_rows, n_in, x, n_tok, ys[i] + row0, n_out, scratch, scratch_stride, prefetch);
     }
   };
   if (n_tok <= 2) {

@@ -31,17 +31,24 @@ void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
 
 void ProjectShared(const Linear* const* linears, float* const* ys, int n, const float* x,
                    int64_t n_tok, const ForwardContext& ctx) {
-  bool shared = n <= 8;
-  for (int i = 0; i < n && shared; ++i) {
-    shared = linears[i]->packed != nullptr && linears[i]->packed->dtype == linears[0]->packed->dtype;
+  bool all_packed = n <= kernels::kMaxShared, none_packed = n <= kernels::kMaxShared;
+  for (int i = 0; i < n; ++i) {
+    const bool packed = linears[i]->packed != nullptr;
+    all_packed = all_packed && packed && linears[i]->packed->dtype == linears[0]->packed->dtype;
+    none_packed = none_packed && !packed;
   }
-  if (!shared) {
+  if (all_packed) {
+    const kernels::PackedMatrix* ws[kernels::kMaxShared] = {};
+    for (int i = 0; i < n; ++i) ws[i] = linears[i]->packed.get();
+    kernels::MatMulInt8Shared(ws, ys, n, x, n_tok, *ctx.pool);
+  } else if (none_packed) {
+    const TensorView* ws[kernels::kMaxShared] = {};
+    for (int i = 0; i < n; ++i) ws[i] = &linears[i]->weight;
+    kernels::MatMulShared(ws, ys, n, x, n_tok, *ctx.pool);
+  } else {
     for (int i = 0; i < n; ++i) Project(*linears[i], x, n_tok, ys[i], ctx);
     return;
   }
-  const kernels::PackedMatrix* ws[8] = {};
-  for (int i = 0; i < n; ++i) ws[i] = linears[i]->packed.get();
-  kernels::MatMulInt8Shared(ws, ys, n, x, n_tok, *ctx.pool);
   for (int i = 0; i < n; ++i) AddBiasAndHook(*linears[i], x, n_tok, ys[i], ctx);
 }
 

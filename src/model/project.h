@@ -32,7 +32,8 @@ void Project(const Linear& linear, const float* x, int64_t n_tok, float* y,
 
 // Project(*linears[i], x, n_tok, ys[i], ctx) for i < n, projections of one
 // input (q/k/v, gate/up). When all run int8 activations of one dtype, the
-// input is quantized once and the matmuls share one parallel region; the
+// input is quantized once and the matmuls share one parallel region; when
+// none does (f32 activations), they share one region of MatMulShared. The
 // results are the same as separate Project calls.
 void ProjectShared(const Linear* const* linears, float* const* ys, int n, const float* x,
                    int64_t n_tok, const ForwardContext& ctx);

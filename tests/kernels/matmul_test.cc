@@ -98,6 +98,37 @@ TEST(MatMul, ManyTokensCrossTokenBlocks) {
   }
 }
 
+TEST(MatMul, SharedRegionEqualsSeparateCallsBitForBit) {
+  // q/k/v-like shapes (row counts not multiples of the 16-row tile, so
+  // chunks cross from one matrix into the next mid-tile-count), mixed dtypes.
+  ThreadPool pool1(1), pool2(2);
+  std::mt19937 rng(31);
+  const int64_t n_in = 64;
+  const Weights a = MakeWeights(rng, DType::kF16, 40, n_in);
+  const Weights b = MakeWeights(rng, DType::kF32, 17, n_in);
+  const Weights c = MakeWeights(rng, DType::kQ8_0, 33, n_in);
+  const TensorView* ws[] = {&a.view, &b.view, &c.view};
+  for (int64_t n_tok : {1, 2, 3, 5, 64}) {
+    const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -1.0f, 1.0f);
+    for (ThreadPool* pool : {&pool1, &pool2}) {
+      std::vector<std::vector<float>> want(3), got(3);
+      float* ys[3];
+      for (int i = 0; i < 3; ++i) {
+        const size_t n_y = static_cast<size_t>(n_tok * ws[i]->Rows());
+        want[static_cast<size_t>(i)].assign(n_y, 0.0f);
+        got[static_cast<size_t>(i)].assign(n_y, -7.0f);
+        MatMul(*ws[i], x.data(), n_tok, want[static_cast<size_t>(i)].data(), *pool);
+        ys[i] = got[static_cast<size_t>(i)].data();
+      }
+      MatMulShared(ws, ys, 3, x.data(), n_tok, *pool);
+      for (size_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float)), 0)
+            << "matrix " << i << " n_tok " << n_tok << " threads " << pool->size();
+      }
+    }
+  }
+}
+
 TEST(MatMul, EmptyShapesWriteNothing) {
   ThreadPool pool(2);
   std::mt19937 rng(13);
