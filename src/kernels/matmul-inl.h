@@ -61,7 +61,8 @@ inline constexpr int kMicroRows = 4;
 // threads where 4×4 ran 147-164); x86 targets before AVX-512 have 16 vector
 // registers.
 inline constexpr int kMicroTok = (HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3) ? 2 : 6;
-// Up to this many tokens take the decode path (two accumulators per token).
+// Up to this many tokens take the decode path (two accumulator chains per
+// token for block types, four for f32/f16/bf16 rows).
 inline constexpr int kDecodeMaxTok = 4;
 
 // y[t·y_stride + r] = Σ_i w[r·w_stride + i] · x[t·x_stride + i]

@@ -7,7 +7,8 @@
 // pool claims tiles dynamically. A tile writes y[:, 16·k .. 16·k + 15], i.e.
 // 64-byte runs of every y row, so two threads never write the same cache line
 // of y when y is 64-byte aligned and n_out % 16 == 0 (otherwise only the lines
-// straddling two tiles are shared).
+// straddling two tiles are shared). MatMulShared numbers the tiles of several
+// matrices (q/k/v, gate/up) in a row, so they share one parallel region.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
