@@ -279,7 +279,8 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
   const auto panels = kernels.panels;
-  const size_t prefetch = StreamPrefetchBytes();
+  // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
+  const size_t prefetch = n_tok <= 2 ? StreamPrefetchBytes() : 0;
 
   // Quantize the activations once (split over tokens for long prompts).
   if (n_tok >= 64 && pool.size() > 1) {

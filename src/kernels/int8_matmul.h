@@ -97,9 +97,9 @@ struct QuantizedActs {
 void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                         const QuantizedActs& a);
 // Panels [p_begin, p_end) for all tokens (scalar twin of the VNNI kernel).
-// `prefetch`: bytes ahead the SIMD kernels prefetch the weights when
-// decoding (StreamPrefetchBytes(); the scalar twin ignores it). It changes no
-// result.
+// `prefetch`: bytes ahead the SIMD kernels prefetch the weights (0: none;
+// MatMulInt8 passes StreamPrefetchBytes() for 1-2 tokens, else 0; the scalar
+// twin ignores it). It changes no result.
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t prefetch);
 

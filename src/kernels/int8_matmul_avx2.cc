@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/int8_matmul.h"
+#include "kernels/prefetch.h"
 
 #define TL_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -53,11 +54,7 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
   const size_t h = static_cast<size_t>(half) * 32;
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
-    if (prefetch != 0) {
-      for (size_t off = 0; off < group_bytes; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(g + prefetch + off), _MM_HINT_T0);
-      }
-    }
+    if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
     __m256i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) {
@@ -114,8 +111,7 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
 template <DType kType>
 TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y,
                      size_t prefetch) {
-  // Decoding (1-2 tokens) streams each panel once, in the first half's pass.
-  const size_t pf = a.n_tok <= 2 ? prefetch : 0;
+  // The first half's pass is the one that streams each panel in.
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
     for (int half = 0; half < 2 && 8 * half < rows; ++half) {
@@ -124,11 +120,11 @@ TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
       int64_t tok = 0;
       for (; tok + 2 <= a.n_tok; tok += 2) {
         HalfPanelTokens<kType, 2>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows,
-                                  half == 0 ? pf : 0);
+                                  half == 0 ? prefetch : 0);
       }
       if (tok < a.n_tok) {
         HalfPanelTokens<kType, 1>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows,
-                                  half == 0 ? pf : 0);
+                                  half == 0 ? prefetch : 0);
       }
     }
   }

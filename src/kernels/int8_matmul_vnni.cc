@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/int8_matmul.h"
+#include "kernels/prefetch.h"
 
 #define TL_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
 
@@ -31,8 +32,7 @@ constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulat
 template <DType kType>
 constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
 
-// `prefetch`: bytes ahead of each group to prefetch when decoding (T <= 2;
-// 0: none; see prefetch.h).
+// `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
                          int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask,
@@ -42,13 +42,7 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
-    if constexpr (T <= 2) {
-      if (prefetch != 0) {
-        for (size_t off = 0; off < group_bytes; off += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(g + prefetch + off), _MM_HINT_T0);
-        }
-      }
-    }
+    if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
     __m512i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);

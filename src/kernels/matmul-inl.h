@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/prefetch.h"
 #include "tensor/dtype.h"
 
 namespace tokenlora::kernels {
@@ -48,12 +49,6 @@ inline constexpr int64_t kTokBlockBytes = 128 * 1024;
 HWY_BEFORE_NAMESPACE();
 namespace tokenlora::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Prefetches the cache lines of [p, p + bytes) into L1 (p may lie past the
-// end of the weights: a prefetch never faults).
-HWY_INLINE void PrefetchRange(const uint8_t* p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-}
 
 inline constexpr int kMicroRows = 4;
 // 4×6 accumulators plus 6 + 1 operand vectors fit the 32 registers of
@@ -150,7 +145,7 @@ HWY_INLINE void DecodeRowBlocks(const uint8_t* HWY_RESTRICT w, const float* HWY_
   constexpr size_t kBlockBytes = sizeof(typename Decoder::Block);
   const size_t n_blocks = n_in / Decoder::kElems;
   for (size_t b = 0; b < n_blocks; ++b) {
-    if (prefetch != 0) PrefetchRange(w + b * kBlockBytes + prefetch, kBlockBytes);
+    if (prefetch != 0) PrefetchLines(w + b * kBlockBytes + prefetch, kBlockBytes);
     const float* xb = x + b * Decoder::kElems;
     Decoder::Decode(
         w + b * kBlockBytes, [&](size_t offset_a, V wa, size_t offset_b, V wb) HWY_ATTR {
@@ -190,7 +185,7 @@ HWY_INLINE void DecodeRowPlain(const uint8_t* HWY_RESTRICT w, const float* HWY_R
     V acc_c[kT], acc_d[kT];
     for (int t = 0; t < kT; ++t) acc_c[t] = acc_d[t] = hn::Zero(df);
     for (; i + 4 * N <= n_in; i += 4 * N) {
-      if (prefetch != 0) PrefetchRange(w + kBytes * i + prefetch, 4 * N * kBytes);
+      if (prefetch != 0) PrefetchLines(w + kBytes * i + prefetch, 4 * N * kBytes);
       const V wa = load(i), wb = load(i + N), wc = load(i + 2 * N), wd = load(i + 3 * N);
       for (int t = 0; t < kT; ++t) {
         const float* xt = x + t * n_in + i;
@@ -206,7 +201,7 @@ HWY_INLINE void DecodeRowPlain(const uint8_t* HWY_RESTRICT w, const float* HWY_R
     }
   }
   for (; i + 2 * N <= n_in; i += 2 * N) {
-    if (prefetch != 0) PrefetchRange(w + kBytes * i + prefetch, 2 * N * kBytes);
+    if (prefetch != 0) PrefetchLines(w + kBytes * i + prefetch, 2 * N * kBytes);
     const V wa = load(i), wb = load(i + N);
     for (int t = 0; t < kT; ++t) {
       acc[t] = hn::MulAdd(wa, hn::LoadU(df, x + t * n_in + i), acc[t]);

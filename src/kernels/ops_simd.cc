@@ -16,6 +16,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/kernels.h"
+#include "kernels/prefetch.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/ops_simd.cc"
@@ -54,13 +55,10 @@ float StreamSumSimd(const float* HWY_RESTRICT a, int64_t n, size_t prefetch) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
   const auto* bytes = reinterpret_cast<const char*>(a);
-  const int64_t step_bytes = 4 * N * static_cast<int64_t>(sizeof(float));
+  const size_t step_bytes = 4 * static_cast<size_t>(N) * sizeof(float);
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    if (prefetch != 0) {
-      const char* ahead = bytes + i * static_cast<int64_t>(sizeof(float)) + prefetch;
-      for (int64_t off = 0; off < step_bytes; off += 64) __builtin_prefetch(ahead + off, 0, 3);
-    }
+    if (prefetch != 0) PrefetchLines(bytes + static_cast<size_t>(i) * sizeof(float) + prefetch, step_bytes);
     s0 = hn::Add(hn::LoadU(d, a + i), s0);
     s1 = hn::Add(hn::LoadU(d, a + i + N), s1);
     s2 = hn::Add(hn::LoadU(d, a + i + 2 * N), s2);

@@ -28,4 +28,15 @@ std::optional<size_t> ParsePrefetchBytes(const char* text);
 // The default for this CPU (4096 on Intel, else 0).
 size_t DefaultPrefetchBytes();
 
+// Prefetches the cache lines of [p, p + bytes) into L1. p may lie past the
+// end of the data: a prefetch never faults. The one loop every kernel's
+// prefetch goes through (a builtin, so it compiles for any SIMD target).
+// always_inline is needed: called from a SIMD-target function, GCC 12 left
+// it out of line, judged it free of side effects and deleted the calls (no
+// prefetch at all in the f32-path decode kernels, measured 24 -> 16 GB/s).
+__attribute__((always_inline)) inline void PrefetchLines(const void* p, size_t bytes) {
+  const auto* c = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}
+
 }  // namespace tokenlora::kernels
