@@ -1,74 +1,105 @@
 #include "kernels/attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/dispatch.h"
-#include "kernels/kernels.h"
 
 namespace tokenlora::kernels {
 namespace {
 
-using DotFn = float (*)(const float*, const float*, int64_t);
-using SoftmaxFn = void (*)(float*, int64_t);
-using AxpyFn = void (*)(float, const float*, float*, int64_t);
-
-// Per (token, head): scores against every causal key, softmax, weighted sum
-// of the values, with the given primitives (SIMD or scalar twins).
-void PerKeyAttention(const float* q, const float* k, const float* v, float* out,
-                     const AttentionShape& s, ThreadPool* pool, DotFn dot, SoftmaxFn softmax,
-                     AxpyFn axpy) {
-  const int group = s.n_heads / s.n_kv_heads;
-  const int64_t kv_stride = static_cast<int64_t>(s.n_kv_heads) * s.head_dim;
-  const int64_t q_stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  const size_t n_items = static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_heads);
-  auto run = [&](size_t begin, size_t end, int) {
-    // Scores for one (token, head); reused across the items of this chunk.
-    thread_local std::vector<float> scores;
-    scores.resize(static_cast<size_t>(s.n_past + s.n_tok));
-    for (size_t item = begin; item < end; ++item) {
-      const int t = static_cast<int>(item / static_cast<size_t>(s.n_heads));
-      const int h = static_cast<int>(item % static_cast<size_t>(s.n_heads));
-      const int kv_h = h / group;
-      const float* qh = q + t * q_stride + static_cast<int64_t>(h) * s.head_dim;
-      const int n_keys = s.n_past + t + 1;
-      for (int j = 0; j < n_keys; ++j) {
-        scores[static_cast<size_t>(j)] =
-            dot(qh, k + j * kv_stride + static_cast<int64_t>(kv_h) * s.head_dim, s.head_dim) * scale;
-      }
-      softmax(scores.data(), n_keys);
-      float* oh = out + t * q_stride + static_cast<int64_t>(h) * s.head_dim;
-      for (int d = 0; d < s.head_dim; ++d) oh[d] = 0.0f;
-      for (int j = 0; j < n_keys; ++j) {
-        axpy(scores[static_cast<size_t>(j)], v + j * kv_stride + static_cast<int64_t>(kv_h) * s.head_dim,
-             oh, s.head_dim);
-      }
-    }
-  };
-  if (pool != nullptr) {
-    pool->ParallelFor(n_items, 1, run);
+void StoreElement(const KvLayer& kv, void* base, size_t index, float x) {
+  if (kv.type == DType::kF16) {
+    static_cast<uint16_t*>(base)[index] = F32ToF16(x);
   } else {
-    run(0, n_items, 0);
+    static_cast<float*>(base)[index] = x;
   }
+}
+
+float LoadElement(const KvLayer& kv, const void* base, size_t index) {
+  if (kv.type == DType::kF16) return F16ToF32(static_cast<const uint16_t*>(base)[index]);
+  return static_cast<const float*>(base)[index];
+}
+
+// Per (token, head), in plain C++: scores against every causal key, softmax,
+// weighted sum of the values. Runs items [begin, end) of n_tok · n_heads.
+void ScalarItems(const float* q, const KvLayer& kv, float* out, const AttentionShape& s, size_t begin,
+                 size_t end) {
+  const int group = s.n_heads / s.n_kv_heads;
+  const size_t hd = static_cast<size_t>(s.head_dim);
+  const size_t q_stride = static_cast<size_t>(s.n_heads) * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  std::vector<float> p(static_cast<size_t>(s.n_past + s.n_tok));
+  for (size_t item = begin; item < end; ++item) {
+    const size_t t = item / static_cast<size_t>(s.n_heads);
+    const size_t h = item % static_cast<size_t>(s.n_heads);
+    const int g = static_cast<int>(h) / group;
+    const float* qh = q + t * q_stride + h * hd;
+    const int n_keys = s.n_past + static_cast<int>(t) + 1;
+    float max = -INFINITY;
+    for (int j = 0; j < n_keys; ++j) {
+      float dot = 0;
+      for (int d = 0; d < s.head_dim; ++d) dot += qh[d] * KeyAt(kv, g, j, d);
+      p[static_cast<size_t>(j)] = dot * scale;
+      max = std::fmax(max, dot * scale);
+    }
+    float sum = 0;
+    for (int j = 0; j < n_keys; ++j) sum += (p[static_cast<size_t>(j)] = std::exp(p[static_cast<size_t>(j)] - max));
+    float* oh = out + t * q_stride + h * hd;
+    for (size_t d = 0; d < hd; ++d) oh[d] = 0.0f;
+    for (int j = 0; j < n_keys; ++j) {
+      const float w = p[static_cast<size_t>(j)] / sum;
+      for (int d = 0; d < s.head_dim; ++d) oh[d] += w * ValueAt(kv, g, j, d);
+    }
+  }
+}
+
+void CheckShape(const KvLayer& kv, const AttentionShape& s) {
+  TL_CHECK(kv.type == DType::kF32 || kv.type == DType::kF16);
+  TL_CHECK(kv.capacity % kKvCapacityStep == 0 && s.n_past + s.n_tok <= kv.capacity);
+  TL_CHECK(kv.n_kv_heads == s.n_kv_heads && kv.head_dim == s.head_dim);
+  TL_CHECK(s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0);
 }
 
 }  // namespace
 
-void CausalAttention(const float* q, const float* k, const float* v, float* out,
-                     const AttentionShape& s, ThreadPool& pool) {
-  if (internal::ForceScalar()) return scalar::CausalAttention(q, k, v, out, s);
-  if (internal::SimdAttentionApplies(s)) {
-    if (s.n_tok >= 4) return internal::BlockCausalAttention(q, k, v, out, s, pool);
-    return internal::RowCausalAttention(q, k, v, out, s, pool);
+void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v) {
+  TL_CHECK(pos >= 0 && pos < kv.capacity);
+  for (int g = 0; g < kv.n_kv_heads; ++g) {
+    const float* kg = k + static_cast<size_t>(g) * static_cast<size_t>(kv.head_dim);
+    const float* vg = v + static_cast<size_t>(g) * static_cast<size_t>(kv.head_dim);
+    const size_t row = kv.ValueIndex(g, pos);
+    for (int d = 0; d < kv.head_dim; ++d) {
+      StoreElement(kv, kv.keys, kv.KeyIndex(g, pos, d), kg[d]);
+      StoreElement(kv, kv.values, row + static_cast<size_t>(d), vg[d]);
+    }
   }
-  PerKeyAttention(q, k, v, out, s, &pool, &Dot, &Softmax, &Axpy);
+}
+
+float KeyAt(const KvLayer& kv, int g, int pos, int d) { return LoadElement(kv, kv.keys, kv.KeyIndex(g, pos, d)); }
+
+float ValueAt(const KvLayer& kv, int g, int pos, int d) {
+  return LoadElement(kv, kv.values, kv.ValueIndex(g, pos) + static_cast<size_t>(d));
+}
+
+void CausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& s, ThreadPool& pool) {
+  CheckShape(kv, s);
+  if (internal::ForceScalar()) return scalar::CausalAttention(q, kv, out, s);
+  if (internal::SimdAttentionApplies(s)) {
+    if (s.n_tok >= 4) return internal::BlockCausalAttention(q, kv, out, s, pool);
+    return internal::DecodeCausalAttention(q, kv, out, s, pool);
+  }
+  // Head sizes the SIMD paths do not take: the scalar twin, in parallel.
+  pool.ParallelFor(static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_heads), 1,
+                   [&](size_t begin, size_t end, int) { ScalarItems(q, kv, out, s, begin, end); });
 }
 
 namespace scalar {
-void CausalAttention(const float* q, const float* k, const float* v, float* out,
-                     const AttentionShape& s) {
-  PerKeyAttention(q, k, v, out, s, nullptr, &scalar::Dot, &scalar::Softmax, &scalar::Axpy);
+void CausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& s) {
+  CheckShape(kv, s);
+  ScalarItems(q, kv, out, s, 0, static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_heads));
 }
 }  // namespace scalar
 

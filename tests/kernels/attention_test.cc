@@ -1,6 +1,7 @@
 // CausalAttention (blocked prompt path, per-token decode path, per-key path
 // for other head sizes) and its scalar twin against attention written out in
-// double precision, on every SIMD target, 1 and 2 threads.
+// double precision, on every SIMD target, 1 and 2 threads, over f32 and f16
+// caches.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,15 +16,39 @@
 namespace tokenlora::kernels {
 namespace {
 
-std::vector<double> Reference(const std::vector<float>& q, const std::vector<float>& k,
-                              const std::vector<float>& v, const AttentionShape& s) {
+// A layer cache of `type` holding k, v [n_pos, n_kv_heads, head_dim].
+struct TestCache {
+  std::vector<uint8_t> keys, values;
+  KvLayer layer;
+  TestCache(DType type, const std::vector<float>& k, const std::vector<float>& v, int n_pos, int n_kv_heads,
+            int head_dim) {
+    layer.type = type;
+    layer.capacity = (n_pos + kKvCapacityStep - 1) / kKvCapacityStep * kKvCapacityStep;
+    layer.n_kv_heads = n_kv_heads;
+    layer.head_dim = head_dim;
+    const size_t bytes = static_cast<size_t>(layer.capacity) * static_cast<size_t>(n_kv_heads * head_dim) *
+                         layer.ElementBytes();
+    keys.assign(bytes, 0xFF);  // NaN patterns: positions not written must never be read as keys
+    values.assign(bytes, 0xFF);
+    layer.keys = keys.data();
+    layer.values = values.data();
+    const size_t row = static_cast<size_t>(n_kv_heads * head_dim);
+    for (int pos = 0; pos < n_pos; ++pos) {
+      StoreKv(layer, pos, &k[static_cast<size_t>(pos) * row], &v[static_cast<size_t>(pos) * row]);
+    }
+  }
+};
+
+// Attention in double precision over the values the cache holds (f16 caches
+// hold rounded ones).
+std::vector<double> Reference(const std::vector<float>& q, const KvLayer& kv, const AttentionShape& s) {
   const int group = s.n_heads / s.n_kv_heads;
   const size_t hd = static_cast<size_t>(s.head_dim);
-  const size_t q_stride = static_cast<size_t>(s.n_heads) * hd, kv_stride = static_cast<size_t>(s.n_kv_heads) * hd;
+  const size_t q_stride = static_cast<size_t>(s.n_heads) * hd;
   std::vector<double> out(static_cast<size_t>(s.n_tok) * q_stride);
   for (int t = 0; t < s.n_tok; ++t) {
     for (int h = 0; h < s.n_heads; ++h) {
-      const size_t g = static_cast<size_t>(h / group);
+      const int g = h / group;
       const int n = s.n_past + t + 1;
       std::vector<double> p(static_cast<size_t>(n));
       double mx = -1e300;
@@ -31,7 +56,7 @@ std::vector<double> Reference(const std::vector<float>& q, const std::vector<flo
         double dot = 0;
         for (size_t d = 0; d < hd; ++d) {
           dot += static_cast<double>(q[static_cast<size_t>(t) * q_stride + static_cast<size_t>(h) * hd + d]) *
-                 k[static_cast<size_t>(j) * kv_stride + g * hd + d];
+                 KeyAt(kv, g, j, static_cast<int>(d));
         }
         p[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(s.head_dim));
         mx = std::max(mx, p[static_cast<size_t>(j)]);
@@ -40,7 +65,7 @@ std::vector<double> Reference(const std::vector<float>& q, const std::vector<flo
       for (double& x : p) sum += (x = std::exp(x - mx));
       for (size_t d = 0; d < hd; ++d) {
         double o = 0;
-        for (int j = 0; j < n; ++j) o += p[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j) * kv_stride + g * hd + d];
+        for (int j = 0; j < n; ++j) o += p[static_cast<size_t>(j)] / sum * ValueAt(kv, g, j, static_cast<int>(d));
         out[static_cast<size_t>(t) * q_stride + static_cast<size_t>(h) * hd + d] = o;
       }
     }
@@ -52,34 +77,78 @@ struct Case {
   int n_heads, n_kv_heads, head_dim;
 };
 
-TEST(CausalAttention, MatchesDoubleReferenceOnEveryPath) {
+void CheckShapes(const std::vector<int>& pasts, const std::vector<int>& toks, const std::vector<Case>& cases,
+                 DType type) {
   std::mt19937 rng(17);
   ThreadPool one(1), two(2);
-  for (const Case c : {Case{9, 3, 64}, Case{4, 4, 16}, Case{8, 1, 128}, Case{2, 1, 80}, Case{3, 3, 20}}) {
-    for (int n_past : {0, 5, 37}) {
-      for (int n_tok : {1, 2, 3, 4, 5, 9, 33}) {
+  for (const Case c : cases) {
+    for (int n_past : pasts) {
+      for (int n_tok : toks) {
         const AttentionShape s{n_tok, n_past, c.n_heads, c.n_kv_heads, c.head_dim};
-        SCOPED_TRACE("heads " + std::to_string(c.n_heads) + "/" + std::to_string(c.n_kv_heads) + " dim " +
-                     std::to_string(c.head_dim) + " past " + std::to_string(n_past) + " new " + std::to_string(n_tok));
+        SCOPED_TRACE(std::string(Name(type)) + " heads " + std::to_string(c.n_heads) + "/" +
+                     std::to_string(c.n_kv_heads) + " dim " + std::to_string(c.head_dim) + " past " +
+                     std::to_string(n_past) + " new " + std::to_string(n_tok));
         const size_t q_n = static_cast<size_t>(n_tok * c.n_heads * c.head_dim);
         const size_t kv_n = static_cast<size_t>((n_past + n_tok) * c.n_kv_heads * c.head_dim);
         const auto q = testing::RandomFloats(rng, q_n, -2.0f, 2.0f);
         const auto k = testing::RandomFloats(rng, kv_n, -2.0f, 2.0f);
         const auto v = testing::RandomFloats(rng, kv_n, -1.0f, 1.0f);
-        const auto want = Reference(q, k, v, s);
+        const TestCache cache(type, k, v, n_past + n_tok, c.n_kv_heads, c.head_dim);
+        const auto want = Reference(q, cache.layer, s);
         auto check = [&](const std::vector<float>& got, const char* what) {
           for (size_t i = 0; i < q_n; ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << what << " " << i;
         };
         std::vector<float> out(q_n, -9.0f);
-        scalar::CausalAttention(q.data(), k.data(), v.data(), out.data(), s);
+        scalar::CausalAttention(q.data(), cache.layer, out.data(), s);
         check(out, "scalar twin");
         testing::ForEachSimdTarget([&] {
           for (ThreadPool* pool : {&one, &two}) {
             std::vector<float> got(q_n, -9.0f);
-            CausalAttention(q.data(), k.data(), v.data(), got.data(), s, *pool);
+            CausalAttention(q.data(), cache.layer, got.data(), s, *pool);
             check(got, pool->size() == 1 ? "1 thread" : "2 threads");
           }
         });
+      }
+    }
+  }
+}
+
+const std::vector<Case> kCases = {Case{9, 3, 64}, Case{4, 4, 16}, Case{8, 1, 128}, Case{2, 1, 80}, Case{3, 3, 20},
+                                  Case{10, 2, 32}};
+
+TEST(CausalAttention, MatchesDoubleReferenceOnEveryPathF32) {
+  CheckShapes({0, 5, 37}, {1, 2, 3, 4, 5, 9, 33}, kCases, DType::kF32);
+}
+
+TEST(CausalAttention, MatchesDoubleReferenceOnEveryPathF16) {
+  CheckShapes({0, 5, 37}, {1, 2, 3, 4, 5, 9, 33}, kCases, DType::kF16);
+}
+
+// Contexts over one decode chunk (256 keys): the split-K partials and their
+// combination, with a token whose keys end inside a chunk boundary.
+TEST(CausalAttention, LongContextsSplitIntoChunks) {
+  for (DType type : {DType::kF32, DType::kF16}) {
+    CheckShapes({254, 255, 300, 530}, {1, 2, 3, 6}, {Case{9, 3, 64}, Case{4, 1, 32}}, type);
+  }
+}
+
+TEST(KvLayer, StoresAndReadsBackEveryElement) {
+  std::mt19937 rng(3);
+  const int n_pos = 70, heads = 3, dim = 64;
+  const auto k = testing::RandomFloats(rng, static_cast<size_t>(n_pos * heads * dim), -3.0f, 3.0f);
+  const auto v = testing::RandomFloats(rng, static_cast<size_t>(n_pos * heads * dim), -3.0f, 3.0f);
+  for (DType type : {DType::kF32, DType::kF16}) {
+    const TestCache cache(type, k, v, n_pos, heads, dim);
+    EXPECT_EQ(cache.layer.capacity, 96);
+    for (int pos = 0; pos < n_pos; ++pos) {
+      for (int g = 0; g < heads; ++g) {
+        for (int d = 0; d < dim; ++d) {
+          const size_t i = (static_cast<size_t>(pos) * heads + static_cast<size_t>(g)) * dim + static_cast<size_t>(d);
+          const float want_k = type == DType::kF16 ? F16ToF32(F32ToF16(k[i])) : k[i];
+          const float want_v = type == DType::kF16 ? F16ToF32(F32ToF16(v[i])) : v[i];
+          ASSERT_EQ(KeyAt(cache.layer, g, pos, d), want_k) << pos << " " << g << " " << d;
+          ASSERT_EQ(ValueAt(cache.layer, g, pos, d), want_v) << pos << " " << g << " " << d;
+        }
       }
     }
   }

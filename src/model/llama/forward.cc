@@ -82,19 +82,15 @@ void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
     const Linear* qkv[] = {&layer.q, &layer.k, &layer.v};
     float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
     ProjectShared(qkv, qkv_out, 3, xn_.data(), n, ctx);
-    float* k_cache = kv.keys(l);
-    float* v_cache = kv.values(l);
+    const kernels::KvLayer cache = kv.layer(l);
     for (int t = 0; t < n; ++t) {
       const float* cs = &cos_[static_cast<size_t>(t) * half];
       const float* sn = &sin_[static_cast<size_t>(t) * half];
       kernels::ApplyRope(&q_[static_cast<size_t>(t) * c.q_dim()], c.n_heads, c.head_dim, cs, sn, adjacent);
       kernels::ApplyRope(&k_[static_cast<size_t>(t) * kv_dim], c.n_kv_heads, c.head_dim, cs, sn, adjacent);
-      std::memcpy(k_cache + static_cast<size_t>(n_past + t) * kv_dim, &k_[static_cast<size_t>(t) * kv_dim],
-                  sizeof(float) * kv_dim);
-      std::memcpy(v_cache + static_cast<size_t>(n_past + t) * kv_dim, &v_[static_cast<size_t>(t) * kv_dim],
-                  sizeof(float) * kv_dim);
+      kernels::StoreKv(cache, n_past + t, &k_[static_cast<size_t>(t) * kv_dim], &v_[static_cast<size_t>(t) * kv_dim]);
     }
-    kernels::CausalAttention(q_.data(), k_cache, v_cache, att_.data(),
+    kernels::CausalAttention(q_.data(), cache, att_.data(),
                              {n, n_past, c.n_heads, c.n_kv_heads, c.head_dim}, *ctx.pool);
     Project(layer.o, att_.data(), n, proj_.data(), ctx);
     kernels::AddInPlace(x_.data(), proj_.data(), static_cast<int64_t>(n) * d);

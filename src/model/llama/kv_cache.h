@@ -1,32 +1,49 @@
-// Keys and values of every past position, per layer, in f32.
+// Keys and values of every past position, per layer, in f16 (default, as
+// llama.cpp) or f32, in the layout the attention kernels read (KvLayer).
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "model/llama/config.h"
+#include "tensor/dtype.h"
 
 namespace tokenlora {
 
 class KvCache {
  public:
-  // Room for `capacity` positions; allocated once, up front.
-  KvCache(const LlamaConfig& config, int capacity);
+  // Room for `capacity` positions; allocated once, up front. type: kF16 or
+  // kF32 (anything else is an InputError).
+  KvCache(const LlamaConfig& config, int capacity, DType type = DType::kF32);
 
   int capacity() const { return capacity_; }
+  DType type() const { return type_; }
   int n_past() const { return n_past_; }
   void set_n_past(int n) { n_past_ = n; }
   // Forget positions from `n` on (n <= n_past).
   void Truncate(int n);
 
-  float* keys(int layer) { return keys_[static_cast<size_t>(layer)].data(); }      // [capacity, kv_dim]
-  float* values(int layer) { return values_[static_cast<size_t>(layer)].data(); }  // [capacity, kv_dim]
+  // Bytes of keys and values one position holds, over all layers.
+  double BytesPerPosition() const { return bytes_per_position_; }
+
+  // Layer `layer`'s cache, for writing positions and attending over them.
+  kernels::KvLayer layer(int layer);
 
  private:
   int capacity_;
+  int padded_capacity_;  // capacity rounded up to kernels::kKvCapacityStep
+  DType type_;
+  int n_kv_heads_, head_dim_;
   int n_past_ = 0;
-  std::vector<std::vector<float>> keys_;    // [n_layers][capacity * kv_dim]
-  std::vector<std::vector<float>> values_;  // [n_layers][capacity * kv_dim]
+  double bytes_per_position_ = 0;
+  std::vector<std::vector<uint8_t>> keys_;    // [n_layers][KvLayer keys]
+  std::vector<std::vector<uint8_t>> values_;  // [n_layers][KvLayer values]
 };
+
+// "f16" or "f32" -> the KV cache type; anything else is an InputError that
+// names the flag.
+DType ParseKvType(const std::string& text);
 
 }  // namespace tokenlora
