@@ -86,6 +86,7 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
   GenerateOptions gen;
   gen.max_new_tokens = a.n_gen;
   gen.stop_at_eos = false;
+  gen.kv_type = ParseKvType(a.kv_type);
 
   std::vector<double> fixed_s, routed_s, router_ms, per_call_ms;
   int64_t calls = 0, encoder_runs = 0;

@@ -18,6 +18,7 @@ struct RoutingBenchArgs {
   std::string prompt_file;  // text to cut the prompt from ("" = built-in passage)
   int n_prompt = 100, n_gen = 128, reps = 3, threads = 0;
   std::string activations = "int8";  // --activations
+  std::string kv_type = "f16";       // --kv-type
   bool json = false;
 };
 

@@ -106,9 +106,10 @@ double WeightBytesPerToken(const Model& model) {
 
 // One llama-bench run; returns {prefill t/s, decode t/s}.
 std::pair<double, double> RunPeer(const std::string& peer, const std::string& model, int n_prompt,
-                                  int n_gen, int threads) {
+                                  int n_gen, int n_depth, int threads) {
   const std::string cmd = "'" + peer + "' -m '" + model + "' -p " + std::to_string(n_prompt) +
-                          " -n " + std::to_string(n_gen) + " -t " + std::to_string(threads) +
+                          " -n " + std::to_string(n_gen) + (n_depth > 0 ? " -d " + std::to_string(n_depth) : "") +
+                          " -t " + std::to_string(threads) +
                           " -r 1 -o json 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) throw InputError("--peer: cannot run '" + peer + "'");
@@ -137,9 +138,9 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
 
 RunFn AddBenchCommand(CLI::App& app) {
   struct Args {
-    std::string model, peer, mix_mode = "exact", adapter_type = "f32", activations = "int8";
+    std::string model, peer, mix_mode = "exact", adapter_type = "f32", activations = "int8", kv_type = "f16";
     std::vector<std::string> adapters;
-    int n_prompt = 512, n_gen = 128, reps = 5, threads = 0, mix_every = 0;
+    int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
     RoutingBenchArgs routing;  // --router: the token-level routing benchmark
   };
@@ -148,9 +149,13 @@ RunFn AddBenchCommand(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "model (default: the built-in model)");
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for the prefill test")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("-n,--n-gen", a->n_gen, "tokens for the decode test")->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("-d,--n-depth", a->n_depth,
+                  "tokens already in the KV cache before each test (llama-bench's -d): measures long-context speed")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--reps", a->reps, "repetitions (min/median/max reported)")->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
   AddActivationsOption(cmd, &a->activations);
+  AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_option("--peer", a->peer, "path of llama.cpp's llama-bench to run on the same file, interleaved");
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH (repeatable): also measure with adapters, beside the base in the same run");
@@ -183,7 +188,9 @@ RunFn AddBenchCommand(CLI::App& app) {
       r.reps = a->reps;
       r.threads = a->threads;
       r.activations = a->activations;
+      r.kv_type = a->kv_type;
       r.json = a->json;
+      if (a->n_depth > 0) throw InputError("bench: --n-depth is not taken with --router (it measures a whole generation)");
       return RunRoutingBench(r);
     }
     const DType storage = ParseAdapterStorage(a->adapter_type);
@@ -194,11 +201,12 @@ RunFn AddBenchCommand(CLI::App& app) {
     ThreadPool pool(threads);
     ForwardContext ctx{&pool, nullptr};
     LlamaForward forward(*model, 512);
-    KvCache kv(c, std::min(c.max_context, a->n_prompt + a->n_gen + 1));
-    if (a->n_prompt + a->n_gen > kv.capacity()) {
-      throw InputError("bench: -p + -n = " + std::to_string(a->n_prompt + a->n_gen) +
-                       " exceeds the model's context " + std::to_string(c.max_context));
+    const int64_t needed = int64_t{a->n_depth} + std::max(a->n_prompt, a->n_gen);
+    if (needed > c.max_context) {
+      throw InputError("bench: -d + max(-p, -n) = " + std::to_string(needed) + " exceeds the model's context " +
+                       std::to_string(c.max_context) + "; hint: lower --n-depth");
     }
+    KvCache kv(c, static_cast<int>(needed), ParseKvType(a->kv_type));
     std::mt19937 rng(1);
     std::vector<int32_t> prompt(static_cast<size_t>(a->n_prompt));
     for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
@@ -246,7 +254,7 @@ RunFn AddBenchCommand(CLI::App& app) {
     // drifts by 2x within a minute).
     auto measure = [&](bool with_adapters, double& pp_tps, double& tg_tps, double* bw_gbps) {
       ForwardContext run_ctx{&pool, with_adapters ? mixer.get() : nullptr};
-      kv.set_n_past(0);
+      kv.set_n_past(a->n_depth);
       auto t0 = std::chrono::steady_clock::now();
       if (with_adapters) {
         const std::vector<float> w = make_weights(a->n_prompt, 0);
@@ -255,8 +263,8 @@ RunFn AddBenchCommand(CLI::App& app) {
         forward.Run(prompt, kv, run_ctx, logits.data(), false);
       }
       pp_tps = a->n_prompt / Seconds(t0);
-      // Decode after a 1-token context, like llama-bench's tg test.
-      kv.set_n_past(0);
+      // Decode after the depth's context, like llama-bench's tg test.
+      kv.set_n_past(a->n_depth);
       int32_t token = prompt[0];
       if (with_adapters && a->mix_every <= 0) {
         const std::vector<float> w = make_weights(1, 0);
@@ -277,11 +285,22 @@ RunFn AddBenchCommand(CLI::App& app) {
       if (bw_gbps != nullptr) *bw_gbps = (bw_before + probe.MeasureGBps(pool)) / 2;
     };
 
-    // Warm-up: page the weights in and size the scratch buffers.
+    // Warm-up: page the weights in and size the scratch buffers; then the
+    // depth's context (random tokens), which every test starts from.
     kv.set_n_past(0);
     forward.Run(std::span<const int32_t>(prompt).first(std::min<size_t>(prompt.size(), 16)), kv, ctx,
                 logits.data(), false);
+    if (a->n_depth > 0) {
+      std::vector<int32_t> context(static_cast<size_t>(a->n_depth));
+      for (int32_t& t : context) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
+      kv.set_n_past(0);
+      forward.Run(context, kv, ctx, nullptr, false);
+    }
+    // Bytes one decoded token reads: the weights, and the KV cache of the
+    // context it attends to (on average depth + n_gen / 2 positions).
     const double weight_bytes = WeightBytesPerToken(*model);
+    const double kv_bytes = kv.BytesPerPosition() * (a->n_depth + (a->n_gen + 1) / 2.0);
+    const double read_bytes = weight_bytes + kv_bytes;
     std::vector<double> fraction;  // per rep: decode / the bound probed around it
     for (int rep = 0; rep < a->reps; ++rep) {
       double pp = 0, tg = 0, bw = 0;
@@ -289,14 +308,14 @@ RunFn AddBenchCommand(CLI::App& app) {
       prefill.push_back(pp);
       decode.push_back(tg);
       dram.push_back(bw);
-      fraction.push_back(tg * weight_bytes / (bw * 1e9));
+      fraction.push_back(tg * read_bytes / (bw * 1e9));
       if (mixer) {
         measure(true, pp, tg, nullptr);
         lora_prefill.push_back(pp);
         lora_decode.push_back(tg);
       }
       if (!a->peer.empty()) {
-        auto [ppp, ptg] = RunPeer(a->peer, path, a->n_prompt, a->n_gen, threads);
+        auto [ppp, ptg] = RunPeer(a->peer, path, a->n_prompt, a->n_gen, a->n_depth, threads);
         peer_prefill.push_back(ppp);
         peer_decode.push_back(ptg);
       }
@@ -307,15 +326,17 @@ RunFn AddBenchCommand(CLI::App& app) {
     }
     const Stats pf = Summarize(prefill), dc = Summarize(decode), bw = Summarize(dram);
     const Stats frac = Summarize(fraction);
-    const double bound_tps = bw.median * 1e9 / weight_bytes;
+    const double bound_tps = bw.median * 1e9 / read_bytes;
     if (a->json) {
       nlohmann::json j = {{"model", path},
                           {"threads", threads},
                           {"simd", kernels::SimdTargetName()},
                           {"activations", ActivationsLabel(*model)},
+                          {"kv_type", a->kv_type},
                           {"weights", WeightPagesLabel(*model)},
                           {"n_prompt", a->n_prompt},
                           {"n_gen", a->n_gen},
+                          {"n_depth", a->n_depth},
                           {"reps", a->reps},
                           {"prefill_tps", pf.median},
                           {"prefill_tps_min", pf.min},
@@ -324,6 +345,7 @@ RunFn AddBenchCommand(CLI::App& app) {
                           {"decode_tps_min", dc.min},
                           {"decode_tps_max", dc.max},
                           {"weight_bytes_per_token", weight_bytes},
+                          {"kv_bytes_per_token", kv_bytes},
                           {"dram_read_gbps", bw.median},
                           {"decode_bound_tps", bound_tps},
                           {"decode_fraction_of_bound", frac.median},
@@ -351,22 +373,23 @@ RunFn AddBenchCommand(CLI::App& app) {
       return 0;
     }
     std::fprintf(stderr, "\n");
-    std::printf("model %s | %d threads | simd %s | activations %s | weights %s | %d reps\n", path.c_str(),
-                threads, kernels::SimdTargetName(), ActivationsLabel(*model).c_str(),
+    const std::string at = a->n_depth > 0 ? " @ d" + std::to_string(a->n_depth) : "";  // llama-bench's naming
+    std::printf("model %s | %d threads | simd %s | activations %s | kv %s | weights %s | %d reps\n", path.c_str(),
+                threads, kernels::SimdTargetName(), ActivationsLabel(*model).c_str(), a->kv_type.c_str(),
                 WeightPagesLabel(*model).c_str(), a->reps);
     std::printf("%-22s %10s %10s %10s\n", "test", "min t/s", "median", "max");
-    std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt)).c_str(), pf.min, pf.median, pf.max);
-    std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen)).c_str(), dc.min, dc.median, dc.max);
-    std::printf("decode bandwidth bound: %.1f MB of weights per token / %.1f GB/s DRAM read (probed around each "
+    std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora pp" + std::to_string(a->n_prompt) + at).c_str(), pf.min, pf.median, pf.max);
+    std::printf("%-22s %10.1f %10.1f %10.1f\n", ("tokenlora tg" + std::to_string(a->n_gen) + at).c_str(), dc.min, dc.median, dc.max);
+    std::printf("decode bandwidth bound: %.1f MB of weights%s per token / %.1f GB/s DRAM read (probed around each "
                 "decode, %.1f-%.1f) = %.0f t/s; decode at %.0f%% of the bound probed with it (median of reps, "
                 "%.0f-%.0f%%)\n",
-                weight_bytes / 1e6, bw.median, bw.min, bw.max, bound_tps, 100.0 * frac.median, 100.0 * frac.min,
+                read_bytes / 1e6, a->n_depth > 0 ? " and KV cache" : "", bw.median, bw.min, bw.max, bound_tps, 100.0 * frac.median, 100.0 * frac.min,
                 100.0 * frac.max);
     if (mixer) {
       const Stats lpf = Summarize(lora_prefill), ldc = Summarize(lora_decode);
       const std::string tag = "+" + std::to_string(n_adapters) + " LoRA";
-      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " pp" + std::to_string(a->n_prompt)).c_str(), lpf.min, lpf.median, lpf.max);
-      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " tg" + std::to_string(a->n_gen)).c_str(), ldc.min, ldc.median, ldc.max);
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " pp" + std::to_string(a->n_prompt) + at).c_str(), lpf.min, lpf.median, lpf.max);
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " tg" + std::to_string(a->n_gen) + at).c_str(), ldc.min, ldc.median, ldc.max);
       std::printf("adapters / base (medians, %s, %s storage, weights %s): prefill %.2fx, decode %.2fx\n",
                   a->mix_mode.c_str(), AdapterStorageName(storage),
                   a->mix_every > 0 ? ("change every " + std::to_string(a->mix_every) + " tokens").c_str() : "fixed",
@@ -374,8 +397,8 @@ RunFn AddBenchCommand(CLI::App& app) {
     }
     if (!a->peer.empty()) {
       const Stats ppf = Summarize(peer_prefill), pdc = Summarize(peer_decode);
-      std::printf("%-22s %10.1f %10.1f %10.1f\n", ("llama.cpp pp" + std::to_string(a->n_prompt)).c_str(), ppf.min, ppf.median, ppf.max);
-      std::printf("%-22s %10.1f %10.1f %10.1f\n", ("llama.cpp tg" + std::to_string(a->n_gen)).c_str(), pdc.min, pdc.median, pdc.max);
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", ("llama.cpp pp" + std::to_string(a->n_prompt) + at).c_str(), ppf.min, ppf.median, ppf.max);
+      std::printf("%-22s %10.1f %10.1f %10.1f\n", ("llama.cpp tg" + std::to_string(a->n_gen) + at).c_str(), pdc.min, pdc.median, pdc.max);
       std::printf("ratio (tokenlora / llama.cpp, medians): prefill %.2fx, decode %.2fx\n",
                   ppf.median > 0 ? pf.median / ppf.median : 0, pdc.median > 0 ? dc.median / pdc.median : 0);
     }

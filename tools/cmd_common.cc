@@ -41,6 +41,14 @@ void AddActivationsOption(CLI::App* cmd, std::string* value) {
       ->capture_default_str();
 }
 
+void AddKvTypeOption(CLI::App* cmd, std::string* value) {
+  cmd->add_option("--kv-type", *value,
+                  "KV cache elements: f16 (default, as llama.cpp: half the memory and the attention's reads) "
+                  "or f32 (exact)")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->capture_default_str();
+}
+
 std::string ActivationsLabel(const Model& model) {
   if (model.int8_projections() == 0) return "f32";
   return std::string("int8 (") + (kernels::internal::ForceScalar() ? "scalar" : kernels::Int8KernelName()) + ")";

@@ -22,7 +22,7 @@ namespace tokenlora::cli {
 
 RunFn AddEvalCommand(CLI::App& app) {
   struct Args {
-    std::string activations = "int8";
+    std::string activations = "int8", kv_type = "f16";
     std::string model, task, data, out;
     int64_t limit = -1, every = 1;
     int n_predict = 0, max_total = 0, threads = 0;
@@ -51,6 +51,7 @@ RunFn AddEvalCommand(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print the summary as one JSON object on stdout");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
   AddActivationsOption(cmd, &a->activations);
+  AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
   a->mixture.Add(cmd);
   return [a, cmd] {
@@ -68,6 +69,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     options.limits = eval::DefaultAnswerLimits(task);
     if (a->n_predict > 0) options.limits.max_new_tokens = a->n_predict;
     options.max_total_tokens = a->max_total;
+    options.kv_type = ParseKvType(a->kv_type);
     eval::ScheduleFactory schedule_for;
     if (mixture.routed()) {
       schedule_for = [&mixture](const std::string& prompt) -> std::unique_ptr<MixtureSchedule> {

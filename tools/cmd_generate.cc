@@ -17,7 +17,7 @@ namespace tokenlora::cli {
 
 RunFn AddGenerateCommand(CLI::App& app) {
   struct Args {
-    std::string activations = "int8";
+    std::string activations = "int8", kv_type = "f16";
     std::string model, prompt, prompt_file, system;
     int n_predict = 128, threads = 0, ctx_size = 0;
     bool chat = false, show_ids = false, no_eos = false;
@@ -46,6 +46,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--stop", a->stops, "stop when this text appears (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
   AddActivationsOption(cmd, &a->activations);
+  AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
@@ -97,6 +98,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
     options.stop_strings = a->stops;
     options.ctx_size = a->ctx_size;
     options.stop_at_eos = !a->no_eos;
+    options.kv_type = ParseKvType(a->kv_type);
     const GenerateResult r = generator.Generate(ids, options, [](const std::string& piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
@@ -111,11 +113,11 @@ RunFn AddGenerateCommand(CLI::App& app) {
     }
     std::fprintf(stderr,
                  "prefill: %zu tokens in %.3f s (%.1f tokens/s) | decode: %d tokens in %.3f s "
-                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s | activations %s | weights %s\n",
+                 "(%.1f tokens/s) | stop: %s | threads %d | simd %s | activations %s | kv %s | weights %s\n",
                  r.prompt_ids.size(), r.prefill_seconds, r.PrefillTokensPerSecond(),
                  r.decoded_tokens, r.decode_seconds, r.DecodeTokensPerSecond(), r.stop_reason.c_str(),
                  pool.size(), kernels::SimdTargetName(), ActivationsLabel(*model).c_str(),
-                 WeightPagesLabel(*model).c_str());
+                 a->kv_type.c_str(), WeightPagesLabel(*model).c_str());
     if (routing != nullptr) {
       const RoutingStats& st = routing->stats();
       const double total_ms = (r.prefill_seconds + r.decode_seconds) * 1e3;

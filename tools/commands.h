@@ -38,6 +38,9 @@ int DefaultThreads();
 // ModelOptionsFor turns the value into Model::Load's options.
 void AddActivationsOption(CLI::App* cmd, std::string* value);
 ModelOptions ModelOptionsFor(const std::string& activations);
+// --kv-type f16|f32 (default f16); ParseKvType (model/llama/kv_cache.h)
+// turns the value into the cache's DType.
+void AddKvTypeOption(CLI::App* cmd, std::string* value);
 // "int8 (vnni)" / "int8 (avx2)" when projections run with int8 activations
 // (and which kernel), else "f32".
 std::string ActivationsLabel(const Model& model);

@@ -15,6 +15,7 @@ EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<
   g.max_new_tokens = options.limits.max_new_tokens;
   g.stop_strings = options.limits.stop_strings;
   g.max_total_tokens = options.max_total_tokens;
+  g.kv_type = options.kv_type;
   g.sampling.temperature = 0;  // greedy
   EvalSummary summary;
   double f1_sum = 0;

@@ -17,6 +17,7 @@ struct EvalOptions {
   EvalTask task = EvalTask::kGsm8k;
   AnswerLimits limits = DefaultAnswerLimits(EvalTask::kGsm8k);
   int max_total_tokens = 0;  // prompt + answer cap (the paper's reference: 256); 0: none
+  DType kv_type = DType::kF32;  // KV cache elements (GenerateOptions::kv_type)
 };
 
 struct EvalItemResult {

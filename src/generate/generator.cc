@@ -73,7 +73,7 @@ GenerateResult Generator::Generate(const std::vector<int32_t>& prompt_ids,
 
   GenerateResult result;
   result.prompt_ids = prompt_ids;
-  KvCache kv(c, ctx_size);
+  KvCache kv(c, ctx_size, options.kv_type);
   LlamaForward forward(model_, options.prefill_batch);
   ForwardContext ctx{&pool_, hook};
   Sampler sampler(options.sampling);

@@ -26,6 +26,9 @@ struct GenerateOptions {
   // Stop once prompt + output hold this many tokens; 0: no such limit. (The
   // paper's reference code generates until 256 tokens in all.)
   int max_total_tokens = 0;
+  // KV cache elements: kF32 (exact) or kF16 (half the memory and traffic;
+  // the CLI's default, as llama.cpp's).
+  DType kv_type = DType::kF32;
 };
 
 // Changes the projection hook's weights while a generation runs (token-level

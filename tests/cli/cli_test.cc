@@ -59,6 +59,24 @@ TEST_F(CliTest, BenchJson) {
   EXPECT_NE(bad.out.find("--adapter"), std::string::npos) << bad.out;
 }
 
+// -d puts tokens in the KV cache before each test (llama-bench's -d);
+// --kv-type picks the cache's elements.
+TEST_F(CliTest, BenchDepthAndKvType) {
+  const Result r = RunCli("bench -m " + model_ + " -p 8 -n 4 -d 40 --kv-type f32 --reps 1 -t 1 --json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"n_depth\": 40"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"kv_type\": \"f32\""), std::string::npos) << r.out;
+  const Result deep = RunCli("bench -m " + model_ + " -p 8 -n 4 -d 1000000 --reps 1");
+  EXPECT_EQ(deep.code, 2) << deep.out;
+  EXPECT_NE(deep.out.find("--n-depth"), std::string::npos) << deep.out;
+  const Result f32 = RunCli("generate -m " + model_ + " -p 'Hello' -n 4 --ignore-eos --kv-type f32");
+  EXPECT_EQ(f32.code, 0) << f32.out;
+  EXPECT_NE(f32.out.find("kv f32"), std::string::npos) << f32.out;
+  const Result bad = RunCli("generate -m " + model_ + " -p 'Hello' -n 4 --kv-type q8_0");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--kv-type"), std::string::npos) << bad.out;
+}
+
 // The tiny Q4_0 model is the tiny f32 model's matrices through QuantizeRow
 // (bit for bit gguf-py's quantizer), so re-quantizing the f32 file must give
 // exactly its tensors; and a Q4_1 -> Q4_0 pass goes through f32 the same way.
