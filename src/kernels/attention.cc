@@ -66,6 +66,14 @@ void CheckShape(const KvLayer& kv, const AttentionShape& s) {
 }  // namespace
 
 void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v) {
+  TL_CHECK(pos >= 0 && pos < kv.capacity && kv.head_dim <= 1024);
+  TL_CHECK(kv.type == DType::kF32 || kv.type == DType::kF16);
+  if (internal::ForceScalar()) return scalar::StoreKv(kv, pos, k, v);
+  internal::StoreKvSimd(kv, pos, k, v);
+}
+
+namespace scalar {
+void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v) {
   TL_CHECK(pos >= 0 && pos < kv.capacity);
   for (int g = 0; g < kv.n_kv_heads; ++g) {
     const float* kg = k + static_cast<size_t>(g) * static_cast<size_t>(kv.head_dim);
@@ -77,6 +85,7 @@ void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v) {
     }
   }
 }
+}  // namespace scalar
 
 float KeyAt(const KvLayer& kv, int g, int pos, int d) { return LoadElement(kv, kv.keys, kv.KeyIndex(g, pos, d)); }
 

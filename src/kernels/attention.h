@@ -44,7 +44,7 @@ struct KvLayer {
 };
 
 // Writes position `pos` (< capacity): k, v [n_kv_heads · head_dim], rounded
-// to nearest even for an f16 cache.
+// to nearest even for an f16 cache (head_dim <= 1024). SIMD in kv_store.cc.
 void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v);
 // Reads one element back (as f32).
 float KeyAt(const KvLayer& kv, int g, int pos, int d);
@@ -70,6 +70,7 @@ void CausalAttention(const float* q, const KvLayer& kv, float* out, const Attent
                      ThreadPool& pool);
 
 namespace scalar {
+void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v);
 void CausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape);
 }  // namespace scalar
 
@@ -77,6 +78,7 @@ namespace internal {
 // Whether the SIMD paths take this shape (head_dim a multiple of the vector
 // length).
 bool SimdAttentionApplies(const AttentionShape& shape);
+void StoreKvSimd(const KvLayer& kv, int pos, const float* k, const float* v);
 void BlockCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,
                           ThreadPool& pool);
 void DecodeCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,

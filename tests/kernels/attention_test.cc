@@ -132,6 +132,36 @@ TEST(CausalAttention, LongContextsSplitIntoChunks) {
   }
 }
 
+// The SIMD StoreKv writes exactly the scalar twin's bytes on every target,
+// f16 rounding included (ties, subnormals, overflow to inf, NaN).
+TEST(KvLayer, SimdStoreEqualsScalarTwinBitForBit) {
+  std::mt19937 rng(5);
+  for (const int dim : {16, 20, 64, 80, 128}) {
+    const int heads = 3, n_pos = 40;
+    std::vector<float> k = testing::RandomFloats(rng, static_cast<size_t>(n_pos * heads * dim), -70000.0f, 70000.0f);
+    std::vector<float> v = testing::RandomFloats(rng, k.size(), -2.0f, 2.0f);
+    const float specials[] = {0.0f, -0.0f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 0x1p-20f, -0x1p-25f, 65520.0f,
+                              INFINITY, -INFINITY, NAN, 1e-8f, 6.1e-5f};
+    for (size_t i = 0; i < std::size(specials); ++i) k[i * 7] = v[i * 5] = specials[i];
+    for (DType type : {DType::kF32, DType::kF16}) {
+      const TestCache shape(type, k, v, n_pos, heads, dim);
+      std::vector<uint8_t> want_keys(shape.keys.size(), 0xFF), want_values(shape.values.size(), 0xFF);
+      KvLayer layer = shape.layer;
+      layer.keys = want_keys.data();
+      layer.values = want_values.data();
+      for (int pos = 0; pos < n_pos; ++pos) {
+        const size_t at = static_cast<size_t>(pos * heads * dim);
+        scalar::StoreKv(layer, pos, &k[at], &v[at]);
+      }
+      testing::ForEachSimdTarget([&] {
+        const TestCache got(type, k, v, n_pos, heads, dim);
+        EXPECT_EQ(got.keys, want_keys) << Name(type) << " dim " << dim;
+        EXPECT_EQ(got.values, want_values) << Name(type) << " dim " << dim;
+      });
+    }
+  }
+}
+
 TEST(KvLayer, StoresAndReadsBackEveryElement) {
   std::mt19937 rng(3);
   const int n_pos = 70, heads = 3, dim = 64;
