@@ -238,7 +238,7 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
       }
-      for (int64_t n_tok : {64, 512}) {
+      for (int64_t n_tok : {64, 256, 512}) {
         benchmark::RegisterBenchmark((base + std::to_string(n_tok)).c_str(), BM_MatMul, t, s.n_out,
                                      s.n_in, n_tok, false)
             ->UseRealTime()

@@ -123,6 +123,71 @@ HWY_INLINE void MicroKernelAny(int rows, int toks, const float* w, size_t w_stri
   }
 }
 
+// Prefill micro-kernel over a tile stored transposed (outer products, no
+// horizontal sums): y[t·y_stride + r] = Σ_i wt[i·kTileRows + r]·x[t·x_stride + i]
+// for r < n_rows, t < kT. A step loads the 16 rows' weights of input i (one
+// AVX-512 vector) and multiplies them by x[t, i] broadcast for kT tokens.
+//   wt: [n_in, kTileRows] the tile's weights transposed (rows past n_rows zero)
+//   x:  [kT, n_in] activations, row stride x_stride
+//   y:  [kT, ...] outputs, row stride y_stride; only n_rows columns written
+template <int kT>
+HWY_INLINE void MicroKernelT(const float* HWY_RESTRICT wt, const float* HWY_RESTRICT x, size_t x_stride,
+                             size_t n_in, float* HWY_RESTRICT y, size_t y_stride, int n_rows) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const size_t N = hn::Lanes(d);
+  constexpr size_t kRV = kTileRows / hn::MaxLanes(hn::ScalableTag<float>()) > 0
+                             ? kTileRows / hn::MaxLanes(hn::ScalableTag<float>()) : 1;
+  V acc[kT][kRV];
+  for (int t = 0; t < kT; ++t) {
+    for (size_t v = 0; v < kRV; ++v) acc[t][v] = hn::Zero(d);
+  }
+  for (size_t i = 0; i < n_in; ++i) {
+    V w[kRV];
+    for (size_t v = 0; v < kRV; ++v) w[v] = hn::Load(d, wt + i * kTileRows + v * N);
+    for (int t = 0; t < kT; ++t) {
+      const V xb = hn::Set(d, x[t * x_stride + i]);
+      for (size_t v = 0; v < kRV; ++v) acc[t][v] = hn::MulAdd(w[v], xb, acc[t][v]);
+    }
+  }
+  if (n_rows == kTileRows) {
+    for (int t = 0; t < kT; ++t) {
+      for (size_t v = 0; v < kRV; ++v) hn::StoreU(acc[t][v], d, y + t * y_stride + v * N);
+    }
+    return;
+  }
+  HWY_ALIGN float row[kTileRows];  // a partial tile: the columns past n_rows belong to the next tile
+  for (int t = 0; t < kT; ++t) {
+    for (size_t v = 0; v < kRV; ++v) hn::Store(acc[t][v], d, row + v * N);
+    for (int r = 0; r < n_rows; ++r) y[t * y_stride + r] = row[r];
+  }
+}
+
+// From this many tokens on, prefill tiles are transposed and run
+// MicroKernelT, whose outer products need no horizontal sums (MicroKernel
+// spends ~13% of its time in them); the transposition is paid once per tile
+// and call. Microbenchmarks, 2 threads, f32 path on F16 and F32 weights, the
+// four SmolLM2 shapes, alternated binaries: 256 and 512 tokens 151-208 ->
+// 191-255 GFLOP/s; 64 tokens 151-194 -> 129-187 (a loss, so they keep
+// MicroKernel).
+inline constexpr int64_t kTransposedMinTok = 256;
+
+// Tokens per MicroKernelT call: kMicroTokT accumulators (×16/N vectors)
+// and the weight vectors fit the register file.
+inline constexpr int kMicroTokT = (HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3) ? 6 : 16;
+
+// MicroKernelT over `toks` tokens: kMicroTokT at a time, the rest by 4, 2, 1.
+HWY_INLINE void MicroKernelTAny(int toks, const float* wt, const float* x, size_t x_stride, size_t n_in, float* y,
+                                size_t y_stride, int n_rows) {
+  int t = 0;
+  for (; t + kMicroTokT <= toks; t += kMicroTokT) {
+    MicroKernelT<kMicroTokT>(wt, x + t * x_stride, x_stride, n_in, y + t * y_stride, y_stride, n_rows);
+  }
+  for (; t + 4 <= toks; t += 4) MicroKernelT<4>(wt, x + t * x_stride, x_stride, n_in, y + t * y_stride, y_stride, n_rows);
+  for (; t + 2 <= toks; t += 2) MicroKernelT<2>(wt, x + t * x_stride, x_stride, n_in, y + t * y_stride, y_stride, n_rows);
+  for (; t < toks; ++t) MicroKernelT<1>(wt, x + t * x_stride, x_stride, n_in, y + t * y_stride, y_stride, n_rows);
+}
+
 // Decode path, one weight row at a time: y[t·y_stride] = Σ_i w[i]·x[t·n_in + i]
 // for t < kT, decoding the row's blocks in registers.
 //   w: one row of n_in / Decoder::kElems blocks
@@ -256,7 +321,7 @@ HWY_INLINE void DecodeTile(DType t, const uint8_t* w, size_t row_bytes, int64_t 
 //   w:       [n_rows, row_bytes] weight rows in dtype `t`, first row of the tile
 //   x:       [n_tok, n_in] f32 activations
 //   y:       [n_tok, y_stride] f32 outputs, pointing at the tile's first column
-//   scratch: [kTileRows, scratch_stride] f32, 64-byte aligned, thread-local
+//   scratch: [2·kTileRows, scratch_stride] f32, 64-byte aligned, thread-local
 //   prefetch: bytes ahead the decode path prefetches (0: none; prefetch.h)
 HWY_INLINE void MatMulTileT(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
                             int64_t n_in, const float* x, int64_t n_tok, float* y, int64_t y_stride,
@@ -269,6 +334,39 @@ HWY_INLINE void MatMulTileT(DType t, const uint8_t* w, size_t row_bytes, int64_t
       case 3: return DecodeTile<3>(t, w, row_bytes, n_rows, x, n, y, ys, prefetch);
       default: return DecodeTile<4>(t, w, row_bytes, n_rows, x, n, y, ys, prefetch);
     }
+  }
+  if (n_tok >= kTransposedMinTok) {
+    // The tile's rows in f32 (scratch rows 0..15; F32 weights read in
+    // place), then transposed in 16×16 blocks (L1-resident) into wt =
+    // scratch rows 16.. as [n_in, kTileRows]; rows past n_rows are zero.
+    float* HWY_RESTRICT wt = scratch + kTileRows * scratch_stride;
+    const float* rows[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      float* dst = scratch + r * scratch_stride;
+      rows[r] = dst;
+      if (r >= n_rows) {
+        std::fill(dst, dst + n_in, 0.0f);
+      } else if (t == DType::kF32) {
+        rows[r] = reinterpret_cast<const float*>(w + static_cast<size_t>(r) * row_bytes);
+      } else {
+        DequantizeRowT(t, w + static_cast<size_t>(r) * row_bytes, dst, n_in);
+      }
+    }
+    for (int64_t i0 = 0; i0 < n_in; i0 += 16) {
+      const int64_t i1 = std::min<int64_t>(n_in, i0 + 16);
+      for (int64_t r = 0; r < kTileRows; ++r) {
+        for (int64_t i = i0; i < i1; ++i) wt[i * kTileRows + r] = rows[r][i];
+      }
+    }
+    const int64_t tok_block =
+        std::max<int64_t>(kMicroTokT, kTokBlockBytes / (n_in * static_cast<int64_t>(sizeof(float))) /
+                                          kMicroTokT * kMicroTokT);
+    for (int64_t tb = 0; tb < n_tok; tb += tok_block) {
+      const int toks = static_cast<int>(std::min(n_tok, tb + tok_block) - tb);
+      MicroKernelTAny(toks, wt, x + tb * n_in, static_cast<size_t>(n_in), static_cast<size_t>(n_in),
+                      y + tb * y_stride, static_cast<size_t>(y_stride), static_cast<int>(n_rows));
+    }
+    return;
   }
   const float* wf = scratch;
   size_t w_stride = static_cast<size_t>(scratch_stride);

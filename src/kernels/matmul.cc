@@ -111,7 +111,7 @@ void MatMulShared(const TensorView* const* ws, float* const* ys, int n, const fl
 
   const int64_t macs_per_tile = std::max<int64_t>(1, kTileRows * n_in * n_tok);
   auto run = [&](size_t begin, size_t end, int /*thread*/) {
-    float* scratch = TileScratch(static_cast<size_t>(kTileRows * scratch_stride));
+    float* scratch = TileScratch(static_cast<size_t>(2 * kTileRows * scratch_stride));
     int i = 0;
     for (size_t k = begin; k < end; ++k) {
       while (static_cast<int64_t>(k) >= first_tile[i + 1]) ++i;  // a chunk may cross matrices

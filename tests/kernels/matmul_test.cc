@@ -52,7 +52,9 @@ TEST(MatMul, MatchesScalarTwinForEveryDtype) {
   // (96) or 2 super-blocks (512). n_out 37 = 2 full tiles + a 5-row tile
   // (one 4-row group + 1 row). n_tok 1..4 take the decode path, 5..17 the
   // scratch path with every token remainder of the AVX-512 micro-kernel
-  // (6 tokens: 5, 6·1 + 1..5, 6·2 + 5) and of AVX2's (2 tokens).
+  // (6 tokens: 5, 6·1 + 1..5, 6·2 + 5) and of AVX2's (2 tokens); 256 and 279
+  // the transposed-tile path (16 tokens at a time on AVX-512, 6 on AVX2,
+  // then 4, 2, 1: 279 = 17·16 + 4 + 2 + 1), with n_in 45's odd row length.
   const Shape shapes[] = {{DType::kF32, 45},   {DType::kF16, 45},  {DType::kBF16, 45},
                           {DType::kQ8_0, 96},  {DType::kQ4_0, 96}, {DType::kQ4_1, 96},
                           {DType::kQ5_0, 96},  {DType::kQ5_1, 96}, {DType::kQ4_K, 512},
@@ -62,7 +64,7 @@ TEST(MatMul, MatchesScalarTwinForEveryDtype) {
   for (const Shape& s : shapes) {
     for (int64_t n_out : {37, 16, 1}) {
       const Weights w = MakeWeights(rng, s.t, n_out, s.n_in);
-      for (int64_t n_tok : {1, 3, 4, 5, 7, 8, 9, 10, 11, 17}) {
+      for (int64_t n_tok : {1, 3, 4, 5, 7, 8, 9, 10, 11, 17, 256, 279}) {
         SCOPED_TRACE(std::string(Name(s.t)) + " n_out=" + std::to_string(n_out) +
                      " n_in=" + std::to_string(s.n_in) + " n_tok=" + std::to_string(n_tok));
         const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * s.n_in), -1.0f, 1.0f);
