@@ -167,10 +167,46 @@ HWY_INLINE void MicroKernelT(const float* HWY_RESTRICT wt, const float* HWY_REST
 // MicroKernelT, whose outer products need no horizontal sums (MicroKernel
 // spends ~13% of its time in them); the transposition is paid once per tile
 // and call. Microbenchmarks, 2 threads, f32 path on F16 and F32 weights, the
-// four SmolLM2 shapes, alternated binaries: 256 and 512 tokens 151-208 ->
-// 191-255 GFLOP/s; 64 tokens 151-194 -> 129-187 (a loss, so they keep
-// MicroKernel).
+// four SmolLM2 shapes, alternated binaries, a fast phase: 512 tokens 184-285
+// -> 254-291 GFLOP/s (F16 207-222 -> 256-291); at 64 tokens MicroKernel
+// stays ahead (256-286 against 225-266), so fewer tokens keep it.
 inline constexpr int64_t kTransposedMinTok = 256;
+
+// wt[(i0 + c)·kTileRows + r] = rows[r][i0 + c] for r, c < 16: one 16×16
+// block of the tile transposed. AVX-512: in registers, 64 shuffles per 256
+// floats (unpack, shuffle within 128-bit lanes, then across lanes twice);
+// other targets element by element.
+HWY_INLINE void TransposeBlock16(const float* const* rows, int64_t i0, float* HWY_RESTRICT wt) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(rows[i] + i0);
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+    r[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+    r[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+    r[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
+    t[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xDD);
+    t[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
+    t[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xDD);
+  }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+    r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+  }
+  for (int c = 0; c < 16; ++c) _mm512_store_ps(wt + (i0 + c) * kTileRows, r[c]);
+#else
+  for (int64_t r = 0; r < kTileRows; ++r) {
+    for (int64_t c = 0; c < 16; ++c) wt[(i0 + c) * kTileRows + r] = rows[r][i0 + c];
+  }
+#endif
+}
 
 // Tokens per MicroKernelT call: kMicroTokT accumulators (×16/N vectors)
 // and the weight vectors fit the register file.
@@ -352,11 +388,10 @@ HWY_INLINE void MatMulTileT(DType t, const uint8_t* w, size_t row_bytes, int64_t
         DequantizeRowT(t, w + static_cast<size_t>(r) * row_bytes, dst, n_in);
       }
     }
-    for (int64_t i0 = 0; i0 < n_in; i0 += 16) {
-      const int64_t i1 = std::min<int64_t>(n_in, i0 + 16);
-      for (int64_t r = 0; r < kTileRows; ++r) {
-        for (int64_t i = i0; i < i1; ++i) wt[i * kTileRows + r] = rows[r][i];
-      }
+    int64_t i0 = 0;
+    for (; i0 + 16 <= n_in; i0 += 16) TransposeBlock16(rows, i0, wt);
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      for (int64_t i = i0; i < n_in; ++i) wt[i * kTileRows + r] = rows[r][i];
     }
     const int64_t tok_block =
         std::max<int64_t>(kMicroTokT, kTokBlockBytes / (n_in * static_cast<int64_t>(sizeof(float))) /
