@@ -1,5 +1,7 @@
-// Keys and values of every past position, per layer, in f16 (default, as
-// llama.cpp) or f32, in the layout the attention kernels read (KvLayer).
+// Keys and values of every past position, per layer, in f32 (the library's
+// default: exact) or f16 (the CLI's default, as llama.cpp's: half the memory
+// and the attention's reads), in the layout the attention kernels read
+// (kernels::KvLayer).
 #pragma once
 
 #include <cstdint>
@@ -14,8 +16,8 @@ namespace tokenlora {
 
 class KvCache {
  public:
-  // Room for `capacity` positions; allocated once, up front. type: kF16 or
-  // kF32 (anything else is an InputError).
+  // Room for `capacity` positions (rounded up to kernels::kKvCapacityStep);
+  // allocated once, up front. type: kF32 or kF16 (else an InputError).
   KvCache(const LlamaConfig& config, int capacity, DType type = DType::kF32);
 
   int capacity() const { return capacity_; }
