@@ -8,8 +8,8 @@
 //       "hot" reuses one copy (cache-resident when it fits).
 //     n_tok = 64 / 512 (prefill): FLOP/s = 2·n_out·n_in·n_tok per second.
 //   MatMulInt8/<dtype>/...: the same for the int8-activation path (Q4_0,
-//     Q4_1, Q8_0 repacked; label vnni or avx2, the kernel in use — set
-//     TOKENLORA_INT8_KERNEL=avx2 to measure AVX2 on a VNNI machine).
+//     Q4_1, Q8_0 repacked; label amx, vnni or avx2, the kernel in use — set
+//     TOKENLORA_INT8_KERNEL=vnni or =avx2 to measure those on an AMX machine).
 //   DramRead/threads:<t>/prefetch:<bytes>: a 1 GiB buffer summed with the
 //     SIMD StreamSum kernel split across t threads, prefetching <bytes> ahead
 //     (0: hardware prefetch only); bytes_per_second = buffer bytes per second.
@@ -183,7 +183,9 @@ void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in
                           static_cast<int64_t>(matrix_bytes));
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_out * n_in * n_tok),
                                                 benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(Int8Accelerated() ? Int8KernelName() : "scalar");
+  // "amx" runs prompts of kAmxMinTokens or more; fewer run VNNI.
+  const std::string name = Int8Accelerated() ? Int8KernelName() : "scalar";
+  state.SetLabel(name == "amx" && n_tok < kAmxMinTokens ? "vnni" : name);
 }
 
 void BM_DramRead(benchmark::State& state) {

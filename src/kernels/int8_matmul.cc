@@ -57,6 +57,9 @@ struct ActScratch {
 struct KernelPair {
   void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
   void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*, size_t);
+  // For kAmxMinTokens or more tokens (the same as panels unless AMX).
+  void (*prompt_panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*,
+                        size_t);
 };
 
 KernelPair PickKernels();
@@ -85,6 +88,8 @@ const char* Int8KernelName() {
   static const char* name = [] {
     const char* env = std::getenv("TOKENLORA_INT8_KERNEL");
     const bool want_avx2 = env != nullptr && std::strcmp(env, "avx2") == 0;
+    const bool want_vnni = env != nullptr && std::strcmp(env, "vnni") == 0;
+    if (!want_avx2 && !want_vnni && CpuHasAmx()) return "amx";
     if (CpuHasVnni() && !want_avx2) return "vnni";
     return CpuHasAvx2() ? "avx2" : "";
   }();
@@ -96,9 +101,10 @@ bool Int8Accelerated() { return *Int8KernelName() != '\0'; }
 namespace {
 KernelPair PickKernels() {
   const std::string_view name = internal::ForceScalar() ? "" : Int8KernelName();
-  if (name == "vnni") return {&internal::QuantizeActsVnni, &internal::PanelsVnni};
-  if (name == "avx2") return {&internal::QuantizeActsAvx2, &internal::PanelsAvx2};
-  return {&internal::QuantizeActsScalar, &internal::PanelsScalar};
+  if (name == "amx") return {&internal::QuantizeActsVnni, &internal::PanelsVnni, &internal::PanelsAmx};
+  if (name == "vnni") return {&internal::QuantizeActsVnni, &internal::PanelsVnni, &internal::PanelsVnni};
+  if (name == "avx2") return {&internal::QuantizeActsAvx2, &internal::PanelsAvx2, &internal::PanelsAvx2};
+  return {&internal::QuantizeActsScalar, &internal::PanelsScalar, &internal::PanelsScalar};
 }
 }  // namespace
 
@@ -278,7 +284,7 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
-  const auto panels = kernels.panels;
+  const auto panels = n_tok >= kAmxMinTokens ? kernels.prompt_panels : kernels.panels;
   // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
   const size_t prefetch = n_tok <= 2 ? StreamPrefetchBytes() : 0;
 

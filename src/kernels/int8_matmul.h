@@ -47,16 +47,25 @@ struct PackedMatrix {
 
 // True for the weight types the int8 path implements (Q4_0, Q4_1, Q8_0).
 bool Int8Packable(DType t);
-// The SIMD kernels this CPU runs: "vnni" (AVX-512 F/BW/VL/VNNI), else "avx2"
-// (AVX2 + FMA + F16C), else "" — then the int8 path would only have its
-// scalar twin, so callers keep f32. TOKENLORA_INT8_KERNEL=avx2 picks AVX2 on
-// a VNNI machine (to measure or test it). Read once.
+// The SIMD kernels this CPU runs: "amx" (AMX tiles for prompts of
+// kAmxMinTokens or more, VNNI for the rest), else "vnni" (AVX-512
+// F/BW/VL/VNNI), else "avx2" (AVX2 + FMA + F16C), else "" — then the int8
+// path would only have its scalar twin, so callers keep f32.
+// TOKENLORA_INT8_KERNEL=vnni or =avx2 picks a lesser kernel on a machine that
+// has more (to measure or test it). Read once.
 const char* Int8KernelName();
 // Int8KernelName() is not empty.
 bool Int8Accelerated();
 // What the CPU supports, whatever was picked (tests run every kernel).
 bool CpuHasVnni();
 bool CpuHasAvx2();
+// AMX-TILE and AMX-INT8 usable here: listed by CPUID, enabled by the OS
+// (XCR0, and Linux's per-process permission, requested here) and a probe
+// product that does not fault (some VMs list AMX and fault). Read once.
+bool CpuHasAmx();
+// Prompts of at least this many tokens run on AMX where Int8KernelName() is
+// "amx"; fewer (decoding) run the VNNI kernels.
+inline constexpr int64_t kAmxMinTokens = 16;
 // Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
 // other types.
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
@@ -67,7 +76,7 @@ size_t PackedInt8Bytes(const TensorView& w);
 std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst);
 
 // y = x·Wᵀ with int8 activations. x: [n_tok, n_in] f32, y: [n_tok, n_out].
-// Runs the VNNI or AVX2 kernels, or the scalar twin under
+// Runs the AMX, VNNI or AVX2 kernels, or the scalar twin under
 // TOKENLORA_SIMD=scalar or on CPUs with neither; all give bit-identical
 // results.
 void MatMulInt8(const PackedMatrix& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
@@ -108,6 +117,10 @@ void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_en
                       const QuantizedActs& a);
 void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                 float* y, size_t prefetch);
+// The AMX panels (int8_matmul_amx.cc; quantize with QuantizeActsVnni); call
+// only when CpuHasAmx(). Any n_tok works; worth it from kAmxMinTokens on.
+void PanelsAmx(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
+               float* y, size_t prefetch);
 // The AVX2 versions (int8_matmul_avx2.cc); call only when CpuHasAvx2().
 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                       const QuantizedActs& a);

@@ -1,7 +1,7 @@
 // The int8-activation MatMul (kernels/int8_matmul.h):
 //  * the scalar twin against an independent double-precision evaluation of
 //    the documented formula from the original GGUF blocks (checks packing);
-//  * the VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
+//  * the AMX, VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
 //    that hit every token remainder, partial panels, 1 and 2 threads,
 //    misaligned x, and the extreme Q8_0 quants;
 //  * activation quantization: SIMD bytes == scalar bytes, ties, zero blocks;
@@ -66,6 +66,7 @@ struct SimdKernel {
 };
 std::vector<SimdKernel> AvailableKernels() {
   std::vector<SimdKernel> k;
+  if (CpuHasAmx()) k.push_back({"amx", &internal::QuantizeActsVnni, &internal::PanelsAmx});
   if (CpuHasVnni()) k.push_back({"vnni", &internal::QuantizeActsVnni, &internal::PanelsVnni});
   if (CpuHasAvx2()) k.push_back({"avx2", &internal::QuantizeActsAvx2, &internal::PanelsAvx2});
   return k;
@@ -114,7 +115,7 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
   ThreadPool one(1), two(2);
   for (int64_t n_out : {16, 37, 64, 100}) {
     for (int64_t n_in : {32, 64, 160, 576}) {
-      for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 70}) {
+      for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 70}) {
         SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
         const Weights w = MakeWeights(rng, t, n_out, n_in);
         // One float past an aligned start: x misaligned for every vector load.
