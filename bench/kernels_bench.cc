@@ -183,9 +183,7 @@ void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in
                           static_cast<int64_t>(matrix_bytes));
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_out * n_in * n_tok),
                                                 benchmark::Counter::kIsIterationInvariantRate);
-  // "amx" runs prompts of kAmxMinTokens or more; fewer run VNNI.
-  const std::string name = Int8Accelerated() ? Int8KernelName() : "scalar";
-  state.SetLabel(name == "amx" && n_tok < kAmxMinTokens ? "vnni" : name);
+  state.SetLabel(Int8Accelerated() ? Int8KernelNameFor(n_tok) : "scalar");
 }
 
 void BM_DramRead(benchmark::State& state) {

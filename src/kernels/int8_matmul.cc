@@ -99,6 +99,16 @@ const char* Int8KernelName() {
 bool Int8Accelerated() { return *Int8KernelName() != '\0'; }
 
 namespace {
+// Prompts take KernelPair::prompt_panels from this size on (PickKernels).
+bool UsesPromptKernel(int64_t n_tok) { return n_tok >= kAmxMinTokens; }
+}  // namespace
+
+const char* Int8KernelNameFor(int64_t n_tok) {
+  const char* name = Int8KernelName();
+  return std::strcmp(name, "amx") == 0 && !UsesPromptKernel(n_tok) ? "vnni" : name;
+}
+
+namespace {
 KernelPair PickKernels() {
   const std::string_view name = internal::ForceScalar() ? "" : Int8KernelName();
   if (name == "amx") return {&internal::QuantizeActsVnni, &internal::PanelsVnni, &internal::PanelsAmx};
@@ -284,7 +294,7 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
-  const auto panels = n_tok >= kAmxMinTokens ? kernels.prompt_panels : kernels.panels;
+  const auto panels = UsesPromptKernel(n_tok) ? kernels.prompt_panels : kernels.panels;
   // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
   const size_t prefetch = n_tok <= 2 ? StreamPrefetchBytes() : 0;
 

@@ -66,6 +66,9 @@ bool CpuHasAmx();
 // Prompts of at least this many tokens run on AMX where Int8KernelName() is
 // "amx"; fewer (decoding) run the VNNI kernels.
 inline constexpr int64_t kAmxMinTokens = 16;
+// The kernel a MatMulInt8 of n_tok tokens runs: Int8KernelName(), except
+// "vnni" for fewer than kAmxMinTokens tokens where that is "amx".
+const char* Int8KernelNameFor(int64_t n_tok);
 // Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
 // other types.
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);

@@ -12,17 +12,22 @@
 // bytes, which folds in the offset the other kernels subtract as `corr`), so
 // results are bit-identical to it.
 //
-// Weights of one panel are unpacked once per call into a thread-local tile
-// buffer (Q4: nibbles to bytes; Q4_0 minus 8, Q8_0 back to signed) and reused
-// by every group of 16 tokens. A last group of fewer than 16 tokens is copied
-// into a zero-padded buffer so no tile load reads past the activations.
+// Tokens go in passes of 64 (4 groups of 16); per pass, the weights of two
+// panels at a time are unpacked into a thread-local tile buffer (Q4: nibbles
+// to bytes; Q4_0 minus 8, Q8_0 back to signed) and reused by the pass's token
+// groups, two at a time. A last group of fewer than 16 tokens is copied into
+// a zero-padded buffer so no tile load reads past the activations.
 //
 // GCC 12's AMX intrinsics tell the compiler neither that ldtilecfg reads the
 // whole 64-byte configuration (its operand is one pointer's 8 bytes: stores
 // to the rest can be dropped, which crashes llama.cpp built with GCC 12) nor
 // that tilestored writes memory; the wrappers below are inline assembly with
 // a "memory" clobber instead.
+// GCC 12's _mm512_cvtph_ps / _mm512_cvtepi32_ps start from
+// _mm512_undefined_*(), which -Wmaybe-uninitialized reports inside the header.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #include <setjmp.h>
 #include <signal.h>

@@ -33,8 +33,9 @@ size_t DefaultPrefetchBytes();
 // session's), F16 decode, which streams from DRAM, went 101 -> 127 t/s (80 ->
 // 94% of the DRAM bound) against prefetcht0, prefetcht1 gave 116-120; the
 // quantized files' decode did not move (Q4_1 433/458 vs 434/436 t/s,
-// alternated). p may lie past the end of the data: a prefetch never faults. The one loop every kernel's
-// prefetch goes through (a builtin, so it compiles for any SIMD target).
+// alternated). p may lie past the end of the data: a prefetch never faults.
+// The one loop every kernel's prefetch goes through (a builtin, so it
+// compiles for any SIMD target).
 // always_inline is needed: called from a SIMD-target function, GCC 12 left
 // it out of line, judged it free of side effects and deleted the calls (no
 // prefetch at all in the f32-path decode kernels, measured 24 -> 16 GB/s).
