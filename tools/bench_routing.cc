@@ -94,14 +94,16 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
   auto run_fixed = [&] {
     // Fixed weights: the prompt's routing, set before Generate starts its
     // clocks (it times only its own prefill and decode).
-    TokenRouting once(router, bank, mixer, prompt_text, {0, KvPolicy::kKeep});
+    TokenRouting once(router, bank, prompt_text, {0, KvPolicy::kKeep});
     once.BeforeStep(0, "");
+    const std::span<const float> w = once.slot_weights();
+    mixer.SetTokenWeights(w, 1, static_cast<int>(w.size()));
     const GenerateResult r = generator.Generate(ids, gen, {}, &mixer);
     fixed_s.push_back(r.prefill_seconds + r.decode_seconds);
     generated = static_cast<int>(r.output_ids.size());
   };
   auto run_routed = [&] {
-    TokenRouting routing(router, bank, mixer, prompt_text, routed_options);
+    TokenRouting routing(router, bank, prompt_text, routed_options);
     const GenerateResult r = generator.Generate(ids, gen, {}, &mixer, &routing);
     routed_s.push_back(r.prefill_seconds + r.decode_seconds);
     const RoutingStats& st = routing.stats();

@@ -114,7 +114,7 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
 
 std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt_text) const {
   if (router_ == nullptr) return nullptr;
-  return std::make_unique<TokenRouting>(*router_, *bank_, *mixer_, prompt_text, routing_options_);
+  return std::make_unique<TokenRouting>(*router_, *bank_, prompt_text, routing_options_);
 }
 
 }  // namespace tokenlora::cli

@@ -8,7 +8,7 @@
 namespace tokenlora::eval {
 
 EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<EvalItem>& items,
-                    const EvalOptions& options, const ProjectionHook* hook, const ScheduleFactory& schedule_for,
+                    const EvalOptions& options, LoraMixer* mixer, const ScheduleFactory& schedule_for,
                     const std::function<void(const EvalItemResult&)>& on_item) {
   const Tokenizer& tok = model.tokenizer();
   GenerateOptions g;
@@ -28,7 +28,7 @@ EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<
     std::unique_ptr<MixtureSchedule> schedule = schedule_for ? schedule_for(item.prompt) : nullptr;
     GenerateResult r;
     try {
-      r = generator.Generate(ids, g, {}, hook, schedule.get());
+      r = generator.Generate(ids, g, {}, mixer, schedule.get());
     } catch (const InputError& e) {  // e.g. a prompt longer than the model's context
       throw InputError("record at line " + std::to_string(item.line) + ": " + e.what());
     }

@@ -9,6 +9,7 @@
 
 #include "eval/task_eval.h"
 #include "generate/generator.h"
+#include "lora/mixer.h"
 #include "model/model.h"
 
 namespace tokenlora::eval {
@@ -43,10 +44,10 @@ struct EvalSummary {
 // returns nullptr for a fixed mixture.
 using ScheduleFactory = std::function<std::unique_ptr<MixtureSchedule>(const std::string& prompt)>;
 
-// `hook`: the adapters (nullptr: the base model). `on_item` sees each result
+// `mixer`: the adapters (nullptr: the base model). `on_item` sees each result
 // as soon as it is scored (progress, a predictions file).
 EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<EvalItem>& items,
-                    const EvalOptions& options, const ProjectionHook* hook, const ScheduleFactory& schedule_for,
+                    const EvalOptions& options, LoraMixer* mixer, const ScheduleFactory& schedule_for,
                     const std::function<void(const EvalItemResult&)>& on_item);
 
 }  // namespace tokenlora::eval

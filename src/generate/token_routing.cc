@@ -41,10 +41,9 @@ int ParseRouteEvery(const std::string& text) {
   return k;
 }
 
-TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, LoraMixer& mixer, std::string prompt_text,
+TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, std::string prompt_text,
                            TokenRoutingOptions options)
     : router_(router),
-      mixer_(mixer),
       running_text_(std::move(prompt_text)),
       prompt_size_(running_text_.size()),
       options_(options),
@@ -75,18 +74,35 @@ TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, LoraMixer& m
   slot_weights_.assign(static_cast<size_t>(n_cols), 0.0f);
 }
 
-bool TokenRouting::BeforeStep(int step, std::string_view output_text) {
-  const bool route = step == 0 || (options_.route_every > 0 && step % options_.route_every == 0);
-  pending_rerouted_ = route;
+bool TokenRouting::DueAt(int step) const {
+  return step == 0 || (options_.route_every > 0 && step % options_.route_every == 0);
+}
+
+MixtureSchedule::EncoderRequest TokenRouting::BeginStep(int step, std::string_view output_text) {
+  pending_rerouted_ = DueAt(step);
   pending_ms_ = 0;
-  if (!route) return false;
+  begun_step_ = step;
+  begun_encoder_ = false;
+  if (!pending_rerouted_) return {};
   const auto t0 = std::chrono::steady_clock::now();
   running_text_.resize(prompt_size_);
   running_text_.append(output_text);
-  const int64_t runs_before = router_.embedder().stats().encoder_runs;
-  RouteResult r = router_.Route(running_text_);
-  stats_.encoder_runs += router_.embedder().stats().encoder_runs - runs_before;
+  begun_encoder_ = router_.embedder().PrepareWindow(embedder_state_, running_text_, router_.window());
+  begun_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!begun_encoder_) return {};
+  return {&router_.embedder(), &embedder_state_};
+}
+
+bool TokenRouting::FinishStep(double encoder_ms) {
+  TL_CHECK_MSG(begun_step_ >= 0, "FinishStep without BeginStep");
+  const int step = begun_step_;
+  begun_step_ = -1;
+  if (!pending_rerouted_) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  TL_CHECK_MSG(embedder_state_.has_last, "the embedder did not embed the pending window");
+  if (begun_encoder_) ++stats_.encoder_runs;
   ++stats_.route_calls;
+  RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
   similarities_ = std::move(r.similarities);
   const bool changed = step == 0 || r.weights != weights_;
   if (changed) {
@@ -94,11 +110,24 @@ bool TokenRouting::BeforeStep(int step, std::string_view output_text) {
     weights_ = std::move(r.weights);
     std::fill(slot_weights_.begin(), slot_weights_.end(), 0.0f);
     for (size_t t = 0; t < weights_.size(); ++t) slot_weights_[static_cast<size_t>(slot_of_task_[t])] = weights_[t];
-    mixer_.SetTokenWeights(slot_weights_, 1, static_cast<int>(slot_weights_.size()));
   }
-  pending_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // This sequence's own work (tokenizing, policy) plus its share of the encoder call.
+  pending_ms_ = begun_ms_ + encoder_ms +
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   stats_.router_ms += pending_ms_;
   return changed;
+}
+
+bool TokenRouting::BeforeStep(int step, std::string_view output_text) {
+  const EncoderRequest request = BeginStep(step, output_text);
+  double ms = 0;
+  if (request.state != nullptr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EmbedderState* one[1] = {request.state};
+    request.embedder->EmbedPending(one);
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return FinishStep(ms);
 }
 
 void TokenRouting::AfterToken(int step, int32_t token, std::string_view piece) {

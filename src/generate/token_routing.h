@@ -19,8 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "generate/generator.h"
-#include "lora/mixer.h"
+#include "generate/mixture_schedule.h"
+#include "lora/adapter_bank.h"
+#include "router/embedder.h"
 #include "router/router.h"
 
 namespace tokenlora {
@@ -59,16 +60,22 @@ struct RoutingStats {
 
 class TokenRouting final : public MixtureSchedule {
  public:
-  // `bank` (the mixer's) must hold exactly the router's tasks as adapter
-  // names (InputError listing both otherwise). `prompt_text` is the text the
-  // router sees before any output (the user's prompt, without chat markup).
-  TokenRouting(Router& router, const AdapterBank& bank, LoraMixer& mixer, std::string prompt_text,
-               TokenRoutingOptions options);
+  // `bank` must hold exactly the router's tasks as adapter names (InputError
+  // listing both otherwise); the weights are by its slots. `prompt_text` is
+  // the text the router sees before any output (the user's prompt, without
+  // chat markup). Each TokenRouting keeps its own embedder state, so many
+  // sequences can route with one Router.
+  TokenRouting(Router& router, const AdapterBank& bank, std::string prompt_text, TokenRoutingOptions options);
 
   bool BeforeStep(int step, std::string_view output_text) override;
+  EncoderRequest BeginStep(int step, std::string_view output_text) override;
+  bool FinishStep(double encoder_ms) override;
   void AfterToken(int step, int32_t token, std::string_view piece) override;
   bool recompute_past() const override { return options_.kv_policy == KvPolicy::kRecompute; }
+  std::span<const float> slot_weights() const override { return slot_weights_; }
 
+  // Whether step `step` re-routes.
+  bool DueAt(int step) const;
   const std::vector<RoutingTraceStep>& trace() const { return trace_; }
   const RoutingStats& stats() const { return stats_; }
   const std::vector<std::string>& task_names() const { return task_names_; }
@@ -77,15 +84,18 @@ class TokenRouting final : public MixtureSchedule {
 
  private:
   Router& router_;
-  LoraMixer& mixer_;
+  EmbedderState embedder_state_;
   std::string running_text_;  // prompt_text + output so far (reused buffer)
   size_t prompt_size_ = 0;
   TokenRoutingOptions options_;
   std::vector<std::string> task_names_;
   std::vector<int> slot_of_task_;  // [n_tasks] bank slot
-  std::vector<float> slot_weights_;  // [max slot + 1] row handed to the mixer
+  std::vector<float> slot_weights_;  // [max slot + 1] the weights in effect, by bank slot
   std::vector<float> weights_;       // [n_tasks] in effect
   std::vector<float> similarities_;  // [n_tasks] in effect
+  int begun_step_ = -1;              // the step BeginStep prepared (-1: none pending)
+  bool begun_encoder_ = false;       // and whether it asked for the encoder
+  double begun_ms_ = 0;               // time BeginStep took
   bool pending_rerouted_ = false;
   double pending_ms_ = 0;
   std::vector<RoutingTraceStep> trace_;

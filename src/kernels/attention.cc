@@ -98,11 +98,27 @@ void CausalAttention(const float* q, const KvLayer& kv, float* out, const Attent
   if (internal::ForceScalar()) return scalar::CausalAttention(q, kv, out, s);
   if (internal::SimdAttentionApplies(s)) {
     if (s.n_tok >= 4) return internal::BlockCausalAttention(q, kv, out, s, pool);
-    return internal::DecodeCausalAttention(q, kv, out, s, pool);
+    const AttentionJob job{q, kv, out, s};
+    return internal::DecodeCausalAttention({&job, 1}, pool);
   }
   // Head sizes the SIMD paths do not take: the scalar twin, in parallel.
   pool.ParallelFor(static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_heads), 1,
                    [&](size_t begin, size_t end, int) { ScalarItems(q, kv, out, s, begin, end); });
+}
+
+void CausalAttentionBatch(std::span<const AttentionJob> jobs, ThreadPool& pool) {
+  thread_local std::vector<AttentionJob> decode;
+  decode.clear();
+  for (const AttentionJob& job : jobs) {
+    CheckShape(job.kv, job.shape);
+    const bool batched = !internal::ForceScalar() && job.shape.n_tok < 4 && internal::SimdAttentionApplies(job.shape);
+    if (batched) {
+      decode.push_back(job);
+    } else {
+      CausalAttention(job.q, job.kv, job.out, job.shape, pool);
+    }
+  }
+  if (!decode.empty()) internal::DecodeCausalAttention(decode, pool);
 }
 
 namespace scalar {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/thread_pool.h"
 #include "tensor/dtype.h"
@@ -69,6 +70,20 @@ struct AttentionShape {
 void CausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,
                      ThreadPool& pool);
 
+// One sequence's attention in a batch of sequences (arguments as
+// CausalAttention's).
+struct AttentionJob {
+  const float* q = nullptr;  // [shape.n_tok, n_heads, head_dim]
+  KvLayer kv;
+  float* out = nullptr;      // [shape.n_tok, n_heads, head_dim]
+  AttentionShape shape{};
+};
+// CausalAttention for every job, each on its own cache. The jobs that decode
+// (a few tokens) share one parallel region over all their work items, so 16
+// sequences of one token cost one wake-up of the pool, not 16; prompts run
+// one call each. Every job's output is bit-identical to its CausalAttention.
+void CausalAttentionBatch(std::span<const AttentionJob> jobs, ThreadPool& pool);
+
 namespace scalar {
 void StoreKv(const KvLayer& kv, int pos, const float* k, const float* v);
 void CausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape);
@@ -81,8 +96,8 @@ bool SimdAttentionApplies(const AttentionShape& shape);
 void StoreKvSimd(const KvLayer& kv, int pos, const float* k, const float* v);
 void BlockCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,
                           ThreadPool& pool);
-void DecodeCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,
-                           ThreadPool& pool);
+// Jobs with n_tok < 4 whose shapes SimdAttentionApplies takes.
+void DecodeCausalAttention(std::span<const AttentionJob> jobs, ThreadPool& pool);
 }  // namespace internal
 
 }  // namespace tokenlora::kernels

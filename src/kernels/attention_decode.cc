@@ -222,25 +222,21 @@ namespace tokenlora::kernels::internal {
 
 HWY_EXPORT(DecodeItemsSimd);
 
-void DecodeCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& s,
-                           ThreadPool& pool) {
-  const int n_keys_max = s.n_past + s.n_tok;
-  const int n_chunks = (n_keys_max + kDecodeChunk - 1) / kDecodeChunk;
+namespace {
+
+// Where one job's items and partials start in the batch's shared lists.
+struct DecodeJobLayout {
+  size_t first_item = 0;     // index of the job's first item in the batch
+  size_t first_partial = 0;  // float offset of its partials
+  int n_chunks = 0;
+};
+
+// out = Σ_c e^(m_c − M)·o_c / Σ_c e^(m_c − M)·s_c over the chunks of each
+// (token, head) of one job.
+void CombineChunks(const AttentionJob& job, int n_chunks, const float* all) {
+  const AttentionShape& s = job.shape;
   const int group = s.n_heads / s.n_kv_heads;
   const size_t pf = PartialFloats(s.head_dim);
-  const size_t n_items = static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_kv_heads) * static_cast<size_t>(n_chunks);
-  // Partials of every item, kept across calls (no allocation once grown).
-  thread_local std::vector<float> partials;
-  partials.resize(std::max(partials.size(), n_items * static_cast<size_t>(group) * pf));
-  const auto items_fn = HWY_DYNAMIC_DISPATCH(DecodeItemsSimd);
-  const size_t prefetch = StreamPrefetchBytes();  // the cache streams from DRAM at long contexts, as weights do
-  float* all = partials.data();
-  pool.ParallelFor(n_items, 1, [&](size_t begin, size_t end, int) {
-    thread_local hwy::AlignedFreeUniquePtr<float[]> scratch;
-    if (!scratch) scratch = hwy::AllocateAligned<float>(static_cast<size_t>(kMaxHeadsPerPass) * kDecodeChunk);
-    items_fn(q, kv, s, n_chunks, begin, end, all, scratch.get(), prefetch);
-  });
-  // Combine the chunks of each (token, head): out = Σ_c e^(m_c − M)·o_c / Σ_c e^(m_c − M)·s_c.
   const size_t hd = static_cast<size_t>(s.head_dim);
   for (int t = 0; t < s.n_tok; ++t) {
     for (int h = 0; h < s.n_heads; ++h) {
@@ -252,7 +248,7 @@ void DecodeCausalAttention(const float* q, const KvLayer& kv, float* out, const 
       };
       float max = -INFINITY;
       for (int c = 0; c < n_chunks; ++c) max = std::max(max, part(c)[0]);
-      float* o = out + (static_cast<size_t>(t) * static_cast<size_t>(s.n_heads) + static_cast<size_t>(h)) * hd;
+      float* o = job.out + (static_cast<size_t>(t) * static_cast<size_t>(s.n_heads) + static_cast<size_t>(h)) * hd;
       float sum = 0;
       std::fill(o, o + hd, 0.0f);
       for (int c = 0; c < n_chunks; ++c) {
@@ -266,6 +262,52 @@ void DecodeCausalAttention(const float* q, const KvLayer& kv, float* out, const 
       for (size_t d = 0; d < hd; ++d) o[d] *= inv;
     }
   }
+}
+
+}  // namespace
+
+void DecodeCausalAttention(std::span<const AttentionJob> jobs, ThreadPool& pool) {
+  // Items of every job in one list: (job, token, group, chunk). A job's items
+  // and their results are exactly those of the job run alone.
+  thread_local std::vector<DecodeJobLayout> layout;
+  layout.resize(jobs.size());
+  size_t n_items = 0, n_partials = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const AttentionShape& s = jobs[j].shape;
+    const int n_chunks = (s.n_past + s.n_tok + kDecodeChunk - 1) / kDecodeChunk;
+    const size_t items = static_cast<size_t>(s.n_tok) * static_cast<size_t>(s.n_kv_heads) * static_cast<size_t>(n_chunks);
+    layout[j] = {n_items, n_partials, n_chunks};
+    n_items += items;
+    n_partials += items * static_cast<size_t>(s.n_heads / s.n_kv_heads) * PartialFloats(s.head_dim);
+  }
+  // Partials of every item, kept across calls (no allocation once grown).
+  thread_local std::vector<float> partials;
+  partials.resize(std::max(partials.size(), n_partials));
+  const auto items_fn = HWY_DYNAMIC_DISPATCH(DecodeItemsSimd);
+  const size_t prefetch = StreamPrefetchBytes();  // the cache streams from DRAM at long contexts, as weights do
+  float* all = partials.data();
+  const DecodeJobLayout* lay = layout.data();
+  pool.ParallelFor(n_items, 1, [&](size_t begin, size_t end, int) {
+    thread_local hwy::AlignedFreeUniquePtr<float[]> scratch;
+    if (!scratch) scratch = hwy::AllocateAligned<float>(static_cast<size_t>(kMaxHeadsPerPass) * kDecodeChunk);
+    // The job holding `begin`, then each job's share of [begin, end).
+    size_t j = static_cast<size_t>(std::upper_bound(lay, lay + jobs.size(), begin,
+                                                    [](size_t item, const DecodeJobLayout& l) {
+                                                      return item < l.first_item;
+                                                    }) - lay) - 1;
+    while (begin < end) {
+      const size_t job_end = j + 1 < jobs.size() ? lay[j + 1].first_item : n_items;
+      const size_t stop = std::min(end, job_end);
+      if (stop > begin) {
+        const AttentionJob& job = jobs[j];
+        items_fn(job.q, job.kv, job.shape, lay[j].n_chunks, begin - lay[j].first_item, stop - lay[j].first_item,
+                 all + lay[j].first_partial, scratch.get(), prefetch);
+      }
+      begin = stop;
+      ++j;
+    }
+  });
+  for (size_t j = 0; j < jobs.size(); ++j) CombineChunks(jobs[j], layout[j].n_chunks, all + layout[j].first_partial);
 }
 
 }  // namespace tokenlora::kernels::internal

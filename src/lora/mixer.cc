@@ -118,6 +118,31 @@ void LoraMixer::Clear() {
   row_masks_.clear();
 }
 
+std::vector<float> LoraMixer::UniformWeights() const {
+  if (n_rows_ == 0 || union_mask_ == 0) return {};
+  TL_CHECK_MSG(n_rows_ == 1, "the mixer holds per-row weights, not one mixture");
+  return std::vector<float>(weights_.begin(), weights_.begin() + kMax);
+}
+
+void LoraMixer::CheckWeights(std::span<const float> w) const {
+  uint64_t mask = 0;
+  if (w.size() > static_cast<size_t>(kMax)) {
+    throw InputError("mixture weights have " + std::to_string(w.size()) + " columns; at most " +
+                     std::to_string(kMax) + " adapters are supported");
+  }
+  for (size_t s = 0; s < w.size(); ++s) {
+    if (!std::isfinite(w[s])) {
+      throw InputError("mixture weight for adapter slot " + std::to_string(s) + " is not finite");
+    }
+    if (std::fabs(w[s]) > options_.min_weight && bank_.adapter(static_cast<int>(s)) == nullptr) {
+      throw InputError("mixture gives weight " + std::to_string(w[s]) + " to adapter slot " + std::to_string(s) +
+                       ", which holds no adapter");
+    }
+    if (std::fabs(w[s]) > options_.min_weight) mask |= uint64_t{1} << s;
+  }
+  if (options_.mode != MixMode::kExact) CheckRanks(mask, options_.mode);
+}
+
 void LoraMixer::SetMixture(const std::vector<std::pair<std::string, float>>& weights) {
   float row[kMax] = {};
   for (const auto& [name, w] : weights) row[bank_.Require(name)] += w;
@@ -180,25 +205,30 @@ void LoraMixer::ValidateRanks() const {
     if (__builtin_popcountll(mask) < 2) continue;
     if (std::find(checked, checked + n_checked, mask) != checked + n_checked) continue;
     if (n_checked < 8) checked[n_checked++] = mask;
-    for (size_t idx = 0; idx < bank_.NumModuleIndices(); ++idx) {
-      const int layer = static_cast<int>(idx / kNumLoraKinds);
-      const ModuleKind kind = static_cast<ModuleKind>(idx % kNumLoraKinds);
-      const LoraModule* first = nullptr;
-      int first_slot = 0;
-      for (uint64_t m = mask & bank_.TargetMask(layer, kind); m != 0; m &= m - 1) {
-        const int slot = __builtin_ctzll(m);
-        const LoraModule* mod = bank_.Module(slot, layer, kind);
-        if (first == nullptr) {
-          first = mod;
-          first_slot = slot;
-        } else if (mod->rank != first->rank) {
-          throw InputError(std::string("mix mode ") + MixModeName(weights_mode_) +
-                           " mixes adapters of equal rank only (as PEFT's linear merge does), but at layer " +
-                           std::to_string(layer) + " " + ModuleName(kind) + " adapter " +
-                           Quote(bank_.adapter(first_slot)->name) + " has r=" + std::to_string(first->rank) +
-                           " and " + Quote(bank_.adapter(slot)->name) + " has r=" +
-                           std::to_string(mod->rank) + " — mix them in exact mode (--mix-mode exact)");
-        }
+    CheckRanks(mask, weights_mode_);
+  }
+}
+
+void LoraMixer::CheckRanks(uint64_t mask, MixMode mode) const {
+  if (__builtin_popcountll(mask) < 2) return;
+  for (size_t idx = 0; idx < bank_.NumModuleIndices(); ++idx) {
+    const int layer = static_cast<int>(idx / kNumLoraKinds);
+    const ModuleKind kind = static_cast<ModuleKind>(idx % kNumLoraKinds);
+    const LoraModule* first = nullptr;
+    int first_slot = 0;
+    for (uint64_t m = mask & bank_.TargetMask(layer, kind); m != 0; m &= m - 1) {
+      const int slot = __builtin_ctzll(m);
+      const LoraModule* mod = bank_.Module(slot, layer, kind);
+      if (first == nullptr) {
+        first = mod;
+        first_slot = slot;
+      } else if (mod->rank != first->rank) {
+        throw InputError(std::string("mix mode ") + MixModeName(mode) +
+                         " mixes adapters of equal rank only (as PEFT's linear merge does), but at layer " +
+                         std::to_string(layer) + " " + ModuleName(kind) + " adapter " +
+                         Quote(bank_.adapter(first_slot)->name) + " has r=" + std::to_string(first->rank) +
+                         " and " + Quote(bank_.adapter(slot)->name) + " has r=" + std::to_string(mod->rank) +
+                         " — mix them in exact mode (--mix-mode exact)");
       }
     }
   }
@@ -251,10 +281,10 @@ const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t
   return entries.back();
 }
 
-void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) const {
+void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, const int64_t* rows) const {
   const int64_t R = st.total_rank;
   for (int64_t t = 0; t < n_tok; ++t) {
-    const int64_t row = n_rows_ == 1 ? 0 : t;
+    const int64_t row = n_rows_ == 1 ? 0 : (rows != nullptr ? rows[t] : t);
     const float* w = &weights_[static_cast<size_t>(row * kMax)];
     const uint64_t row_mask = row_masks_[static_cast<size_t>(row)] & mask;
     row_active_[static_cast<size_t>(t)] = row_mask != 0;
@@ -296,20 +326,9 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) con
   }
 }
 
-void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
-                         ThreadPool& pool) const {
-  if (union_mask_ == 0 || linear.layer < 0 || linear.kind == ModuleKind::kOutput) return;
-  TL_CHECK_MSG(bank_.generation() == generation_,
-               "the adapter bank changed after the mixture weights were set; set them again");
-  TL_CHECK_MSG(n_rows_ == 1 || n_rows_ == n_tok, "per-token mixture weights have " + std::to_string(n_rows_) +
-                                                     " rows but the batch has " + std::to_string(n_tok) +
-                                                     " tokens (see RunWithTokenWeights)");
-  const uint64_t mask = union_mask_ & bank_.TargetMask(linear.layer, linear.kind);
-  if (mask == 0) return;  // no active adapter adapts this projection: y stays bit for bit
-  const Stack& st = StackFor(linear.layer, linear.kind, mask);
-  const int64_t R = st.total_rank, n_out = linear.n_out();
-  TL_CHECK(st.a_view.shape[1] == linear.n_in() && st.b_view.shape[0] == n_out);
-
+void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64_t n_tok, const int64_t* rows,
+                           float* y, int64_t y_row_stride, ThreadPool& pool) const {
+  const int64_t R = st.total_rank, n_out = st.b_view.shape[0];
   // Grow-only scratch: after the largest batch, no call allocates.
   auto grow = [](auto& v, int64_t n) {
     if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
@@ -321,19 +340,21 @@ void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, fl
   grow(v_, R);
 
   kernels::MatMul(st.a_view, x, n_tok, u_.data(), pool);              // u: [n_tok, Σr]
-  FillRankSpace(st, mask, n_tok);                                     // z: [n_tok, Σr]
+  FillRankSpace(st, mask, n_tok, rows);                               // z: [n_tok, Σr]
   kernels::MatMul(st.b_view, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
 
   // Rows with no active adapter keep y untouched (adding 0 would turn -0 into +0).
   struct Job {
     const LoraMixer* self;
     float* y;
-    int64_t n_out;
-  } job{this, y, n_out};
+    const int64_t* rows;
+    int64_t n_out, y_row_stride;
+  } job{this, y, rows, n_out, y_row_stride};
   auto add_rows = [&job](size_t begin, size_t end, int) {
     for (size_t t = begin; t < end; ++t) {
       if (!job.self->row_active_[t]) continue;
-      kernels::AddInPlace(job.y + static_cast<int64_t>(t) * job.n_out,
+      const int64_t y_row = job.rows != nullptr ? job.rows[t] : static_cast<int64_t>(t);
+      kernels::AddInPlace(job.y + y_row * job.y_row_stride,
                           job.self->delta_.data() + static_cast<int64_t>(t) * job.n_out, job.n_out);
     }
   };
@@ -341,6 +362,59 @@ void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, fl
     add_rows(0, static_cast<size_t>(n_tok), 0);  // decode: not worth waking the pool
   } else {
     pool.ParallelFor(static_cast<size_t>(n_tok), 8, add_rows);
+  }
+}
+
+void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
+                         ThreadPool& pool) const {
+  if (union_mask_ == 0 || linear.layer < 0 || linear.kind == ModuleKind::kOutput) return;
+  TL_CHECK_MSG(bank_.generation() == generation_,
+               "the adapter bank changed after the mixture weights were set; set them again");
+  TL_CHECK_MSG(n_rows_ == 1 || n_rows_ == n_tok, "per-token mixture weights have " + std::to_string(n_rows_) +
+                                                     " rows but the batch has " + std::to_string(n_tok) +
+                                                     " tokens (see RunWithTokenWeights)");
+  const uint64_t target = bank_.TargetMask(linear.layer, linear.kind);
+  const uint64_t mask = union_mask_ & target;
+  if (mask == 0) return;  // no active adapter adapts this projection: y stays bit for bit
+  const int64_t n_in = linear.n_in(), n_out = linear.n_out();
+
+  // Rows grouped by the adapters they use here (S-LoRA/Punica's segments):
+  // each group runs the stack of exactly its adapters, so every A and B is
+  // read once per call, a row computes what it would in a batch of its own
+  // mixture, and rows of the base model (no adapter) cost nothing.
+  size_t n_groups = 0;  // groups_[0, n_groups): entries past it keep their capacity for later calls
+  if (n_rows_ > 1) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const uint64_t m = row_masks_[static_cast<size_t>(t)] & target;
+      size_t g = 0;
+      while (g < n_groups && groups_[g].mask != m) ++g;
+      if (g == n_groups) {
+        if (groups_.size() == n_groups) groups_.emplace_back();
+        groups_[g].mask = m;
+        groups_[g].rows.clear();
+        ++n_groups;
+      }
+      groups_[g].rows.push_back(t);
+    }
+  }
+  if (n_groups <= 1) {  // one mixture (or one adapter set) for every row: no gathering
+    const Stack& st = StackFor(linear.layer, linear.kind, mask);
+    TL_CHECK(st.a_view.shape[1] == n_in && st.b_view.shape[0] == n_out);
+    ApplyStack(st, mask, x, n_tok, nullptr, y, n_out, pool);
+    return;
+  }
+  for (size_t gi = 0; gi < n_groups; ++gi) {
+    const RowGroup& g = groups_[gi];
+    if (g.mask == 0) continue;
+    const Stack& st = StackFor(linear.layer, linear.kind, g.mask);
+    TL_CHECK(st.a_view.shape[1] == n_in && st.b_view.shape[0] == n_out);
+    const int64_t n = static_cast<int64_t>(g.rows.size());
+    if (gathered_x_.size() < static_cast<size_t>(n * n_in)) gathered_x_.resize(static_cast<size_t>(n * n_in));
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(&gathered_x_[static_cast<size_t>(i * n_in)], x + g.rows[static_cast<size_t>(i)] * n_in,
+                  static_cast<size_t>(n_in) * sizeof(float));
+    }
+    ApplyStack(st, g.mask, gathered_x_.data(), n, g.rows.data(), y, n_out, pool);
   }
 }
 

@@ -26,6 +26,11 @@
 // (PEFT 0.4.0 itself only merged adapters of identical target sets, keyed
 // on the first adapter's; for those the results are the same.)
 //
+// Rows of a batch that use different adapter sets (sequences with their own
+// mixtures) are grouped by set, and each group runs the stack of its own
+// adapters: a row computes what it would in a batch of its own mixture, and
+// rows with no adapter skip the LoRA work.
+//
 // Adapters whose |weight| is at or below min_weight are skipped for that
 // token; a projection none of the batch's adapters touch is left exactly as
 // the base computed it (all weights 0 = the base model, bit for bit).
@@ -76,6 +81,12 @@ class LoraMixer final : public ProjectionHook {
   void SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols);
   // No adapters: the base model.
   void Clear();
+  // The weights set for every token ([kMaxAdapters] by slot; empty when
+  // none are set). Per-row weights are not one row: TL_CHECK.
+  std::vector<float> UniformWeights() const;
+  // Throws what SetTokenWeights would for this one row of weights by slot,
+  // without setting anything (a scheduler checks a request up front).
+  void CheckWeights(std::span<const float> w) const;
 
   void set_mode(MixMode mode);  // takes effect with the next Set*() call
   MixMode mode() const { return options_.mode; }
@@ -110,8 +121,15 @@ class LoraMixer final : public ProjectionHook {
   };
   const Stack& StackFor(int layer, ModuleKind kind, uint64_t mask) const;
   void ValidateRanks() const;
-  // z[t] from u[t] for every row, and row_active_[t].
-  void FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok) const;
+  // InputError unless the adapters of `mask` have equal ranks wherever two adapt a module.
+  void CheckRanks(uint64_t mask, MixMode mode) const;
+  // z[t] from u[t] for every row, and row_active_[t]. rows[t]: the weight
+  // row of u's row t (nullptr: t).
+  void FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, const int64_t* rows) const;
+  // y[rows[t]] += the delta of `st` for x row t, t < n_tok (rows nullptr: t).
+  //   x: [n_tok, n_in]   y: rows of y_row_stride floats
+  void ApplyStack(const Stack& st, uint64_t mask, const float* x, int64_t n_tok, const int64_t* rows, float* y,
+                  int64_t y_row_stride, ThreadPool& pool) const;
 
   const AdapterBank& bank_;
   MixerOptions options_;
@@ -131,6 +149,13 @@ class LoraMixer final : public ProjectionHook {
   mutable std::vector<float> delta_;         // [n_tok, n_out]
   mutable std::vector<uint8_t> row_active_;  // [n_tok]
   mutable std::vector<float> v_;             // [Σr]  linear modes: the merged rank-space vector
+  // Rows of one adapter set in a batch of mixed sets, and their gathered input.
+  struct RowGroup {
+    uint64_t mask = 0;
+    std::vector<int64_t> rows;
+  };
+  mutable std::vector<RowGroup> groups_;
+  mutable std::vector<float> gathered_x_;    // [group rows, n_in]
 };
 
 // Runs `tokens` through `forward` with per-token weights w [n_tokens,

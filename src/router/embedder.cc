@@ -64,51 +64,84 @@ void Embedder::EmbedBatch(std::span<const std::string> texts, float* out) {
   model_->EmbedTexts(texts, *pool_, ws_, out);
 }
 
-const std::vector<int32_t>& Embedder::Pieces(std::string_view text, size_t enough) {
+const std::vector<int32_t>& Embedder::Pieces(EmbedderState& st, std::string_view text, size_t enough) {
   const WordPieceTokenizer& tok = model_->tokenizer();
   // Keep the stable prefix only when `text` still starts with it.
-  if (text.size() < stable_text_.size() ||
-      std::memcmp(text.data(), stable_text_.data(), stable_text_.size()) != 0) {
-    stable_text_.clear();
-    stable_ids_.clear();
+  if (text.size() < st.stable_text.size() ||
+      std::memcmp(text.data(), st.stable_text.data(), st.stable_text.size()) != 0) {
+    st.stable_text.clear();
+    st.stable_ids.clear();
   }
-  if (stable_ids_.size() < enough) {
-    const std::string_view fresh = text.substr(stable_text_.size());
+  if (st.stable_ids.size() < enough) {
+    const std::string_view fresh = text.substr(st.stable_text.size());
     const size_t cut = tok.StableSplit(fresh);
-    const size_t before = stable_ids_.size();
-    tok.EncodeTo(fresh.substr(0, cut), &stable_ids_);
-    stable_text_.append(fresh.substr(0, cut));
-    ids_ = stable_ids_;
-    tok.EncodeTo(fresh.substr(cut), &ids_);
-    stats_.pieces_tokenized += static_cast<int64_t>(ids_.size() - before);
+    const size_t before = st.stable_ids.size();
+    tok.EncodeTo(fresh.substr(0, cut), &st.stable_ids);
+    st.stable_text.append(fresh.substr(0, cut));
+    st.ids = st.stable_ids;
+    tok.EncodeTo(fresh.substr(cut), &st.ids);
+    stats_.pieces_tokenized += static_cast<int64_t>(st.ids.size() - before);
   } else {
-    ids_ = stable_ids_;  // the first `enough` pieces cannot change any more
+    st.ids = st.stable_ids;  // the first `enough` pieces cannot change any more
   }
-  return ids_;
+  return st.ids;
 }
 
-const std::vector<float>& Embedder::EmbedWindow(std::string_view text, const RouteWindow& window) {
+bool Embedder::PrepareWindow(EmbedderState& st, std::string_view text, const RouteWindow& window) {
   ++stats_.calls;
+  st.pending.clear();
   const size_t max_pieces = static_cast<size_t>(model_->max_pieces());
   const bool whole = window.last_pieces == 0;
-  const std::vector<int32_t>& pieces = Pieces(text, whole ? max_pieces : SIZE_MAX);
+  const std::vector<int32_t>& pieces = Pieces(st, text, whole ? max_pieces : SIZE_MAX);
   const size_t keep = std::min(max_pieces, whole ? pieces.size() : static_cast<size_t>(window.last_pieces));
   const size_t n = std::min(keep, pieces.size());
   const auto first = whole ? pieces.begin() : pieces.end() - static_cast<std::ptrdiff_t>(n);
-  if (has_last_ && last_window_.size() == n &&
-      std::equal(first, first + static_cast<std::ptrdiff_t>(n), last_window_.begin())) {
-    return last_embedding_;
+  if (st.has_last && st.last_window.size() == n &&
+      std::equal(first, first + static_cast<std::ptrdiff_t>(n), st.last_window.begin())) {
+    return false;
   }
-  last_window_.assign(first, first + static_cast<std::ptrdiff_t>(n));
-  const std::vector<int32_t> ids = model_->WithSpecialTokens(last_window_);
-  last_embedding_.resize(static_cast<size_t>(dim()));
+  st.last_window.assign(first, first + static_cast<std::ptrdiff_t>(n));
+  st.pending = model_->WithSpecialTokens(st.last_window);
+  st.has_last = false;  // until EmbedPending fills last_embedding
+  return true;
+}
+
+void Embedder::EmbedPending(std::span<EmbedderState* const> states) {
+  batch_.clear();
+  for (EmbedderState* st : states) {
+    if (!st->pending.empty()) batch_.push_back(st->pending);
+  }
+  if (batch_.empty()) return;
+  const size_t dim = static_cast<size_t>(this->dim());
+  batch_out_.resize(batch_.size() * dim);
   const auto t0 = std::chrono::steady_clock::now();
-  model_->Embed({&ids, 1}, *pool_, ws_, last_embedding_.data());
+  model_->Embed(batch_, *pool_, ws_, batch_out_.data());
   stats_.encoder_ms +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  ++stats_.encoder_runs;
-  has_last_ = true;
-  return last_embedding_;
+  stats_.encoder_runs += static_cast<int64_t>(batch_.size());
+  ++stats_.encoder_batches;
+  size_t i = 0;
+  for (EmbedderState* st : states) {
+    if (st->pending.empty()) continue;
+    st->last_embedding.assign(batch_out_.begin() + static_cast<std::ptrdiff_t>(i * dim),
+                              batch_out_.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
+    st->has_last = true;
+    st->pending.clear();
+    ++i;
+  }
+}
+
+const std::vector<float>& Embedder::EmbedWindow(EmbedderState& state, std::string_view text,
+                                                const RouteWindow& window) {
+  if (PrepareWindow(state, text, window)) {
+    EmbedderState* one[1] = {&state};
+    EmbedPending(one);
+  }
+  return state.last_embedding;
+}
+
+const std::vector<float>& Embedder::EmbedWindow(std::string_view text, const RouteWindow& window) {
+  return EmbedWindow(own_state_, text, window);
 }
 
 }  // namespace tokenlora

@@ -29,8 +29,25 @@ struct RouteWindow {
   std::string Describe() const;
 };
 
-// Not thread-safe: it holds the scratch and the reuse state of one caller
-// (one per generation session); the BertModel inside is immutable.
+// What makes routing one running text (one sequence) cheap: its incremental
+// tokenization and the last window it embedded. One per sequence; an
+// Embedder serves any number of them.
+struct EmbedderState {
+  // Incremental tokenization: stable_text (a prefix of the last text, ending
+  // after whitespace) tokenizes to stable_ids; ids adds the rest's pieces.
+  std::string stable_text;
+  std::vector<int32_t> stable_ids;
+  std::vector<int32_t> ids;
+  // The last window embedded and its embedding ([dim]).
+  std::vector<int32_t> last_window;
+  bool has_last = false;
+  std::vector<float> last_embedding;
+  // [CLS] + window + [SEP] when PrepareWindow found the encoder must run.
+  std::vector<int32_t> pending;
+};
+
+// Not thread-safe: it holds the encoder's scratch and the reuse state of its
+// own caller (EmbedWindow without a state); the BertModel inside is immutable.
 class Embedder {
  public:
   // Loads the model in `dir` and hashes its weights. Throws InputError.
@@ -51,10 +68,22 @@ class Embedder {
   // call's tokenization when `text` extends the previous text and its
   // embedding when the window's pieces are unchanged. Valid until the next call.
   const std::vector<float>& EmbedWindow(std::string_view text, const RouteWindow& window);
+  // The same for one sequence's `state`: PrepareWindow, then EmbedPending.
+  const std::vector<float>& EmbedWindow(EmbedderState& state, std::string_view text, const RouteWindow& window);
+
+  // Batched form, for many sequences routing at once: PrepareWindow finds
+  // `window` over `text` in `state` and returns true when its pieces changed
+  // (state.pending then holds the encoder's input); EmbedPending runs the
+  // encoder once over the pending windows of `states` and leaves each
+  // embedding in its state's last_embedding. A text embeds the same alone or
+  // in a batch (the encoder stacks sequences without padding).
+  bool PrepareWindow(EmbedderState& state, std::string_view text, const RouteWindow& window);
+  void EmbedPending(std::span<EmbedderState* const> states);
 
   struct Stats {
-    int64_t calls = 0;             // EmbedWindow calls
-    int64_t encoder_runs = 0;      // of which ran the encoder
+    int64_t calls = 0;             // windows asked for
+    int64_t encoder_runs = 0;      // of which ran the encoder (a batch of k windows counts k)
+    int64_t encoder_batches = 0;   // encoder calls
     int64_t pieces_tokenized = 0;  // word pieces produced by the tokenizer (incremental work)
     double encoder_ms = 0;         // time in the encoder
   };
@@ -63,7 +92,7 @@ class Embedder {
  private:
   Embedder() = default;
   // The pieces of `text`, stopping early once `enough` pieces are known.
-  const std::vector<int32_t>& Pieces(std::string_view text, size_t enough);
+  const std::vector<int32_t>& Pieces(EmbedderState& state, std::string_view text, size_t enough);
 
   std::unique_ptr<BertModel> model_;
   std::unique_ptr<ThreadPool> own_pool_;  // when not given one
@@ -71,16 +100,9 @@ class Embedder {
   BertWorkspace ws_;
   EmbedderIdentity identity_;
   Stats stats_;
-
-  // Incremental tokenization: stable_text_ (a prefix of the last text, ending
-  // after whitespace) tokenizes to stable_ids_; ids_ adds the rest's pieces.
-  std::string stable_text_;
-  std::vector<int32_t> stable_ids_;
-  std::vector<int32_t> ids_;
-  // The last window embedded and its embedding.
-  std::vector<int32_t> last_window_;
-  bool has_last_ = false;
-  std::vector<float> last_embedding_;
+  EmbedderState own_state_;  // EmbedWindow's without a state
+  std::vector<std::vector<int32_t>> batch_;  // EmbedPending's encoder input
+  std::vector<float> batch_out_;             // [batch, dim]
 };
 
 }  // namespace tokenlora

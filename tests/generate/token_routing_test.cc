@@ -78,7 +78,7 @@ class TokenRoutingTest : public ::testing::Test {
   Run Generate(int route_every, KvPolicy kv, int n_new, MixMode mode = MixMode::kExact) {
     Router router(file_, "router.json", *embedder_, SharpSoftmax(), RouteWindow{});
     LoraMixer mixer(*bank_, MixerOptions{mode});
-    TokenRouting routing(router, *bank_, mixer, kPromptText, {route_every, kv});
+    TokenRouting routing(router, *bank_, kPromptText, {route_every, kv});
     ThreadPool pool(2);
     Generator g(*model_, pool);
     GenerateOptions o;
@@ -205,7 +205,7 @@ TEST_F(TokenRoutingTest, AdapterNamesMustMatchTheRoutersTasks) {
   partial.Add(testing::RandomAdapter(model_->config(), "poetry", 4, 8.0f, {ModuleKind::kQ}, 2));
   LoraMixer mixer(partial);
   try {
-    TokenRouting routing(router, partial, mixer, kPromptText, {});
+    TokenRouting routing(router, partial, kPromptText, {});
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     const std::string what = e.what();
@@ -250,7 +250,7 @@ TEST(TokenRoutingFlags, ParseRouteEveryAndKvPolicy) {
 TEST_F(TokenRoutingTest, TraceJsonAndSvgDescribeEveryToken) {
   Router router(file_, "router.json", *embedder_, SharpSoftmax(), RouteWindow{});
   LoraMixer mixer(*bank_);
-  TokenRouting routing(router, *bank_, mixer, kPromptText, {2, KvPolicy::kKeep});
+  TokenRouting routing(router, *bank_, kPromptText, {2, KvPolicy::kKeep});
   ThreadPool pool(1);
   Generator g(*model_, pool);
   GenerateOptions o;

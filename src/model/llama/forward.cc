@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/rope.h"
 
@@ -25,12 +24,11 @@ LlamaForward::LlamaForward(const Model& model, int max_batch)
   up_.resize(n * c.d_ff);
   cos_.resize(n * (c.head_dim / 2));
   sin_.resize(n * (c.head_dim / 2));
+  pos_.resize(n);
 }
 
-void LlamaForward::Run(std::span<const int32_t> tokens, KvCache& kv, const ForwardContext& ctx,
-                       float* logits, bool all_logits) {
+void LlamaForward::Check(std::span<const int32_t> tokens, const KvCache& kv) const {
   const LlamaConfig& c = model_.config();
-  if (tokens.empty()) return;
   if (kv.n_past() + static_cast<int64_t>(tokens.size()) > kv.capacity()) {
     throw InputError("context is full: " + std::to_string(kv.n_past()) + " cached + " +
                      std::to_string(tokens.size()) + " new tokens exceed the context size " +
@@ -42,34 +40,63 @@ void LlamaForward::Run(std::span<const int32_t> tokens, KvCache& kv, const Forwa
                        std::to_string(c.vocab_size) + ")");
     }
   }
+}
+
+void LlamaForward::Run(std::span<const int32_t> tokens, KvCache& kv, const ForwardContext& ctx,
+                       float* logits, bool all_logits) {
+  if (tokens.empty()) return;
+  Check(tokens, kv);
+  const int64_t vocab = model_.config().vocab_size;
   for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(max_batch_)) {
     const size_t n = std::min(tokens.size() - start, static_cast<size_t>(max_batch_));
     const bool last = start + n == tokens.size();
+    ForwardSegment seg{tokens.subspan(start, n), &kv, ForwardSegment::Logits::kNone};
     float* out = nullptr;
     if (all_logits) {
-      out = logits + start * static_cast<size_t>(c.vocab_size);
+      seg.logits = ForwardSegment::Logits::kAll;
+      out = logits + static_cast<int64_t>(start) * vocab;
     } else if (last) {
+      seg.logits = ForwardSegment::Logits::kLast;
       out = logits;
     }
-    RunBatch(tokens.subspan(start, n), kv, ctx, out, all_logits);
+    RunSegments({&seg, 1}, ctx, out);
   }
 }
 
-void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
-                            const ForwardContext& ctx, float* logits, bool all_logits) {
+int64_t LlamaForward::LogitRows(std::span<const ForwardSegment> segments) {
+  int64_t rows = 0;
+  for (const ForwardSegment& s : segments) {
+    if (s.logits == ForwardSegment::Logits::kAll) rows += static_cast<int64_t>(s.tokens.size());
+    if (s.logits == ForwardSegment::Logits::kLast && !s.tokens.empty()) ++rows;
+  }
+  return rows;
+}
+
+void LlamaForward::RunSegments(std::span<const ForwardSegment> segments, const ForwardContext& ctx,
+                               float* logits) {
   const LlamaConfig& c = model_.config();
   const LlamaWeights& w = model_.weights();
-  const int n = static_cast<int>(tokens.size());
-  const int n_past = kv.n_past();
+  int n = 0;
+  for (const ForwardSegment& s : segments) {
+    TL_CHECK(s.kv != nullptr);
+    Check(s.tokens, *s.kv);
+    n += static_cast<int>(s.tokens.size());
+  }
+  if (n == 0) return;
+  TL_CHECK_MSG(n <= max_batch_, "a forward pass of " + std::to_string(n) + " rows exceeds max_batch " +
+                                    std::to_string(max_batch_));
   const int d = c.d_model, kv_dim = c.kv_dim(), half = c.head_dim / 2;
   const bool adjacent = c.rope_style == RopeStyle::kAdjacentPairs;
 
-  // Embeddings: x[t] = token_embd[tokens[t]]
-  for (int t = 0; t < n; ++t) {
-    kernels::DequantizeRow(w.token_embd.dtype, w.token_embd.RowPtr(tokens[static_cast<size_t>(t)]),
-                           &x_[static_cast<size_t>(t) * d], d);
-    kernels::RopeCosSin(n_past + t, model_.rope_inv_freq().data(), half, &cos_[static_cast<size_t>(t) * half],
-                        &sin_[static_cast<size_t>(t) * half]);
+  // Embeddings and each row's rotary angles: x[r] = token_embd[token of r].
+  int r = 0;
+  for (const ForwardSegment& s : segments) {
+    for (size_t i = 0; i < s.tokens.size(); ++i, ++r) {
+      pos_[static_cast<size_t>(r)] = s.kv->n_past() + static_cast<int>(i);
+      kernels::DequantizeRow(w.token_embd.dtype, w.token_embd.RowPtr(s.tokens[i]), &x_[static_cast<size_t>(r) * d], d);
+      kernels::RopeCosSin(pos_[static_cast<size_t>(r)], model_.rope_inv_freq().data(), half,
+                          &cos_[static_cast<size_t>(r) * half], &sin_[static_cast<size_t>(r) * half]);
+    }
   }
 
   for (int l = 0; l < c.n_layers; ++l) {
@@ -82,16 +109,25 @@ void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
     const Linear* qkv[] = {&layer.q, &layer.k, &layer.v};
     float* qkv_out[] = {q_.data(), k_.data(), v_.data()};
     ProjectShared(qkv, qkv_out, 3, xn_.data(), n, ctx);
-    const kernels::KvLayer cache = kv.layer(l);
-    for (int t = 0; t < n; ++t) {
-      const float* cs = &cos_[static_cast<size_t>(t) * half];
-      const float* sn = &sin_[static_cast<size_t>(t) * half];
-      kernels::ApplyRope(&q_[static_cast<size_t>(t) * c.q_dim()], c.n_heads, c.head_dim, cs, sn, adjacent);
-      kernels::ApplyRope(&k_[static_cast<size_t>(t) * kv_dim], c.n_kv_heads, c.head_dim, cs, sn, adjacent);
-      kernels::StoreKv(cache, n_past + t, &k_[static_cast<size_t>(t) * kv_dim], &v_[static_cast<size_t>(t) * kv_dim]);
+    jobs_.clear();
+    int row0 = 0;
+    for (const ForwardSegment& s : segments) {
+      const int rows = static_cast<int>(s.tokens.size());
+      if (rows == 0) continue;
+      const kernels::KvLayer cache = s.kv->layer(l);
+      for (int t = row0; t < row0 + rows; ++t) {
+        const float* cs = &cos_[static_cast<size_t>(t) * half];
+        const float* sn = &sin_[static_cast<size_t>(t) * half];
+        kernels::ApplyRope(&q_[static_cast<size_t>(t) * c.q_dim()], c.n_heads, c.head_dim, cs, sn, adjacent);
+        kernels::ApplyRope(&k_[static_cast<size_t>(t) * kv_dim], c.n_kv_heads, c.head_dim, cs, sn, adjacent);
+        kernels::StoreKv(cache, pos_[static_cast<size_t>(t)], &k_[static_cast<size_t>(t) * kv_dim],
+                         &v_[static_cast<size_t>(t) * kv_dim]);
+      }
+      jobs_.push_back({&q_[static_cast<size_t>(row0) * c.q_dim()], cache, &att_[static_cast<size_t>(row0) * c.q_dim()],
+                       {rows, s.kv->n_past(), c.n_heads, c.n_kv_heads, c.head_dim}});
+      row0 += rows;
     }
-    kernels::CausalAttention(q_.data(), cache, att_.data(),
-                             {n, n_past, c.n_heads, c.n_kv_heads, c.head_dim}, *ctx.pool);
+    kernels::CausalAttentionBatch(jobs_, *ctx.pool);
     Project(layer.o, att_.data(), n, proj_.data(), ctx);
     kernels::AddInPlace(x_.data(), proj_.data(), static_cast<int64_t>(n) * d);
 
@@ -107,17 +143,24 @@ void LlamaForward::RunBatch(std::span<const int32_t> tokens, KvCache& kv,
     Project(layer.down, gate_.data(), n, proj_.data(), ctx);
     kernels::AddInPlace(x_.data(), proj_.data(), static_cast<int64_t>(n) * d);
   }
-  kv.set_n_past(n_past + n);
+  for (const ForwardSegment& s : segments) s.kv->set_n_past(s.kv->n_past() + static_cast<int>(s.tokens.size()));
 
   if (logits == nullptr) return;
-  // Final norm and the output head, for every row or only the last one.
-  const int first = all_logits ? 0 : n - 1;
-  const int rows = n - first;
-  for (int t = first; t < n; ++t) {
-    kernels::RmsNorm(&x_[static_cast<size_t>(t) * d], w.output_norm.data(),
-                     &xn_[static_cast<size_t>(t - first) * d], d, c.rms_eps);
+  // Final norm and the output head, for the rows the segments ask for.
+  // (The hook sees these rows too; the mixer leaves the output head alone.)
+  int rows = 0, row0 = 0;
+  for (const ForwardSegment& s : segments) {
+    const int seg_rows = static_cast<int>(s.tokens.size());
+    int first = seg_rows;
+    if (s.logits == ForwardSegment::Logits::kAll) first = 0;
+    if (s.logits == ForwardSegment::Logits::kLast) first = seg_rows - 1;
+    for (int t = row0 + first; t < row0 + seg_rows; ++t, ++rows) {
+      kernels::RmsNorm(&x_[static_cast<size_t>(t) * d], w.output_norm.data(),
+                       &xn_[static_cast<size_t>(rows) * d], d, c.rms_eps);
+    }
+    row0 += seg_rows;
   }
-  Project(w.output, xn_.data(), rows, logits, ctx);
+  if (rows > 0) Project(w.output, xn_.data(), rows, logits, ctx);
 }
 
 }  // namespace tokenlora

@@ -18,6 +18,14 @@ KvCache::KvCache(const LlamaConfig& config, int capacity, DType type)
   keys_.assign(static_cast<size_t>(config.n_layers), std::vector<uint8_t>(n));
   values_.assign(static_cast<size_t>(config.n_layers), std::vector<uint8_t>(n));
   bytes_per_position_ = 2.0 * config.n_layers * config.kv_dim() * static_cast<double>(element);
+  bytes_ = BytesFor(config, capacity, type);
+}
+
+size_t KvCache::BytesFor(const LlamaConfig& config, int capacity, DType type) {
+  const size_t padded =
+      static_cast<size_t>((capacity + kernels::kKvCapacityStep - 1) / kernels::kKvCapacityStep * kernels::kKvCapacityStep);
+  const size_t element = type == DType::kF16 ? 2 : 4;
+  return 2 * static_cast<size_t>(config.n_layers) * padded * static_cast<size_t>(config.kv_dim()) * element;
 }
 
 void KvCache::Truncate(int n) {

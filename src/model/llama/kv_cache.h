@@ -29,6 +29,10 @@ class KvCache {
 
   // Bytes of keys and values one position holds, over all layers.
   double BytesPerPosition() const { return bytes_per_position_; }
+  // Bytes a cache of `capacity` positions allocates (what the constructor
+  // would), so a scheduler can check a budget before allocating.
+  static size_t BytesFor(const LlamaConfig& config, int capacity, DType type);
+  size_t bytes() const { return bytes_; }
 
   // Layer `layer`'s cache, for writing positions and attending over them.
   kernels::KvLayer layer(int layer);
@@ -40,6 +44,7 @@ class KvCache {
   int n_kv_heads_, head_dim_;
   int n_past_ = 0;
   double bytes_per_position_ = 0;
+  size_t bytes_ = 0;
   std::vector<std::vector<uint8_t>> keys_;    // [n_layers][KvLayer keys]
   std::vector<std::vector<uint8_t>> values_;  // [n_layers][KvLayer values]
 };

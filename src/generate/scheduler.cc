@@ -1,0 +1,306 @@
+#include "generate/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/memory_info.h"
+#include "lora/mixer.h"
+#include "router/embedder.h"
+
+namespace tokenlora {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string MiB(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+void SchedulerOptions::Validate() const {
+  auto bad = [](const std::string& field, int got, const std::string& expected) {
+    throw InputError("scheduler: " + field + " is " + std::to_string(got) + ", expected " + expected);
+  };
+  if (max_sequences < 1) bad("max_sequences (--parallel)", max_sequences, ">= 1");
+  if (max_tokens_per_step < 1) bad("max_tokens_per_step (--batch-tokens)", max_tokens_per_step, ">= 1");
+  if (prefill_chunk < 1 || prefill_chunk > max_tokens_per_step) {
+    bad("prefill_chunk", prefill_chunk,
+        "in 1.." + std::to_string(max_tokens_per_step) + " (at most the tokens of one step)");
+  }
+}
+
+Scheduler::Scheduler(const Model& model, ThreadPool& pool, LoraMixer* mixer, SchedulerOptions options)
+    : model_(model),
+      pool_(pool),
+      mixer_(mixer),
+      options_((options.Validate(), options)),
+      forward_(model, options.max_tokens_per_step) {
+  if (options_.kv_memory_bytes == 0) {
+    const size_t available = AvailableMemoryBytes();
+    options_.kv_memory_bytes = available > 0 ? available / 2 : size_t{1} << 30;
+  }
+}
+
+Scheduler::~Scheduler() = default;
+
+SequenceId Scheduler::Submit(SequenceRequest request) {
+  const LlamaConfig& c = model_.config();
+  const GenerateOptions& o = request.options;
+  const std::vector<int32_t>& prompt = request.prompt_ids;
+  if (prompt.empty()) throw InputError("the prompt is empty after tokenization");
+  o.sampling.Validate();
+  if (o.max_new_tokens < 0) {
+    throw InputError("max_new_tokens is " + std::to_string(o.max_new_tokens) + ", expected >= 0");
+  }
+  for (const std::string& s : o.stop_strings) {
+    if (s.empty()) throw InputError("a stop string is empty");
+  }
+  if (o.max_total_tokens < 0) {
+    throw InputError("max_total_tokens is " + std::to_string(o.max_total_tokens) + ", expected >= 0");
+  }
+  if (o.max_total_tokens > 0 && static_cast<int>(prompt.size()) >= o.max_total_tokens) {
+    throw InputError("the prompt has " + std::to_string(prompt.size()) +
+                     " tokens, which already reaches the total-token limit " +
+                     std::to_string(o.max_total_tokens) + "; raise the limit or shorten the prompt");
+  }
+  for (int32_t t : prompt) {
+    if (t < 0 || t >= c.vocab_size) {
+      throw InputError("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                       std::to_string(c.vocab_size) + ")");
+    }
+  }
+  int ctx_size = o.ctx_size > 0 ? o.ctx_size
+                                : static_cast<int>(std::min<int64_t>(
+                                      c.max_context, static_cast<int64_t>(prompt.size()) + o.max_new_tokens));
+  ctx_size = std::max(ctx_size, 1);
+  if (static_cast<int>(prompt.size()) > ctx_size) {
+    throw InputError("the prompt has " + std::to_string(prompt.size()) + " tokens but the context holds " +
+                     std::to_string(ctx_size) + " (model limit " + std::to_string(c.max_context) +
+                     "); shorten the prompt");
+  }
+  if (o.kv_type != DType::kF16 && o.kv_type != DType::kF32) {
+    throw InputError("KV cache type " + std::string(Name(o.kv_type)) + " is not supported; expected f16 or f32");
+  }
+  const size_t kv_bytes = KvCache::BytesFor(c, ctx_size, o.kv_type);
+  if (kv_bytes > options_.kv_memory_bytes) {
+    throw InputError("a context of " + std::to_string(ctx_size) + " tokens needs " + MiB(kv_bytes) +
+                     " of KV cache, more than the scheduler's whole KV budget of " +
+                     MiB(options_.kv_memory_bytes) +
+                     " (half the memory available at start unless set): lower --ctx-size or the token limit");
+  }
+  if (request.schedule == nullptr && request.owned_schedule == nullptr && !request.weights.empty()) {
+    if (mixer_ == nullptr) throw InputError("the request gives adapter weights but no adapters are loaded");
+    for (float w : request.weights) {
+      if (!std::isfinite(w)) throw InputError("an adapter weight is not finite");
+    }
+    mixer_->CheckWeights(request.weights);
+  }
+  if ((request.schedule != nullptr || request.owned_schedule != nullptr) && mixer_ == nullptr) {
+    throw InputError("the request has a mixture schedule but no adapters are loaded");
+  }
+  const SequenceId id = next_id_++;
+  waiting_.push_back(std::make_unique<Sequence>(id, std::move(request), model_, ctx_size));
+  return id;
+}
+
+bool Scheduler::Cancel(SequenceId id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->id() == id) {
+      std::unique_ptr<Sequence> seq = std::move(*it);
+      waiting_.erase(it);
+      seq->Finish("cancelled", Clock::now());
+      return true;
+    }
+  }
+  for (auto& seq : running_) {
+    if (seq->id() == id && !seq->finished()) {
+      seq->Finish("cancelled", Clock::now());
+      Reap();
+      return true;
+    }
+  }
+  return false;
+}
+
+void Scheduler::Admit() {
+  // Arrival order; the head waits (rather than being overtaken) when its
+  // cache does not fit yet, so a long request is not starved.
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_sequences) {
+    Sequence& seq = *waiting_.front();
+    const GenerateOptions& o = seq.options();
+    const size_t bytes = KvCache::BytesFor(model_.config(), seq.ctx_size(), o.kv_type);
+    if (kv_bytes_in_use_ + bytes > options_.kv_memory_bytes) break;
+    seq.Admit(std::make_unique<KvCache>(model_.config(), seq.ctx_size(), o.kv_type), Clock::now());
+    kv_bytes_in_use_ += seq.kv_bytes();
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+void Scheduler::RouteDue() {
+  struct Pending {
+    Sequence* seq;
+    MixtureSchedule::EncoderRequest request;
+  };
+  std::vector<Pending> pending;
+  const auto t0 = Clock::now();
+  for (auto& seq : running_) {
+    if (seq->step_prepared() || seq->finished()) continue;
+    MixtureSchedule* schedule = seq->schedule();
+    if (schedule == nullptr) {
+      seq->PrepareStep(false);
+      continue;
+    }
+    try {
+      pending.push_back({seq.get(), schedule->BeginStep(seq->step(), seq->output_text())});
+    } catch (const InputError& e) {  // this sequence's routing failed: it ends, the others go on
+      seq->Fail(e.what(), Clock::now());
+      continue;
+    }
+    ++stats_.routed;
+  }
+  if (pending.empty()) return;
+  // One encoder call per embedder for every window that changed.
+  std::vector<EmbedderState*> states;
+  std::vector<double> share(pending.size(), 0.0);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    Embedder* embedder = pending[i].request.embedder;
+    if (embedder == nullptr || share[i] != 0) continue;
+    states.clear();
+    std::vector<size_t> members;
+    for (size_t j = i; j < pending.size(); ++j) {
+      if (pending[j].request.embedder == embedder) {
+        states.push_back(pending[j].request.state);
+        members.push_back(j);
+      }
+    }
+    const auto e0 = Clock::now();
+    embedder->EmbedPending(states);
+    ++stats_.encoder_batches;
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - e0).count();
+    for (size_t j : members) share[j] = ms / static_cast<double>(members.size());
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    Sequence& seq = *pending[i].seq;
+    try {
+      seq.PrepareStep(seq.schedule()->FinishStep(share[i]));
+    } catch (const InputError& e) {
+      seq.Fail(e.what(), Clock::now());
+    }
+  }
+  stats_.routing_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void Scheduler::SetRowWeights(std::span<const ForwardSegment> segments, std::span<Sequence* const> owners,
+                              ForwardContext& ctx) {
+  ctx.hook = nullptr;
+  if (mixer_ == nullptr) return;
+  size_t n_cols = 0;
+  bool any = false, same = true;
+  std::span<const float> first = owners[0]->weights();
+  for (Sequence* seq : owners) {
+    const std::span<const float> w = seq->weights();
+    n_cols = std::max(n_cols, w.size());
+    for (float v : w) any = any || v != 0;
+    same = same && w.size() == first.size() && std::equal(w.begin(), w.end(), first.begin());
+  }
+  if (!any) return;  // the base model alone: no hook, bit for bit
+  ctx.hook = mixer_;
+  if (same) {
+    mixer_->SetTokenWeights(first, 1, static_cast<int>(first.size()));
+    return;
+  }
+  int64_t rows = 0;
+  for (const ForwardSegment& s : segments) rows += static_cast<int64_t>(s.tokens.size());
+  row_weights_.assign(static_cast<size_t>(rows) * n_cols, 0.0f);
+  size_t r = 0;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::span<const float> w = owners[i]->weights();
+    for (size_t t = 0; t < segments[i].tokens.size(); ++t, ++r) {
+      std::copy(w.begin(), w.end(), row_weights_.begin() + static_cast<std::ptrdiff_t>(r * n_cols));
+    }
+  }
+  mixer_->SetTokenWeights(row_weights_, rows, static_cast<int>(n_cols));
+}
+
+void Scheduler::Step() {
+  Admit();
+  if (running_.empty()) return;
+  RouteDue();
+  Reap();  // a schedule's error may have ended a sequence
+  if (running_.empty()) return;
+
+  // Rows: every decoding sequence's token first, then prompt (or recompute)
+  // chunks in admission order while the budget lasts.
+  segments_.clear();
+  owners_.clear();
+  int budget = options_.max_tokens_per_step;
+  for (auto& seq : running_) {
+    if (!seq->decoding() || budget < 1) continue;
+    const std::span<const int32_t> chunk = seq->NextChunk(options_.prefill_chunk);
+    segments_.push_back({chunk, &seq->kv(), ForwardSegment::Logits::kNone});
+    owners_.push_back(seq.get());
+    budget -= static_cast<int>(chunk.size());
+  }
+  for (auto& seq : running_) {
+    if (seq->decoding()) continue;
+    const std::span<const int32_t> chunk = seq->NextChunk(options_.prefill_chunk);
+    if (static_cast<int>(chunk.size()) > budget) continue;  // waits for a step with room
+    segments_.push_back({chunk, &seq->kv(), ForwardSegment::Logits::kNone});
+    owners_.push_back(seq.get());
+    budget -= static_cast<int>(chunk.size());
+  }
+  if (segments_.empty()) return;  // cannot happen: prefill_chunk <= max_tokens_per_step
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const std::span<const int32_t> chunk = segments_[i].tokens;
+    const std::span<const int32_t> whole = owners_[i]->NextChunk(1 << 30);
+    if (chunk.size() == whole.size()) segments_[i].logits = ForwardSegment::Logits::kLast;
+  }
+
+  ForwardContext ctx{&pool_, nullptr};
+  SetRowWeights(segments_, owners_, ctx);
+  const int64_t vocab = model_.config().vocab_size;
+  const int64_t logit_rows = LlamaForward::LogitRows(segments_);
+  logits_.resize(static_cast<size_t>(std::max<int64_t>(logit_rows, 1) * vocab));
+  const auto t0 = Clock::now();
+  forward_.RunSegments(segments_, ctx, logits_.data());
+  const auto t1 = Clock::now();
+  stats_.forward_seconds += std::chrono::duration<double>(t1 - t0).count();
+  ++stats_.steps;
+
+  int64_t logit_row = 0;
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    Sequence& seq = *owners_[i];
+    stats_.rows += static_cast<int64_t>(segments_[i].tokens.size());
+    if (seq.decoding()) ++stats_.decode_rows;
+    if (!seq.ChunkDone(segments_[i].tokens.size())) continue;
+    TL_CHECK(segments_[i].logits == ForwardSegment::Logits::kLast);
+    seq.ConsumeLogits(std::span<float>(logits_.data() + logit_row * vocab, static_cast<size_t>(vocab)), t1);
+    ++logit_row;
+    ++stats_.sampled_tokens;
+  }
+  Reap();
+}
+
+void Scheduler::Reap() {
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (!(*it)->finished()) {
+      ++it;
+      continue;
+    }
+    kv_bytes_in_use_ -= (*it)->kv_bytes();
+    (*it)->ReleaseKv();
+    it = running_.erase(it);
+  }
+}
+
+void Scheduler::RunUntilIdle() {
+  while (!idle()) Step();
+}
+
+}  // namespace tokenlora

@@ -1,0 +1,148 @@
+#include "generate/sequence.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace tokenlora {
+namespace {
+
+double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Length of the longest suffix of `text` that is a proper prefix of a stop
+// string: those bytes must be held back until we know they are not a stop.
+size_t HeldBackLength(const std::string& text, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  for (const std::string& s : stops) {
+    const size_t max_len = std::min(text.size(), s.size() - 1);
+    for (size_t len = max_len; len > held; --len) {
+      if (text.compare(text.size() - len, len, s, 0, len) == 0) {
+        held = len;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+}  // namespace
+
+Sequence::Sequence(SequenceId id, SequenceRequest request, const Model& model, int ctx_size)
+    : id_(id),
+      request_(std::move(request)),
+      model_(model),
+      ctx_size_(ctx_size),
+      schedule_(request_.owned_schedule != nullptr ? request_.owned_schedule.get() : request_.schedule),
+      sampler_(request_.options.sampling),
+      decoder_(model.tokenizer()) {
+  result_.prompt_ids = request_.prompt_ids;
+  history_ = request_.prompt_ids;
+  feed_ = request_.prompt_ids;
+}
+
+std::span<const float> Sequence::weights() const {
+  if (schedule_ != nullptr) return schedule_->slot_weights();
+  return request_.weights;
+}
+
+void Sequence::Admit(std::unique_ptr<KvCache> kv, std::chrono::steady_clock::time_point now) {
+  TL_CHECK(kv_ == nullptr && !finished_);
+  kv_ = std::move(kv);
+  start_ = now;
+}
+
+void Sequence::PrepareStep(bool weights_changed) {
+  step_prepared_ = true;
+  if (weights_changed && step_ > 0 && schedule_ != nullptr && schedule_->recompute_past()) {
+    // Every past key/value again under the new weights: the whole text as
+    // one feed, as a fresh run would compute it.
+    kv_->Truncate(0);
+    feed_ = history_;
+    feed_done_ = 0;
+    decoding_ = false;
+    result_.recomputed_tokens += static_cast<int>(history_.size()) - 1;
+  }
+}
+
+std::span<const int32_t> Sequence::NextChunk(int max_chunk) const {
+  const size_t n = std::min(feed_.size() - feed_done_, static_cast<size_t>(std::max(1, max_chunk)));
+  return std::span<const int32_t>(feed_).subspan(feed_done_, n);
+}
+
+bool Sequence::ChunkDone(size_t n_tokens) {
+  feed_done_ += n_tokens;
+  TL_CHECK(feed_done_ <= feed_.size());
+  return feed_done_ == feed_.size();
+}
+
+void Sequence::Emit(size_t n) {
+  if (n == 0) return;
+  const std::string piece = pending_.substr(0, n);
+  pending_.erase(0, n);
+  result_.text += piece;
+  if (request_.on_text && !request_.on_text(piece)) cancel_requested_ = true;
+}
+
+void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock::time_point now) {
+  const GenerateOptions& o = request_.options;
+  if (!got_logits_) first_logits_ = now;
+  got_logits_ = true;
+  const int i = step_;  // the new token this picks
+  if (i >= o.max_new_tokens) return Finish("length", now);
+  const int32_t next = sampler_.Sample(logits, history_);
+  if (o.stop_at_eos && model_.tokenizer().IsEndOfGeneration(next)) return Finish("eos", now);
+  result_.output_ids.push_back(next);
+  history_.push_back(next);
+  const std::string piece = decoder_.Push(next);
+  pending_ += piece;
+  decoded_ += piece;
+  if (schedule_ != nullptr) schedule_->AfterToken(i, next, piece);
+  // Stop strings: cut at the first match; otherwise emit what cannot start one.
+  size_t stop_at = std::string::npos;
+  for (const std::string& s : o.stop_strings) {
+    const size_t pos = pending_.find(s);
+    if (pos != std::string::npos) stop_at = std::min(stop_at, pos);
+  }
+  if (stop_at != std::string::npos) {
+    pending_.resize(stop_at);
+    Emit(pending_.size());
+    return Finish("stop_string", now);
+  }
+  Emit(pending_.size() - HeldBackLength(pending_, o.stop_strings));
+  if (cancel_requested_) return Finish("cancelled", now);
+  if (i + 1 == o.max_new_tokens) return Finish("length", now);  // no need to run the last token
+  if (o.max_total_tokens > 0 && static_cast<int>(history_.size()) >= o.max_total_tokens) {
+    return Finish("length", now);
+  }
+  if (kv_->n_past() >= kv_->capacity()) return Finish("context_full", now);
+  step_ = i + 1;
+  feed_.assign(1, next);
+  feed_done_ = 0;
+  step_prepared_ = false;
+  decoding_ = true;
+  ++result_.decoded_tokens;
+}
+
+void Sequence::Fail(const std::string& message, std::chrono::steady_clock::time_point now) {
+  if (finished_) return;
+  result_.error = message;
+  Finish("error", now);
+}
+
+void Sequence::Finish(const std::string& reason, std::chrono::steady_clock::time_point now) {
+  if (finished_) return;
+  finished_ = true;
+  result_.stop_reason = reason;
+  if (reason != "stop_string" && reason != "cancelled" && reason != "error") {
+    pending_ += decoder_.Flush();
+    Emit(pending_.size());
+  }
+  if (running()) {
+    const auto prefill_end = got_logits_ ? first_logits_ : now;
+    result_.prefill_seconds = Seconds(prefill_end - start_);
+    result_.decode_seconds = Seconds(now - prefill_end);
+  }
+  if (request_.on_done) request_.on_done(std::move(result_));
+}
+
+}  // namespace tokenlora
