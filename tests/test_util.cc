@@ -33,8 +33,11 @@ std::string TempDir() {
   return dir.string();
 }
 
-CliResult RunTokenlora(const std::string& args) {
-  const std::string cmd = std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora " + args + " 2>&1";
+CliResult RunTokenlora(const std::string& args) { return RunTokenlora(args, ""); }
+
+CliResult RunTokenlora(const std::string& args, const std::string& stdout_file) {
+  std::string cmd = std::string(TOKENLORA_BINARY_DIR) + "/tools/tokenlora " + args + " 2>&1";
+  if (!stdout_file.empty()) cmd += " >'" + stdout_file + "'";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return {-1, "popen failed: " + cmd};
   std::string out;

@@ -18,4 +18,6 @@ struct CliResult {
   std::string out;  // stdout and stderr together
 };
 CliResult RunTokenlora(const std::string& args);
+// The same with stdout written to `stdout_file` (out: stderr only).
+CliResult RunTokenlora(const std::string& args, const std::string& stdout_file);
 }  // namespace tokenlora::testing

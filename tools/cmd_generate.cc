@@ -10,6 +10,7 @@
 #include "generate/routing_trace.h"
 #include "generate/token_routing.h"
 #include "kernels/kernels.h"
+#include "generate_batch.h"
 #include "mixture_args.h"
 #include "model/model.h"
 
@@ -26,12 +27,17 @@ RunFn AddGenerateCommand(CLI::App& app) {
     int max_total = 0;
     MixtureArgs mixture;
     std::string trace, trace_svg;  // token-level routing's record
+    int parallel = 8, batch_tokens = 512;
+    double kv_memory_mib = 0;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
   cmd->add_option("-m,--model", a->model, "model: a .gguf file or a Hugging Face directory (default: the built-in SmolLM2-135M-Instruct)");
   auto* p = cmd->add_option("-p,--prompt", a->prompt, "the prompt text");
-  auto* f = cmd->add_option("-f,--file", a->prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  auto* f = cmd->add_option("-f,--file", a->prompt_file,
+                            "read the prompt from a file; a FILE.jsonl holds one request a line, run in parallel "
+                            "(see --parallel)")
+                ->check(CLI::ExistingFile);
   p->excludes(f);
   cmd->add_option("-n,--n-predict", a->n_predict, "most new tokens to generate")->check(CLI::Range(0, 1 << 20));
   cmd->add_flag("--chat", a->chat, "wrap the prompt in the model's chat template as a user message");
@@ -53,6 +59,21 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--max-total", a->max_total,
                   "stop when prompt + output reach this many tokens (the paper's reference: 256); 0 = off")
       ->check(CLI::NonNegativeNumber);
+  const char* kBatch = "Many requests at once (-f FILE.jsonl)";
+  cmd->add_option("--parallel", a->parallel, "sequences generated at once from a .jsonl file")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str()
+      ->group(kBatch);
+  cmd->add_option("--batch-tokens", a->batch_tokens,
+                  "most tokens in one forward pass (decodes first, then prompt chunks)")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str()
+      ->group(kBatch);
+  cmd->add_option("--kv-memory", a->kv_memory_mib,
+                  "MiB of KV cache for all sequences together; requests wait until theirs fits "
+                  "(default: half the available memory)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->group(kBatch);
   a->mixture.Add(cmd);
   const char* kRouting = "Token-level routing (the adapters are re-weighted from the running text)";
   cmd->add_option("--trace", a->trace, "write every token with its adapter weights to this JSON file")->group(kRouting);
@@ -63,6 +84,41 @@ RunFn AddGenerateCommand(CLI::App& app) {
       throw InputError("generate: give a prompt with -p TEXT or -f FILE");
     }
     a->sampling.Validate();
+    const bool batch = IsBatchFile(a->prompt_file);
+    for (const char* flag : {"--parallel", "--batch-tokens", "--kv-memory"}) {
+      if (!batch && cmd->count(flag) > 0) {
+        throw InputError(std::string("generate: ") + flag + " is for many requests: give them as -f FILE.jsonl, one "
+                         "JSON object a line ({\"prompt\": ...})");
+      }
+    }
+    if (batch) {
+      for (const char* flag : {"--trace", "--trace-svg", "--ids"}) {
+        if (cmd->count(flag) > 0) {
+          throw InputError(std::string("generate: ") + flag + " is for one prompt; with -f FILE.jsonl ask for a "
+                           "line's routing trace with \"trace\": true on that line");
+        }
+      }
+      a->mixture.Validate(*cmd, "generate", /*per_request_routers=*/true);
+      auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
+      ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
+      MixtureSetup mixture(a->mixture, *model, pool);
+      BatchGenerateArgs b;
+      b.file = a->prompt_file;
+      b.scheduler.max_sequences = a->parallel;
+      b.scheduler.max_tokens_per_step = a->batch_tokens;
+      b.scheduler.prefill_chunk = std::min(a->batch_tokens, 256);
+      b.scheduler.kv_memory_bytes = static_cast<size_t>(a->kv_memory_mib * (1 << 20));
+      b.defaults.max_new_tokens = a->n_predict;
+      b.defaults.max_total_tokens = a->max_total;
+      b.defaults.sampling = a->sampling;
+      b.defaults.stop_strings = a->stops;
+      b.defaults.ctx_size = a->ctx_size;
+      b.defaults.stop_at_eos = !a->no_eos;
+      b.defaults.kv_type = ParseKvType(a->kv_type);
+      b.chat = a->chat;
+      b.system = a->system;
+      return RunGenerateBatch(b, *model, pool, mixture);
+    }
     const std::string prompt = a->prompt_file.empty() ? a->prompt : ReadTextFile(a->prompt_file);
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     const Tokenizer& tok = model->tokenizer();

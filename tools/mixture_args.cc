@@ -46,8 +46,8 @@ void MixtureArgs::Add(CLI::App* cmd) {
   }
 }
 
-void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command) const {
-  if (router.empty()) {
+void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command, bool per_request_routers) const {
+  if (router.empty() && !per_request_routers) {
     for (const char* flag : kRoutingOnlyFlags) {
       if (cmd.count(flag) > 0) {
         throw InputError(command + ": " + flag + " needs a router: add --router FILE (made by `tokenlora router build`)");
@@ -66,7 +66,10 @@ void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command) cons
   }
 }
 
-MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool) {
+MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool)
+    : embedder_dir_(args.embedder), policy_args_(args.routing), pool_(&pool) {
+  routing_options_.route_every = ParseRouteEvery(args.route_every);
+  routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
   if (args.adapters.empty()) return;
   bank_ = std::make_unique<AdapterBank>(model);
   const AdapterLoadOptions load{ParseAdapterStorage(args.adapter_type)};
@@ -81,8 +84,6 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
     RouterFile file = RouterFile::Load(args.router);
     const RoutingPolicy policy = args.routing.Make(file);
     const RouteWindow window = RouteWindow::Parse(args.routing.window);
-    routing_options_.route_every = ParseRouteEvery(args.route_every);
-    routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
     embedder_ = Embedder::Load(EmbedderPath(args.embedder), pool);
     router_ = std::make_unique<Router>(std::move(file), args.router, *embedder_, policy, window);
     // Fails early (adapter names vs router tasks) and names the tasks.
@@ -106,6 +107,7 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
     mix = ParseMixSpec(args.mix);
   }
   mixer_->SetMixture(mix);
+  default_weights_ = mixer_->UniformWeights();
   for (const auto& [name, w] : mix) {
     std::fprintf(stderr, "adapter %s weight %g: %s\n", name.c_str(), static_cast<double>(w),
                  bank_->adapter(bank_->Require(name))->Describe().c_str());
@@ -115,6 +117,48 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
 std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt_text) const {
   if (router_ == nullptr) return nullptr;
   return std::make_unique<TokenRouting>(*router_, *bank_, prompt_text, routing_options_);
+}
+
+std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt_text, const std::string& router_path,
+                                                       const TokenRoutingOptions& options) {
+  if (bank_ == nullptr) throw InputError("routing needs adapters: add --adapter TASK=PATH for each router task");
+  if (router_path.empty()) {
+    if (router_ == nullptr) throw InputError("no router: add --router FILE, or give the request its own router");
+    return std::make_unique<TokenRouting>(*router_, *bank_, prompt_text, options);
+  }
+  auto it = routers_by_path_.find(router_path);
+  if (it == routers_by_path_.end()) {
+    RouterFile file = RouterFile::Load(router_path);
+    const RoutingPolicy policy = policy_args_.Make(file);
+    const RouteWindow window = RouteWindow::Parse(policy_args_.window);
+    if (embedder_ == nullptr) embedder_ = Embedder::Load(EmbedderPath(embedder_dir_), *pool_);
+    it = routers_by_path_.emplace(router_path, std::make_unique<Router>(std::move(file), router_path, *embedder_,
+                                                                         policy, window)).first;
+  }
+  TokenRoutingOptions o = options;
+  o.require_all_adapters = false;  // the bank may hold adapters this router has no task for
+  return std::make_unique<TokenRouting>(*it->second, *bank_, prompt_text, o);
+}
+
+std::vector<float> MixtureSetup::DefaultWeights() const { return default_weights_; }
+
+std::vector<float> MixtureSetup::WeightsFor(const std::vector<std::pair<std::string, float>>& mix,
+                                            const std::string& where) const {
+  std::vector<float> row;
+  for (const auto& [name, w] : mix) {
+    if (bank_ == nullptr || bank_->Find(name) < 0) {
+      std::string loaded;
+      if (bank_ != nullptr) {
+        for (const std::string& n : bank_->Names()) loaded += (loaded.empty() ? "" : ", ") + n;
+      }
+      throw InputError(where + ": mix names adapter '" + name + "', but the loaded adapters are [" +
+                       (loaded.empty() ? "none" : loaded) + "] — load it with --adapter " + name + "=PATH");
+    }
+    const size_t slot = static_cast<size_t>(bank_->Find(name));
+    if (row.size() <= slot) row.resize(slot + 1, 0.0f);
+    row[slot] += w;
+  }
+  return row;
 }
 
 }  // namespace tokenlora::cli

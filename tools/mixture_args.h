@@ -5,6 +5,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,9 @@ struct MixtureArgs {
   // Flag combinations that cannot work, before any model is loaded: routing
   // flags without --router, --router without adapters, --router with --mix,
   // --mix without adapters. InputError naming `command` and the flag.
-  void Validate(const CLI::App& cmd, const std::string& command) const;
+  // `per_request_routers`: requests may name their own router files, so the
+  // routing flags (their defaults) are allowed without --router.
+  void Validate(const CLI::App& cmd, const std::string& command, bool per_request_routers = false) const;
 };
 
 // The loaded adapters and router of one command run.
@@ -48,6 +51,18 @@ class MixtureSetup {
   // A token-level schedule for one prompt (nullptr without --router).
   // `prompt_text` is what the router sees before any output.
   std::unique_ptr<TokenRouting> RoutingFor(const std::string& prompt_text) const;
+  // The same with the command's --route-every / --kv-policy replaced by
+  // `options`, and with `router_path` (loaded once per path, on the
+  // command's embedder; empty: --router) instead of --router.
+  std::unique_ptr<TokenRouting> RoutingFor(const std::string& prompt_text, const std::string& router_path,
+                                           const TokenRoutingOptions& options);  // loads routers: not const
+  const TokenRoutingOptions& routing_options() const { return routing_options_; }
+  // The fixed weights of --mix (or every adapter at 1) by bank slot; empty
+  // without adapters or with --router.
+  std::vector<float> DefaultWeights() const;
+  // Weights by bank slot for {adapter name: weight} (InputError naming an
+  // unknown adapter; `where` prefixes the message).
+  std::vector<float> WeightsFor(const std::vector<std::pair<std::string, float>>& mix, const std::string& where) const;
   const Router* router() const { return router_.get(); }
   const AdapterBank* bank() const { return bank_.get(); }
 
@@ -57,6 +72,12 @@ class MixtureSetup {
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<Router> router_;
   TokenRoutingOptions routing_options_;
+  std::vector<float> default_weights_;
+  // What per-request routers need: the embedder directory and policy flags.
+  std::string embedder_dir_;
+  RoutingPolicyArgs policy_args_;
+  ThreadPool* pool_ = nullptr;
+  std::map<std::string, std::unique_ptr<Router>> routers_by_path_;
 };
 
 }  // namespace tokenlora::cli

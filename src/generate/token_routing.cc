@@ -57,6 +57,7 @@ TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, std::string 
     if (bank.Find(t) < 0) missing.push_back(t);
   }
   for (const std::string& a : adapters) {
+    if (!options_.require_all_adapters) break;
     if (std::find(task_names_.begin(), task_names_.end(), a) == task_names_.end()) unknown.push_back(a);
   }
   if (!missing.empty() || !unknown.empty()) {

@@ -38,6 +38,9 @@ int ParseRouteEvery(const std::string& text);
 struct TokenRoutingOptions {
   int route_every = 2;  // K; 0: route once, on the prompt
   KvPolicy kv_policy = KvPolicy::kKeep;
+  // Refuse a bank holding adapters the router has no task for (a typo in a
+  // name); false lets a bank shared by several routers hold more.
+  bool require_all_adapters = true;
 };
 
 // One generated token and the weights its logits were computed under.

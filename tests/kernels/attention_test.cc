@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -134,6 +135,49 @@ TEST(CausalAttention, LongContextsSplitIntoChunks) {
 
 // The SIMD StoreKv writes exactly the scalar twin's bytes on every target,
 // f16 rounding included (ties, subnormals, overflow to inf, NaN).
+// Many sequences at once (the batched engine): each job, decoding or not, of
+// any context length and cache type, gives bit for bit what CausalAttention
+// gives it alone, on every SIMD target and thread count.
+TEST(CausalAttentionBatch, EachJobEqualsItsCallAloneBitForBit) {
+  std::mt19937 rng(23);
+  ThreadPool one(1), two(2);
+  struct JobSpec {
+    DType type;
+    int n_tok, n_past;
+    Case c;
+  };
+  const std::vector<JobSpec> specs = {
+      {DType::kF16, 1, 0, {9, 3, 64}},   {DType::kF32, 1, 300, {9, 3, 64}}, {DType::kF16, 2, 17, {9, 3, 64}},
+      {DType::kF16, 1, 600, {9, 3, 64}}, {DType::kF32, 3, 31, {4, 4, 16}},  {DType::kF16, 7, 40, {9, 3, 64}},
+      {DType::kF32, 1, 5, {2, 1, 80}},   {DType::kF16, 1, 255, {8, 1, 128}}};
+  std::vector<std::unique_ptr<TestCache>> caches;
+  std::vector<std::vector<float>> qs;
+  std::vector<AttentionJob> jobs;
+  for (const JobSpec& j : specs) {
+    const AttentionShape s{j.n_tok, j.n_past, j.c.n_heads, j.c.n_kv_heads, j.c.head_dim};
+    const size_t kv_n = static_cast<size_t>((j.n_past + j.n_tok) * j.c.n_kv_heads * j.c.head_dim);
+    qs.push_back(testing::RandomFloats(rng, static_cast<size_t>(j.n_tok * j.c.n_heads * j.c.head_dim), -2.0f, 2.0f));
+    caches.push_back(std::make_unique<TestCache>(j.type, testing::RandomFloats(rng, kv_n, -2.0f, 2.0f),
+                                                 testing::RandomFloats(rng, kv_n, -1.0f, 1.0f), j.n_past + j.n_tok,
+                                                 j.c.n_kv_heads, j.c.head_dim));
+    jobs.push_back({qs.back().data(), caches.back()->layer, nullptr, s});
+  }
+  testing::ForEachSimdTarget([&] {
+    for (ThreadPool* pool : {&one, &two}) {
+      std::vector<std::vector<float>> alone(jobs.size()), batched(jobs.size());
+      std::vector<AttentionJob> run = jobs;
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        alone[i].assign(qs[i].size(), -9.0f);
+        batched[i].assign(qs[i].size(), -7.0f);
+        CausalAttention(jobs[i].q, jobs[i].kv, alone[i].data(), jobs[i].shape, *pool);
+        run[i].out = batched[i].data();
+      }
+      CausalAttentionBatch(run, *pool);
+      for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(batched[i], alone[i]) << "job " << i;
+    }
+  });
+}
+
 TEST(KvLayer, SimdStoreEqualsScalarTwinBitForBit) {
   std::mt19937 rng(5);
   for (const int dim : {16, 20, 64, 80, 128}) {
