@@ -42,6 +42,8 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
+const char* BenchPassage() { return kPassage; }
+
 int RunRoutingBench(const RoutingBenchArgs& a) {
   if (a.adapters.empty()) {
     throw InputError("bench --router: give the router's adapters with --adapter TASK=PATH");

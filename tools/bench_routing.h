@@ -24,4 +24,8 @@ struct RoutingBenchArgs {
 
 int RunRoutingBench(const RoutingBenchArgs& args);
 
+// The benchmarks' default prompt text: ordinary English mixing the four
+// tasks' topics.
+const char* BenchPassage();
+
 }  // namespace tokenlora::cli

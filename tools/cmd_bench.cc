@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_batched.h"
 #include "bench_routing.h"
 #include "commands.h"
 #include "core/error.h"
@@ -139,6 +140,7 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
 RunFn AddBenchCommand(CLI::App& app) {
   struct Args {
     std::string model, peer, mix_mode = "exact", adapter_type = "f32", activations = "int8", kv_type = "f16";
+    std::string parallel, peer_batched;
     std::vector<std::string> adapters;
     int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
@@ -164,6 +166,15 @@ RunFn AddBenchCommand(CLI::App& app) {
   cmd->add_option("--mix-mode", a->mix_mode, "exact (default), peft-linear or peft04-linear")
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
   cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default), f16 or q8_0");
+  const char* kBatched = "Many sequences at once (--parallel): aggregate and per-sequence decode, beside llama-batched-bench";
+  cmd->add_option("--parallel", a->parallel,
+                  "sequence counts, e.g. 1,4,16: each runs -p prompt tokens (default 64) and -n new tokens (default "
+                  "64) per sequence on the batched engine; with --adapter also at fixed equal weights, with --router "
+                  "also routed per sequence")
+      ->group(kBatched);
+  cmd->add_option("--peer-batched", a->peer_batched,
+                  "path of llama.cpp's llama-batched-bench to run with -npp/-ntg/-npl on the same file, interleaved")
+      ->group(kBatched);
   const char* kRouting = "Token-level routing benchmark (--router): fixed weights vs routing every K";
   cmd->add_option("--router", a->routing.router,
                   "router file: time a generation (-p prompt tokens of real text, -n new) routed every K tokens "
@@ -177,6 +188,33 @@ RunFn AddBenchCommand(CLI::App& app) {
       ->check(CLI::ExistingFile)
       ->group(kRouting);
   return [a, cmd] {
+    if (!a->parallel.empty()) {
+      BatchedBenchArgs b;
+      b.model = a->model.empty() ? DefaultModelPath() : a->model;
+      b.parallel = ParseParallelList(a->parallel);
+      b.n_prompt = cmd->count("--n-prompt") > 0 ? a->n_prompt : 64;
+      b.n_gen = cmd->count("--n-gen") > 0 ? a->n_gen : 64;
+      b.reps = cmd->count("--reps") > 0 ? a->reps : 3;
+      b.threads = a->threads;
+      b.activations = a->activations;
+      b.kv_type = a->kv_type;
+      b.adapters = a->adapters;
+      b.adapter_type = a->adapter_type;
+      b.mix_mode = a->mix_mode;
+      b.router = a->routing.router;
+      b.embedder = a->routing.embedder;
+      b.route_every = a->routing.route_every;
+      b.kv_policy = a->routing.kv_policy;
+      b.window = a->routing.window;
+      b.prompt_file = a->routing.prompt_file;
+      b.peer = a->peer_batched;
+      b.json = a->json;
+      for (const char* flag : {"--n-depth", "--peer", "--mix-every"}) {
+        if (cmd->count(flag) > 0) throw InputError(std::string("bench: ") + flag + " is not taken with --parallel");
+      }
+      return RunBatchedBench(b);
+    }
+    if (!a->peer_batched.empty()) throw InputError("bench: --peer-batched goes with --parallel (e.g. --parallel 1,4,16)");
     if (!a->routing.router.empty()) {
       RoutingBenchArgs r = a->routing;
       r.model = a->model.empty() ? DefaultModelPath() : a->model;

@@ -25,7 +25,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     std::string activations = "int8", kv_type = "f16";
     std::string model, task, data, out;
     int64_t limit = -1, every = 1;
-    int n_predict = 0, max_total = 0, threads = 0;
+    int n_predict = 0, max_total = 0, threads = 0, parallel = 1;
     bool json = false, quiet = false;
     MixtureArgs mixture;
   };
@@ -53,6 +53,9 @@ RunFn AddEvalCommand(CLI::App& app) {
   AddActivationsOption(cmd, &a->activations);
   AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
+  cmd->add_option("--parallel", a->parallel, "items generated at once (same predictions at any value)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   a->mixture.Add(cmd);
   return [a, cmd] {
     const eval::EvalTask task = eval::ParseEvalTask(a->task);
@@ -62,9 +65,8 @@ RunFn AddEvalCommand(CLI::App& app) {
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     const MixtureSetup mixture(a->mixture, *model, pool);
-    Generator generator(*model, pool);
-
     eval::EvalOptions options;
+    options.parallel = a->parallel;
     options.task = task;
     options.limits = eval::DefaultAnswerLimits(task);
     if (a->n_predict > 0) options.limits.max_new_tokens = a->n_predict;
@@ -87,7 +89,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     ProgressBar progress(eval::EvalTaskName(task), static_cast<int64_t>(items.size()));
     double score_sum = 0;
     const eval::EvalSummary summary = eval::RunEval(
-        *model, generator, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
+        *model, pool, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
           score_sum += r.score.score;
           if (!a->out.empty()) {
             nlohmann::json j = {{"index", r.index},

@@ -47,8 +47,9 @@ void MixtureArgs::Add(CLI::App* cmd) {
 }
 
 void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command, bool per_request_routers) const {
-  if (router.empty() && !per_request_routers) {
+  if (router.empty()) {
     for (const char* flag : kRoutingOnlyFlags) {
+      if (per_request_routers) break;  // they set the defaults of the requests' own routers
       if (cmd.count(flag) > 0) {
         throw InputError(command + ": " + flag + " needs a router: add --router FILE (made by `tokenlora router build`)");
       }

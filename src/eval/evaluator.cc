@@ -4,10 +4,11 @@
 #include <string>
 
 #include "core/error.h"
+#include "generate/scheduler.h"
 
 namespace tokenlora::eval {
 
-EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<EvalItem>& items,
+EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& items,
                     const EvalOptions& options, LoraMixer* mixer, const ScheduleFactory& schedule_for,
                     const std::function<void(const EvalItemResult&)>& on_item) {
   const Tokenizer& tok = model.tokenizer();
@@ -17,36 +18,75 @@ EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<
   g.max_total_tokens = options.max_total_tokens;
   g.kv_type = options.kv_type;
   g.sampling.temperature = 0;  // greedy
+  // Prompt chunks as Generator::Generate runs them (prefill_batch), so a
+  // prediction is the same at any parallelism.
+  SchedulerOptions so;
+  so.max_sequences = std::max(1, options.parallel);
+  so.prefill_chunk = g.prefill_batch;
+  so.max_tokens_per_step = std::max(g.prefill_batch, 2 * g.prefill_batch);
+  Scheduler scheduler(model, pool, mixer, so);
+  const std::vector<float> weights = mixer != nullptr ? mixer->UniformWeights() : std::vector<float>{};
+
   EvalSummary summary;
   double f1_sum = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < items.size(); ++i) {
+  std::vector<EvalItemResult> results(items.size());
+  std::vector<std::unique_ptr<MixtureSchedule>> schedules(items.size());
+  std::vector<bool> done(items.size(), false);
+  std::vector<std::chrono::steady_clock::time_point> submitted(items.size());
+  size_t reported = 0, next = 0;
+  std::string error;
+  auto submit = [&](size_t i) {
     const EvalItem& item = items[i];
-    const auto item_start = std::chrono::steady_clock::now();
+    SequenceRequest r;
     // Tokenized as in training: the prompt alone, with BOS when the model wants one.
-    const std::vector<int32_t> ids = tok.EncodeWithBos(item.prompt, /*parse_special=*/false);
-    std::unique_ptr<MixtureSchedule> schedule = schedule_for ? schedule_for(item.prompt) : nullptr;
-    GenerateResult r;
+    r.prompt_ids = tok.EncodeWithBos(item.prompt, /*parse_special=*/false);
+    r.options = g;
+    schedules[i] = schedule_for ? schedule_for(item.prompt) : nullptr;
+    r.schedule = schedules[i].get();
+    if (r.schedule == nullptr) r.weights = weights;
+    submitted[i] = std::chrono::steady_clock::now();
+    r.on_done = [&, i](GenerateResult&& gr) {
+      const EvalItem& it = items[i];
+      if (gr.stop_reason == "error" && error.empty()) {
+        error = "record at line " + std::to_string(it.line) + ": " + gr.error;
+      }
+      EvalItemResult& result = results[i];
+      result.index = i;
+      result.line = it.line;
+      result.output = gr.text;
+      result.score = ScoreAnswer(options.task, it.record, gr.text);
+      result.prompt_tokens = static_cast<int>(gr.prompt_ids.size());
+      result.output_tokens = static_cast<int>(gr.output_ids.size());
+      result.stop_reason = gr.stop_reason;
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted[i]).count();
+      schedules[i].reset();
+      done[i] = true;
+    };
     try {
-      r = generator.Generate(ids, g, {}, mixer, schedule.get());
+      scheduler.Submit(std::move(r));
     } catch (const InputError& e) {  // e.g. a prompt longer than the model's context
       throw InputError("record at line " + std::to_string(item.line) + ": " + e.what());
     }
-    EvalItemResult result;
-    result.index = i;
-    result.line = item.line;
-    result.output = r.text;
-    result.score = ScoreAnswer(options.task, item.record, r.text);
-    result.prompt_tokens = static_cast<int>(r.prompt_ids.size());
-    result.output_tokens = static_cast<int>(r.output_ids.size());
-    result.stop_reason = r.stop_reason;
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - item_start).count();
-    summary.mean_score += result.score.score;
-    if (result.score.f1 >= 0) f1_sum += result.score.f1;
-    summary.prompt_tokens += result.prompt_tokens;
-    summary.output_tokens += result.output_tokens;
-    ++summary.items;
-    if (on_item) on_item(result);
+  };
+  // Items enter as slots free up (at most `parallel` waiting beyond the
+  // running ones), so schedules and prompts are not all held at once.
+  while (reported < items.size()) {
+    while (next < items.size() && scheduler.n_waiting() + scheduler.n_running() < static_cast<size_t>(so.max_sequences)) {
+      submit(next++);
+    }
+    scheduler.Step();
+    if (!error.empty()) throw InputError(error);
+    while (reported < items.size() && done[reported]) {
+      const EvalItemResult& result = results[reported];
+      summary.mean_score += result.score.score;
+      if (result.score.f1 >= 0) f1_sum += result.score.f1;
+      summary.prompt_tokens += result.prompt_tokens;
+      summary.output_tokens += result.output_tokens;
+      ++summary.items;
+      if (on_item) on_item(result);
+      ++reported;
+    }
   }
   if (summary.items > 0) {
     summary.mean_score /= static_cast<double>(summary.items);

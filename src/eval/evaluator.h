@@ -19,6 +19,9 @@ struct EvalOptions {
   AnswerLimits limits = DefaultAnswerLimits(EvalTask::kGsm8k);
   int max_total_tokens = 0;  // prompt + answer cap (the paper's reference: 256); 0: none
   DType kv_type = DType::kF32;  // KV cache elements (GenerateOptions::kv_type)
+  // Items generated at once on the batched engine; the predictions do not
+  // depend on it (each item runs as it would alone).
+  int parallel = 1;
 };
 
 struct EvalItemResult {
@@ -45,8 +48,9 @@ struct EvalSummary {
 using ScheduleFactory = std::function<std::unique_ptr<MixtureSchedule>(const std::string& prompt)>;
 
 // `mixer`: the adapters (nullptr: the base model). `on_item` sees each result
-// as soon as it is scored (progress, a predictions file).
-EvalSummary RunEval(const Model& model, Generator& generator, const std::vector<EvalItem>& items,
+// once it and every item before it are scored, in item order (progress, a
+// predictions file).
+EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& items,
                     const EvalOptions& options, LoraMixer* mixer, const ScheduleFactory& schedule_for,
                     const std::function<void(const EvalItemResult&)>& on_item);
 

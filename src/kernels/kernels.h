@@ -18,6 +18,13 @@ void DequantizeRow(DType t, const void* src, float* dst, int64_t n);
 // y: [n_tok, n_out] f32. Activations stay f32 (weights are dequantized inside
 // the kernel), so results match an f32 reference up to summation order.
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+// MatMul whose every row y[t] is computed by the same instructions in the
+// same order whatever n_tok is (the decode path, on groups of up to 4
+// tokens), so a row's bits do not depend on which other rows share the call.
+// The LoRA mixer runs its products through it: a sequence's adapters then
+// give the same bits alone or batched with others. Slower than MatMul for
+// many tokens (no register-blocked prefill micro-kernel).
+void MatMulRowInvariant(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 // ys[i] = x·Wᵢᵀ for up to kMaxShared matrices with the same n_in (q/k/v,
 // gate/up; dtypes may differ): one parallel region over all their tiles, so
 // decoding streams them as one range per thread. Bit-identical to n MatMul

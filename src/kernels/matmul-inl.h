@@ -359,9 +359,21 @@ HWY_INLINE void DecodeTile(DType t, const uint8_t* w, size_t row_bytes, int64_t 
 //   y:       [n_tok, y_stride] f32 outputs, pointing at the tile's first column
 //   scratch: [2·kTileRows, scratch_stride] f32, 64-byte aligned, thread-local
 //   prefetch: bytes ahead the decode path prefetches (0: none; prefetch.h)
+//   row_invariant: every token group of up to kDecodeMaxTok takes the decode
+//   path, whose summation order is the same for any token count, so a row's
+//   result does not depend on n_tok (MatMulRowInvariant)
 HWY_INLINE void MatMulTileT(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
                             int64_t n_in, const float* x, int64_t n_tok, float* y, int64_t y_stride,
-                            float* HWY_RESTRICT scratch, int64_t scratch_stride, size_t prefetch) {
+                            float* HWY_RESTRICT scratch, int64_t scratch_stride, size_t prefetch,
+                            bool row_invariant = false) {
+  if (row_invariant && n_tok > kDecodeMaxTok) {
+    // The tile's rows stay in L1 across the token groups.
+    for (int64_t tb = 0; tb < n_tok; tb += kDecodeMaxTok) {
+      MatMulTileT(t, w, row_bytes, n_rows, n_in, x + tb * n_in, std::min<int64_t>(kDecodeMaxTok, n_tok - tb),
+                  y + tb * y_stride, y_stride, scratch, scratch_stride, 0);
+    }
+    return;
+  }
   if (n_tok <= kDecodeMaxTok) {
     const size_t n = static_cast<size_t>(n_in), ys = static_cast<size_t>(y_stride);
     switch (n_tok) {

@@ -34,6 +34,13 @@ void MatMulTileSimd(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows,
               prefetch);
 }
 
+void MatMulTileRowInvariantSimd(DType t, const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
+                                const float* x, int64_t n_tok, float* y, int64_t y_stride, float* scratch,
+                                int64_t scratch_stride, size_t prefetch) {
+  MatMulTileT(t, w, row_bytes, n_rows, n_in, x, n_tok, y, y_stride, scratch, scratch_stride, prefetch,
+              /*row_invariant=*/true);
+}
+
 }  // namespace tokenlora::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -80,15 +87,30 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 }  // namespace
 
 HWY_EXPORT(MatMulTileSimd);
+HWY_EXPORT(MatMulTileRowInvariantSimd);
+
+void MatMulImpl(const TensorView* const* ws, float* const* ys, int n, const float* x, int64_t n_tok,
+                ThreadPool& pool, bool row_invariant);
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
   const TensorView* ws[] = {&w};
   float* ys[] = {y};
-  MatMulShared(ws, ys, 1, x, n_tok, pool);
+  MatMulImpl(ws, ys, 1, x, n_tok, pool, false);
+}
+
+void MatMulRowInvariant(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  const TensorView* ws[] = {&w};
+  float* ys[] = {y};
+  MatMulImpl(ws, ys, 1, x, n_tok, pool, true);
 }
 
 void MatMulShared(const TensorView* const* ws, float* const* ys, int n, const float* x,
                   int64_t n_tok, ThreadPool& pool) {
+  MatMulImpl(ws, ys, n, x, n_tok, pool, false);
+}
+
+void MatMulImpl(const TensorView* const* ws, float* const* ys, int n, const float* x, int64_t n_tok,
+                ThreadPool& pool, bool row_invariant) {
   TL_CHECK_MSG(n >= 1 && n <= kMaxShared, "MatMulShared: 1 to 8 matrices");
   const int64_t n_in = ws[0]->Cols();
   // first_tile[i]: global index of matrix i's first tile.
@@ -103,8 +125,9 @@ void MatMulShared(const TensorView* const* ws, float* const* ys, int n, const fl
   const int64_t n_tiles = first_tile[n];
   if (n_tok <= 0 || n_tiles <= 0) return;
 
-  const TileFn tile =
-      internal::ForceScalar() ? &MatMulTileScalar : &HWY_DYNAMIC_DISPATCH(MatMulTileSimd);
+  const TileFn tile = internal::ForceScalar() ? &MatMulTileScalar
+                      : row_invariant        ? &HWY_DYNAMIC_DISPATCH(MatMulTileRowInvariantSimd)
+                                             : &HWY_DYNAMIC_DISPATCH(MatMulTileSimd);
   // Scratch rows start on 64-byte boundaries.
   const int64_t scratch_stride = (n_in + 15) / 16 * 16;
   const size_t prefetch = StreamPrefetchBytes();

@@ -339,9 +339,11 @@ void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64
   grow(row_active_, n_tok);
   grow(v_, R);
 
-  kernels::MatMul(st.a_view, x, n_tok, u_.data(), pool);              // u: [n_tok, Σr]
-  FillRankSpace(st, mask, n_tok, rows);                               // z: [n_tok, Σr]
-  kernels::MatMul(st.b_view, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
+  // Row-invariant products: a row's delta has the same bits whatever else
+  // is in the batch (a sequence's output does not depend on the load).
+  kernels::MatMulRowInvariant(st.a_view, x, n_tok, u_.data(), pool);              // u: [n_tok, Σr]
+  FillRankSpace(st, mask, n_tok, rows);                                           // z: [n_tok, Σr]
+  kernels::MatMulRowInvariant(st.b_view, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
 
   // Rows with no active adapter keep y untouched (adding 0 would turn -0 into +0).
   struct Job {

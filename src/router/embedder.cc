@@ -112,6 +112,7 @@ void Embedder::EmbedPending(std::span<EmbedderState* const> states) {
     if (!st->pending.empty()) batch_.push_back(st->pending);
   }
   if (batch_.empty()) return;
+  for (const std::vector<int32_t>& ids : batch_) stats_.encoder_flops += EncoderFlops(static_cast<int64_t>(ids.size()));
   const size_t dim = static_cast<size_t>(this->dim());
   batch_out_.resize(batch_.size() * dim);
   const auto t0 = std::chrono::steady_clock::now();
@@ -129,6 +130,13 @@ void Embedder::EmbedPending(std::span<EmbedderState* const> states) {
     st->pending.clear();
     ++i;
   }
+}
+
+double Embedder::EncoderFlops(int64_t n) const {
+  const BertConfig& c = model_->config();
+  const double d = c.d_model, ff = c.d_ff, tokens = static_cast<double>(n);
+  const double per_layer = tokens * (4 * d * d + 2 * d * ff) * 2 + 2 * tokens * tokens * d * 2;
+  return per_layer * c.n_layers;
 }
 
 const std::vector<float>& Embedder::EmbedWindow(EmbedderState& state, std::string_view text,

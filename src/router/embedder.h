@@ -86,7 +86,12 @@ class Embedder {
     int64_t encoder_batches = 0;   // encoder calls
     int64_t pieces_tokenized = 0;  // word pieces produced by the tokenizer (incremental work)
     double encoder_ms = 0;         // time in the encoder
+    double encoder_flops = 0;      // floating-point operations of those runs (EncoderFlops)
   };
+  // Floating-point operations of the encoder on one window of n tokens
+  // ([CLS] and [SEP] included): every layer's four attention projections,
+  // the two feed-forward matmuls and the n² scores and weighted sums.
+  double EncoderFlops(int64_t n_tokens) const;
   const Stats& stats() const { return stats_; }
 
  private:

@@ -132,11 +132,13 @@ TEST(RunEval, EachItemIsTheGreedyGenerationOfItsPrompt) {
   options.limits = {5, {"\n\n"}};
   std::vector<EvalItemResult> seen;
   const EvalSummary summary =
-      RunEval(*model, generator, items, options, nullptr, {}, [&](const EvalItemResult& r) { seen.push_back(r); });
+      RunEval(*model, pool, items, options, nullptr, {}, [&](const EvalItemResult& r) { seen.push_back(r); });
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(summary.items, 3u);
   double sum = 0;
-  for (const EvalItemResult& r : seen) {
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const EvalItemResult& r = seen[i];
+    EXPECT_EQ(r.index, i);  // in item order
     GenerateOptions g;
     g.max_new_tokens = 5;
     g.stop_strings = {"\n\n"};
@@ -147,6 +149,15 @@ TEST(RunEval, EachItemIsTheGreedyGenerationOfItsPrompt) {
     EXPECT_EQ(r.output_tokens, static_cast<int>(direct.output_ids.size()));
     EXPECT_EQ(r.score.score, ScoreAnswer(EvalTask::kGsm8k, items[r.index].record, r.output).score);
     sum += r.score.score;
+  }
+  // Items run at once on the batched engine give the same predictions, in order.
+  options.parallel = 3;
+  std::vector<EvalItemResult> batched;
+  RunEval(*model, pool, items, options, nullptr, {}, [&](const EvalItemResult& r) { batched.push_back(r); });
+  ASSERT_EQ(batched.size(), seen.size());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(batched[i].index, i);
+    EXPECT_EQ(batched[i].output, seen[i].output);
   }
   EXPECT_DOUBLE_EQ(summary.mean_score, sum / 3);
   fs::remove_all(dir);

@@ -131,6 +131,36 @@ TEST(MatMul, SharedRegionEqualsSeparateCallsBitForBit) {
   }
 }
 
+// The LoRA mixer's products: every row has the same bits at any token count
+// (1 token, several groups of 4, a ragged tail, hundreds of tokens), on every
+// target and thread count, and matches the scalar twin as MatMul does.
+TEST(MatMulRowInvariant, EachRowHasTheSameBitsAtAnyTokenCount) {
+  ThreadPool pool1(1), pool2(2);
+  std::mt19937 rng(41);
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+    const int64_t n_out = 37, n_in = 256, max_tok = 300;
+    const Weights w = MakeWeights(rng, t, n_out, n_in);
+    const auto x = testing::RandomFloats(rng, static_cast<size_t>(max_tok * n_in), -1.0f, 1.0f);
+    testing::ForEachSimdTarget([&] {
+      std::vector<float> one(static_cast<size_t>(max_tok * n_out));
+      for (int64_t tok = 0; tok < max_tok; ++tok) {
+        MatMulRowInvariant(w.view, x.data() + tok * n_in, 1, one.data() + tok * n_out, pool1);
+      }
+      for (int64_t n_tok : {2, 4, 5, 7, 64, 255, 256, 300}) {
+        for (ThreadPool* pool : {&pool1, &pool2}) {
+          std::vector<float> got(static_cast<size_t>(n_tok * n_out), -7.0f);
+          MatMulRowInvariant(w.view, x.data(), n_tok, got.data(), *pool);
+          ASSERT_EQ(std::memcmp(got.data(), one.data(), got.size() * sizeof(float)), 0)
+              << Name(t) << " n_tok " << n_tok << " threads " << pool->size();
+        }
+      }
+      std::vector<float> want(one.size());
+      scalar::MatMul(w.view, x.data(), max_tok, want.data());
+      ExpectClose(w, x, max_tok, one.data(), want);
+    });
+  }
+}
+
 TEST(MatMul, EmptyShapesWriteNothing) {
   ThreadPool pool(2);
   std::mt19937 rng(13);
