@@ -93,8 +93,9 @@ TEST_F(EvalCliTest, ARecordTooLongForTheModelStopsTheRunButKeepsWhatWasScored) {
 // (steps, then "#### N" and EOS), which the base never does.
 TEST(EvalCliRealModel, Gsm8kAdapterWritesWorkedSolutions) {
   const std::string model_path = testing::DefaultModelPath();
-  const std::string data = testing::SharedPath("data/gsm8k/test.jsonl");
-  if (model_path.empty() || !fs::exists(data)) GTEST_SKIP() << "run scripts/fetch-models first (and ../shared/data)";
+  const std::string data = testing::DataPath("gsm8k/test.jsonl");
+  if (model_path.empty()) GTEST_SKIP() << "run scripts/fetch-models first";
+  if (testing::DataMissing(data)) return;
   const std::string dir = testing::TempDir();
   auto outputs = [&](const std::string& extra) {
     // f32 activations: the setting the adapters' README numbers were measured with.
