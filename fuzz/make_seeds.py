@@ -4,7 +4,7 @@ a few broken ones per target, so the fuzzers start from real structure.
 
 Run from the repository root (needs gguf, safetensors, numpy and torch, as in
 /work/venv-ref; the tokenizer seeds are cut down from the SmolLM2 tokenizer.json
-in the shared data folder, or from $TOKENLORA_SHARED/data/...):
+in the data folder that scripts/data_dir.py names):
     /work/venv-ref/bin/python fuzz/make_seeds.py
 The output is committed; rerunning it rewrites the same files.
 """
@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,10 @@ from safetensors.numpy import save as st_save
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
-SHARED = Path(os.environ.get("TOKENLORA_SHARED", ROOT.parent / "shared"))
+sys.path.insert(0, str(ROOT / "scripts"))
+from data_dir import data_dir  # noqa: E402
+
+DATA = data_dir()
 
 
 def gguf_bytes(build, alignment: int | None = None) -> bytes:
@@ -94,7 +98,7 @@ def safetensors_seeds() -> dict[str, bytes]:
 
 
 def tokenizer_seeds() -> dict[str, bytes]:
-    src = SHARED / "data" / "tokenizers" / "SmolLM2-135M-Instruct" / "tokenizer.json"
+    src = DATA / "tokenizers" / "SmolLM2-135M-Instruct" / "tokenizer.json"
     full = json.loads(src.read_text(encoding="utf-8"))
     # Keep the specials, the 256 byte tokens and the first merges whose parts
     # and result survive: a real structure in a few kilobytes.

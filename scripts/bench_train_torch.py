@@ -9,7 +9,7 @@ right-padded with an attention mask, as Hugging Face training does; tokens/s
 counts real (non-pad) tokens, as tokenlora does.
 
     /work/venv-ref/bin/python scripts/bench_train_torch.py \\
-        --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data ../shared/data/gsm8k/train.jsonl \\
+        --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data "$(scripts/data_dir.py)/gsm8k/train.jsonl" \\
         --records 16 --steps 3 --batch 4 --max-len 256 --threads 2
 """
 import argparse

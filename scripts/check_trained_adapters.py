@@ -20,7 +20,10 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.environ.get("TOKENLORA_DATA", os.path.join(ROOT, "..", "shared", "data"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from data_dir import data_dir  # noqa: E402  $TOKENLORA_DATA, data/ or ../shared/data
+
+DATA = str(data_dir())
 MAX_LEN = {"gsm8k": 256, "arc_challenge": 256, "squad": 384, "codealpaca": 256}
 
 

@@ -19,7 +19,10 @@ import sys
 from rouge_score import rouge_scorer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get("TOKENLORA_SHARED", os.path.join(ROOT, "..", "shared"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from data_dir import data_dir  # noqa: E402  $TOKENLORA_DATA, data/ or ../shared/data
+
+DATA = str(data_dir())
 
 
 def squad_normalize(s):
@@ -61,7 +64,7 @@ def main():
     ]
     # Real dev answers: the first 40 questions, each first answer as the
     # prediction against all answers, and a near miss.
-    with open(os.path.join(SHARED, "data", "squad", "dev.jsonl"), encoding="utf-8") as f:
+    with open(os.path.join(DATA, "squad", "dev.jsonl"), encoding="utf-8") as f:
         for i, line in enumerate(f):
             if i >= 40:
                 break
@@ -85,7 +88,7 @@ def main():
         ("Caf\u00e9 2024 r\u00e9sum\u00e9", "cafe 2024 resume"),
         ("A_B-C d.e", "a b c d e"),
     ]
-    with open(os.path.join(SHARED, "data", "codealpaca", "code_alpaca_2k.jsonl"), encoding="utf-8") as f:
+    with open(os.path.join(DATA, "codealpaca", "code_alpaca_2k.jsonl"), encoding="utf-8") as f:
         records = [json.loads(l) for l in f][:60]
     for a, b in zip(records[0::2], records[1::2]):
         rouge_cases.append((a["output"], b["output"]))      # unrelated pairs

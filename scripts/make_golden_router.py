@@ -5,7 +5,7 @@
 
 Needs: tokenizers, sentence-transformers, torch, safetensors; the model in
 models/all-MiniLM-L6-v2 (scripts/fetch-models) and the shared data folder
-(../shared/data beside the checkout, or $TOKENLORA_SHARED/data).
+(scripts/data_dir.py: $TOKENLORA_DATA, data/ or ../shared/data).
 
 Writes
   src/tokenizer/wordpiece_unicode.cc        `tables`: the character classes of
@@ -26,7 +26,7 @@ Writes
 `check-weights` compares models/all-MiniLM-L6-v2/model.safetensors with the
 official file's sha256 (prints the finding; writes nothing).
 
-Texts are {"text": s}, or {"ref": [file under shared/data, 0-based line,
+Texts are {"text": s}, or {"ref": [file under the data folder, 0-based line,
 "field.path"]} (numbers in the path index lists), or {"refs": [ref, ...],
 "sep": s} (texts joined), so long data-set texts are not copied here.
 """
@@ -40,8 +40,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TOKENLORA_SHARED", ROOT.parent / "shared"))
-DATA = SHARED / "data"
+sys.path.insert(0, str(ROOT / "scripts"))
+from data_dir import data_dir  # noqa: E402
+
+DATA = data_dir()  # $TOKENLORA_DATA, data/ (scripts/fetch-data) or ../shared/data
 MODEL_DIR = ROOT / "models/all-MiniLM-L6-v2"
 OUT_GOLDEN = ROOT / "tests/golden/router"
 TABLES_CC = ROOT / "src/tokenizer/wordpiece_unicode.cc"

@@ -4,7 +4,7 @@
     /work/venv-ref/bin/python scripts/make_golden_tokenizer.py
 
 Needs: tokenizers, transformers, sentencepiece, gguf; the shared data folder
-(../shared/data beside the checkout, or $TOKENLORA_SHARED/data).
+(scripts/data_dir.py: $TOKENLORA_DATA, data/ or ../shared/data).
 
 Writes
   tests/data/tokenizer/spm_llama2/tokenizer.model      SentencePiece BPE, 2000 pieces
@@ -37,7 +37,7 @@ Merges for both come from transformers' own SentencePiece extraction (piece id
 order, which is score order for a BPE model).
 
 encode.jsonl, one JSON object a line:
-  {"text": s}, or {"ref": [file under shared/data, 0-based line, field path]},
+  {"text": s}, or {"ref": [file under the data folder, 0-based line, field path]},
   or {"refs": [ref0, ref1], "fmt": "...{0}...{1}..."} (two texts glued into
   a chat-like string), then ids per tokenizer. Keys, and the key they fall
   back to when absent (absent = identical ids, to keep the file small):
@@ -68,8 +68,10 @@ from tokenizers.models import BPE
 from transformers import LlamaTokenizer, PreTrainedTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TOKENLORA_SHARED", ROOT.parent / "shared"))
-DATA = SHARED / "data"
+sys.path.insert(0, str(ROOT / "scripts"))
+from data_dir import data_dir  # noqa: E402
+
+DATA = data_dir()  # $TOKENLORA_DATA, data/ (scripts/fetch-data) or ../shared/data
 SMOLLM2_JSON = DATA / "tokenizers/SmolLM2-135M-Instruct/tokenizer.json"
 OUT_DATA = ROOT / "tests/data/tokenizer"
 OUT_GOLDEN = ROOT / "tests/golden/tokenizer"
@@ -327,7 +329,7 @@ def get_field(obj, field):
 
 
 def shared_refs():
-    """Real texts as (ref, text); the test re-reads the text from shared/data."""
+    """Real texts as (ref, text); the test re-reads the text from the data folder."""
     refs = []
 
     def take(rel, field, count, stride, max_chars):

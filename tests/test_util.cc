@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -14,9 +15,31 @@ std::string SourcePath(const std::string& relative) {
   return std::string(TOKENLORA_SOURCE_DIR) + "/" + relative;
 }
 
-std::string SharedPath(const std::string& relative) {
-  if (const char* env = std::getenv("TOKENLORA_SHARED")) return std::string(env) + "/" + relative;
-  return std::string(TOKENLORA_SOURCE_DIR) + "/../shared/" + relative;
+std::string DataDir() {
+  if (const char* env = std::getenv("TOKENLORA_DATA"); env != nullptr && *env != '\0') return env;
+  const std::string fetched = SourcePath("data");
+  if (std::filesystem::is_directory(fetched)) return fetched;
+  const std::string shared = SourcePath("../shared/data");
+  return std::filesystem::is_directory(shared) ? shared : fetched;
+}
+
+std::string DataPath(const std::string& relative) { return DataDir() + "/" + relative; }
+
+void MissingData(const std::string& what) {
+  const char* ci = std::getenv("CI");
+  const std::string msg = "data absent: " + what + " (data folder " + DataDir() +
+                          "; run scripts/fetch-data, or set TOKENLORA_DATA to an existing copy)";
+  if (ci != nullptr && (std::string(ci) == "true" || std::string(ci) == "1")) {
+    ADD_FAILURE() << msg << "; under CI=true missing data fails the test instead of skipping it";
+  } else {
+    [&] { GTEST_SKIP() << msg; }();
+  }
+}
+
+bool DataMissing(const std::string& path) {
+  if (std::filesystem::exists(path)) return false;
+  MissingData(path);
+  return true;
 }
 
 std::string DefaultModelPath() {

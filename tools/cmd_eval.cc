@@ -1,6 +1,6 @@
-// `tokenlora eval`: held-out accuracy on one of the paper's tasks, with the
-// base model, fixed adapters, or token-level routing. Parsing and printing
-// only; the work is in src/eval/.
+// `tokenlora eval`: held-out accuracy on one or more of the paper's tasks,
+// with the base model, fixed adapters, or token-level routing. Parsing and
+// printing only; the work is in src/eval/ (eval/task_runs.h: several tasks).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "eval/evaluator.h"
 #include "eval/task_eval.h"
+#include "eval/task_runs.h"
 #include "generate/generator.h"
 #include "mixture_args.h"
 #include "model/model.h"
@@ -23,7 +24,8 @@ namespace tokenlora::cli {
 RunFn AddEvalCommand(CLI::App& app) {
   struct Args {
     std::string activations = "int8", kv_type = "f16";
-    std::string model, task, data, out;
+    std::string model, data, out;
+    std::vector<std::string> tasks;
     int64_t limit = -1, every = 1;
     int n_predict = 0, max_total = 0, threads = 0, parallel = 1;
     bool json = false, quiet = false;
@@ -32,11 +34,12 @@ RunFn AddEvalCommand(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "eval", "Score greedy answers on held-out items of a task (base model, fixed adapters, or routed)");
-  cmd->add_option("--task", a->task,
+  cmd->add_option("--task", a->tasks,
                   "gsm8k (exact final number), arc_challenge (answer letter), squad (exact match, also F1), "
-                  "codealpaca (ROUGE-L F)")
+                  "codealpaca (ROUGE-L F); or NAME=FILE, repeatable: several tasks, one summary")
       ->required();
-  cmd->add_option("--data", a->data, "held-out records: FILE.jsonl, optionally sliced: FILE.jsonl[:100]")->required();
+  cmd->add_option("--data", a->data,
+                  "held-out records of the one --task NAME: FILE.jsonl, optionally sliced: FILE.jsonl[:100]");
   cmd->add_option("--limit", a->limit, "score only the first N records (after the slice)")->check(CLI::PositiveNumber);
   cmd->add_option("--every", a->every, "score every K-th record of the slice (spreads --limit over a file ordered by topic)")
       ->check(CLI::PositiveNumber);
@@ -58,26 +61,16 @@ RunFn AddEvalCommand(CLI::App& app) {
       ->capture_default_str();
   a->mixture.Add(cmd);
   return [a, cmd] {
-    const eval::EvalTask task = eval::ParseEvalTask(a->task);
+    const std::vector<eval::TaskRun> runs = eval::ParseTaskRuns(a->tasks, a->data);
     a->mixture.Validate(*cmd, "eval");
     if (!a->out.empty()) CheckWritableOutput(a->out);
-    const std::vector<eval::EvalItem> items = eval::LoadEvalItems(a->data, task, a->limit, a->every);
+    std::vector<std::vector<eval::EvalItem>> items_of_run;  // all read first: a bad file fails before the model loads
+    for (const eval::TaskRun& run : runs) {
+      items_of_run.push_back(eval::LoadEvalItems(run.data, run.task, a->limit, a->every));
+    }
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     const MixtureSetup mixture(a->mixture, *model, pool);
-    eval::EvalOptions options;
-    options.parallel = a->parallel;
-    options.task = task;
-    options.limits = eval::DefaultAnswerLimits(task);
-    if (a->n_predict > 0) options.limits.max_new_tokens = a->n_predict;
-    options.max_total_tokens = a->max_total;
-    options.kv_type = ParseKvType(a->kv_type);
-    eval::ScheduleFactory schedule_for;
-    if (mixture.routed()) {
-      schedule_for = [&mixture](const std::string& prompt) -> std::unique_ptr<MixtureSchedule> {
-        return mixture.RoutingFor(prompt);
-      };
-    }
     // Predictions are appended as they come to OUT.partial, renamed to OUT at
     // the end: a run stopped half way keeps what it scored.
     const std::string partial = a->out.empty() ? "" : a->out + ".partial";
@@ -86,31 +79,51 @@ RunFn AddEvalCommand(CLI::App& app) {
       predictions.open(partial, std::ios::binary | std::ios::trunc);
       if (!predictions) throw InputError("cannot write " + partial + " (check the directory of -o)");
     }
-    ProgressBar progress(eval::EvalTaskName(task), static_cast<int64_t>(items.size()));
-    double score_sum = 0;
-    const eval::EvalSummary summary = eval::RunEval(
-        *model, pool, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
-          score_sum += r.score.score;
-          if (!a->out.empty()) {
-            nlohmann::json j = {{"index", r.index},
-                                {"line", r.line},
-                                {"output", r.output},
-                                {"predicted", r.score.predicted},
-                                {"reference", r.score.reference},
-                                {"score", r.score.score},
-                                {"prompt_tokens", r.prompt_tokens},
-                                {"output_tokens", r.output_tokens},
-                                {"stop", r.stop_reason}};
-            if (r.score.f1 >= 0) j["f1"] = r.score.f1;
-            predictions << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-            predictions.flush();
-          }
-          if (!a->quiet) progress.Update(static_cast<int64_t>(r.index + 1));
-        });
-    if (!a->quiet) {
-      char note[64];
-      std::snprintf(note, sizeof note, "score %.3f", score_sum / static_cast<double>(items.size()));
-      progress.Finish(static_cast<int64_t>(items.size()), note);
+    std::vector<eval::TaskResult> results;
+    for (size_t run_index = 0; run_index < runs.size(); ++run_index) {
+      const eval::EvalTask task = runs[run_index].task;
+      const std::vector<eval::EvalItem>& items = items_of_run[run_index];
+      eval::EvalOptions options;
+      options.parallel = a->parallel;
+      options.task = task;
+      options.limits = eval::DefaultAnswerLimits(task);
+      if (a->n_predict > 0) options.limits.max_new_tokens = a->n_predict;
+      options.max_total_tokens = a->max_total;
+      options.kv_type = ParseKvType(a->kv_type);
+      eval::ScheduleFactory schedule_for;
+      if (mixture.routed()) {
+        schedule_for = [&mixture](const std::string& prompt) -> std::unique_ptr<MixtureSchedule> {
+          return mixture.RoutingFor(prompt);
+        };
+      }
+      ProgressBar progress(eval::EvalTaskName(task), static_cast<int64_t>(items.size()));
+      double score_sum = 0;
+      const eval::EvalSummary summary = eval::RunEval(
+          *model, pool, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
+            score_sum += r.score.score;
+            if (!a->out.empty()) {
+              nlohmann::json j = {{"index", r.index},
+                                  {"line", r.line},
+                                  {"output", r.output},
+                                  {"predicted", r.score.predicted},
+                                  {"reference", r.score.reference},
+                                  {"score", r.score.score},
+                                  {"prompt_tokens", r.prompt_tokens},
+                                  {"output_tokens", r.output_tokens},
+                                  {"stop", r.stop_reason}};
+              if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+              if (runs.size() > 1) j["task"] = eval::EvalTaskName(task);
+              predictions << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+              predictions.flush();
+            }
+            if (!a->quiet) progress.Update(static_cast<int64_t>(r.index + 1));
+          });
+      if (!a->quiet) {
+        char note[64];
+        std::snprintf(note, sizeof note, "score %.3f", score_sum / static_cast<double>(items.size()));
+        progress.Finish(static_cast<int64_t>(items.size()), note);
+      }
+      results.push_back({runs[run_index], summary});
     }
     if (!partial.empty()) {
       predictions.close();
@@ -126,23 +139,13 @@ RunFn AddEvalCommand(CLI::App& app) {
                                    : (a->mixture.mix.empty() ? " | each at weight 1" : " | mix " + a->mixture.mix);
     }
     if (a->json) {
-      nlohmann::json j = {{"task", eval::EvalTaskName(task)},
-                          {"data", a->data},
-                          {"metric", eval::EvalMetricName(task)},
-                          {"items", summary.items},
-                          {"score", summary.mean_score},
-                          {"adapters", adapters},
-                          {"prompt_tokens", summary.prompt_tokens},
-                          {"output_tokens", summary.output_tokens},
-                          {"seconds", summary.seconds}};
-      if (summary.mean_f1 >= 0) j["f1"] = summary.mean_f1;
+      const nlohmann::json j = results.size() == 1 ? eval::TaskSummaryJson(results[0], adapters)
+                                                   : eval::MultiTaskSummaryJson(results, adapters);
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("%s on %s: %s %.1f%% over %zu items", eval::EvalTaskName(task), a->data.c_str(),
-                  eval::EvalMetricName(task), 100 * summary.mean_score, summary.items);
-      if (summary.mean_f1 >= 0) std::printf(" (F1 %.1f%%)", 100 * summary.mean_f1);
-      std::printf("\nadapters: %s\n%lld answer tokens in %.1f s\n", adapters.c_str(),
-                  static_cast<long long>(summary.output_tokens), summary.seconds);
+      const std::string text = results.size() == 1 ? eval::TaskSummaryText(results[0], adapters)
+                                                   : eval::MultiTaskSummaryText(results, adapters);
+      std::fputs(text.c_str(), stdout);
     }
     if (!a->out.empty()) std::fprintf(stderr, "predictions: %s\n", a->out.c_str());
     return 0;

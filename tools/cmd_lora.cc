@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "io/adapter_provenance.h"
 #include "lora/adapter_bank.h"
 #include "lora/merge.h"
 #include "lora/mix_spec.h"
@@ -86,6 +87,10 @@ RunFn AddConvertAdapterCommand(CLI::App& app) {
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
     ConvertAdapter(a->in, a->out, *model, outtype);
     const bool gguf = std::filesystem::path(a->out).extension() == ".gguf";
+    // PEFT to PEFT keeps what the trainer recorded (base model, dropout).
+    if (!gguf && std::filesystem::is_directory(a->in)) {
+      if (const auto provenance = ReadAdapterProvenance(a->in)) WriteAdapterProvenance(a->out, *provenance);
+    }
     std::fprintf(stderr, "wrote %s (%s)\n", a->out.c_str(),
                  gguf ? "llama.cpp LoRA GGUF" : "PEFT adapter directory");
     return 0;

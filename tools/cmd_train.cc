@@ -15,10 +15,21 @@
 #include "train/trainer.h"
 
 namespace tokenlora::cli {
+namespace {
+
+// "dir/model.gguf" -> "model.gguf", "hf/SmolLM2/" -> "SmolLM2".
+std::string ModelFileName(const std::string& path) {
+  std::filesystem::path p(path);
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
+}
+
+}  // namespace
 
 RunFn AddTrainCommand(CLI::App& app) {
   struct Args {
-    std::string model, data, val, tmpl, out, targets = "q_proj,v_proj", schedule = "cosine", name = "adapter";
+    std::string model, data, val, tmpl, out, targets = "q_proj,v_proj", schedule = "cosine", name = "adapter",
+                                             base_name;
     int rank = 64, batch = 4, grad_accum = 1, max_len = 512, threads = 0;
     float alpha = 16, dropout = 0.1f;
     double lr = 2e-4, weight_decay = 0.0, max_grad_norm = 1.0;
@@ -69,6 +80,10 @@ RunFn AddTrainCommand(CLI::App& app) {
   cmd->add_option("--stop-after", a->stop_after,
                   "stop after this step as if interrupted (continue later with --resume); no adapter is written");
   cmd->add_option("--name", a->name, "adapter name in messages")->capture_default_str();
+  cmd->add_option("--base-name", a->base_name,
+                  "the base model's Hugging Face id, written as base_model_name_or_path in adapter_config.json "
+                  "(default: HuggingFaceTB/SmolLM2-135M-Instruct for the built-in model, else the model's file "
+                  "name)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
   return [a] {
@@ -94,6 +109,9 @@ RunFn AddTrainCommand(CLI::App& app) {
     o.stop_after = a->stop_after;
     o.out_dir = a->out;
     o.adapter_name = a->name;
+    o.base_model_name = !a->base_name.empty() ? a->base_name
+                        : a->model.empty()    ? std::string(kDefaultModelHfId)
+                                              : ModelFileName(a->model);
     o.progress = a->quiet ? nullptr : stderr;
     {  // the output directory first: never lose a run to a bad -o
       std::error_code ec;

@@ -29,6 +29,8 @@ RunFn AddEvalCommand(CLI::App& app);            // cmd_eval.cc
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the
 // source tree the binary was built from.
 std::string DefaultModelPath();
+// The Hugging Face id of the built-in model (DefaultModelPath() is its Q4_1 GGUF).
+inline constexpr const char* kDefaultModelHfId = "HuggingFaceTB/SmolLM2-135M-Instruct";
 // $env_var when set, else `relative` (e.g. "models/all-MiniLM-L6-v2") under
 // the current directory or under the source tree the binary was built from;
 // `relative` itself when found nowhere (the loader's error then names it).

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace tokenlora {
 namespace {
@@ -46,6 +49,36 @@ int CodePoints(std::string_view s) {
   int n = 0;
   for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return n;
+}
+
+// Splits `text` into lines of at most `max_chars` code points, breaking after
+// ", " or "; " where it can (else at a space, else mid-word).
+std::vector<std::string> WrapText(std::string_view text, int max_chars) {
+  max_chars = std::max(1, max_chars);
+  std::vector<std::string> lines;
+  while (CodePoints(text) > max_chars) {
+    // Byte offset of the first code point past the limit.
+    size_t limit = 0;
+    for (int cp = 0; limit < text.size(); ++limit) {
+      if ((static_cast<unsigned char>(text[limit]) & 0xC0) != 0x80 && cp++ == max_chars) break;
+    }
+    size_t cut = std::string_view::npos;
+    for (const std::string_view sep : {"; ", ", ", " "}) {
+      const size_t at = text.substr(0, limit + 1).rfind(sep);
+      if (at != std::string_view::npos && at > 0) {
+        cut = at + sep.size() - 1;  // keep the separator's punctuation on this line
+        break;
+      }
+    }
+    if (cut == std::string_view::npos) cut = limit;
+    std::string_view line = text.substr(0, cut);
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    lines.emplace_back(line);
+    text.remove_prefix(cut);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  }
+  if (!text.empty() || lines.empty()) lines.emplace_back(text);
+  return lines;
 }
 
 size_t TopTask(const std::vector<float>& w) {
@@ -93,9 +126,27 @@ std::string RoutingTraceSvg(const TokenRouting& routing, const RoutingTraceInfo&
   const std::vector<RoutingTraceStep>& steps = routing.trace();
   const std::vector<std::string>& tasks = routing.task_names();
   const double width = 960, margin = 24, plot_w = width - 2 * margin;
-  const double chart_top = 80, chart_h = 150;
   const double char_w = 7.8, line_h = 26, font = 13;
   const size_t n = steps.size();
+
+  // The header: a title and the settings in small type, wrapped to the
+  // picture's width (monospace advance 0.602 em, rounded up to 0.62).
+  const RoutingStats& st = routing.stats();
+  const int k = routing.options().route_every;
+  char title[128], details[512];
+  std::snprintf(title, sizeof(title), "tokenlora token-level routing: %zu generated tokens", n);
+  std::snprintf(details, sizeof(details),
+                "route %s, kv %s, policy %s, window %s, mix %s; %lld router calls (%lld encoder runs), %.0f ms",
+                k == 0 ? "once on the prompt" : ("every " + std::to_string(k) + " tokens").c_str(),
+                KvPolicyName(routing.options().kv_policy), info.policy.c_str(), info.window.c_str(),
+                info.mix_mode.c_str(), static_cast<long long>(st.route_calls), static_cast<long long>(st.encoder_runs),
+                st.router_ms);
+  const double details_font = 11, details_line_h = 14;
+  const std::vector<std::string> detail_lines = WrapText(details, static_cast<int>(plot_w / (0.62 * details_font)));
+  // Everything below the header moves down by the extra detail lines.
+  const double header_extra = details_line_h * static_cast<double>(detail_lines.size() - 1);
+  const double legend_y = 52 + header_extra;
+  const double chart_top = 80 + header_extra, chart_h = 150;
 
   std::string body;
   // Stacked weights over the steps, one band per task (step-shaped: a
@@ -137,8 +188,9 @@ std::string RoutingTraceSvg(const TokenRouting& routing, const RoutingTraceInfo&
     char label[64];
     std::snprintf(label, sizeof(label), " (mean %.2f)", mean);
     const std::string text = XmlEscape(tasks[t]) + label;
-    body += "<rect x=\"" + Fmt(lx) + "\" y=\"52\" width=\"12\" height=\"12\" fill=\"" + TaskColor(t) + "\"/>";
-    body += "<text x=\"" + Fmt(lx + 16) + "\" y=\"62\" font-size=\"12\">" + text + "</text>\n";
+    body += "<rect x=\"" + Fmt(lx) + "\" y=\"" + Fmt(legend_y) + "\" width=\"12\" height=\"12\" fill=\"" +
+            TaskColor(t) + "\"/>";
+    body += "<text x=\"" + Fmt(lx + 16) + "\" y=\"" + Fmt(legend_y + 10) + "\" font-size=\"12\">" + text + "</text>\n";
     lx += 16 + 7.0 * CodePoints(tasks[t] + label) + 18;
   }
 
@@ -188,20 +240,13 @@ std::string RoutingTraceSvg(const TokenRouting& routing, const RoutingTraceInfo&
                     Fmt(height) + "\" viewBox=\"0 0 " + Fmt(width) + " " + Fmt(height) +
                     "\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\">\n";
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  const RoutingStats& st = routing.stats();
-  const int k = routing.options().route_every;
-  char title[128], details[512];
-  std::snprintf(title, sizeof(title), "tokenlora token-level routing: %zu generated tokens", n);
-  std::snprintf(details, sizeof(details),
-                "route %s, kv %s, policy %s, window %s, mix %s; %lld router calls (%lld encoder runs), %.0f ms",
-                k == 0 ? "once on the prompt" : ("every " + std::to_string(k) + " tokens").c_str(),
-                KvPolicyName(routing.options().kv_policy), info.policy.c_str(), info.window.c_str(),
-                info.mix_mode.c_str(), static_cast<long long>(st.route_calls),
-                static_cast<long long>(st.encoder_runs), st.router_ms);
   svg += "<text x=\"" + Fmt(margin) + "\" y=\"20\" font-size=\"14\" font-weight=\"bold\">" + XmlEscape(title) +
          "</text>\n";
-  svg += "<text x=\"" + Fmt(margin) + "\" y=\"38\" font-size=\"11\" fill=\"#444\">" + XmlEscape(details) +
-         "</text>\n";
+  for (size_t i = 0; i < detail_lines.size(); ++i) {
+    svg += "<text x=\"" + Fmt(margin) + "\" y=\"" + Fmt(38 + details_line_h * static_cast<double>(i)) +
+           "\" font-size=\"" + Fmt(details_font, "%.0f") + "\" fill=\"#444\">" + XmlEscape(detail_lines[i]) +
+           "</text>\n";
+  }
   svg += body;
   svg += "<g font-size=\"" + Fmt(font) + "\">\n" + text_svg + "</g>\n</svg>\n";
   return svg;

@@ -7,7 +7,9 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "io/adapter_provenance.h"
 #include "lora/adapter.h"
+#include "router/sha256.h"
 #include "train/checkpoint.h"
 #include "train/llama_train_graph.h"
 #include "train/loss_curve.h"
@@ -33,6 +35,27 @@ void ValidateOptions(const TrainerOptions& o) {
                      std::to_string(o.stop_after) + ")");
   }
 }
+
+// What adapter_config.json records about this run. The dropout is the one
+// the forward pass applied (llama_train_forward.cc, when > 0); the base file
+// is hashed so an adapter names the exact (e.g. quantized) weights it fits.
+AdapterProvenance DescribeTraining(const Model& model, const TrainerOptions& o) {
+  AdapterProvenance p;
+  p.base_model_name_or_path = o.base_model_name;
+  p.lora_dropout = o.lora.dropout;
+  fs::path file = model.path();
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) file /= "model.safetensors";  // sharded checkpoints: no single file
+  if (fs::is_regular_file(file, ec)) {
+    p.base_model_file = file.filename().string();
+    p.base_model_sha256 = Sha256File(file.string());
+  }
+  return p;
+}
+
+// The data file's name (with its slice) for the loss curve's title: never the
+// directories of the machine that trained.
+std::string SourceFileName(const std::string& source) { return fs::path(source).filename().string(); }
 
 // The dropout key of sequence k of step s: a function of the seed and its place only.
 uint64_t DropoutKey(uint64_t seed, int64_t step, size_t k) {
@@ -229,13 +252,14 @@ TrainSummary TrainLora(const Model& model, const TrainDataset& train, const Trai
 
   const LoraAdapter adapter = params.ToAdapter(options.adapter_name, BaseQkRowOrder(model.config()));
   WritePeftAdapter(adapter, model.config(), options.out_dir);
+  WriteAdapterProvenance(options.out_dir, DescribeTraining(model, options));
   std::vector<std::pair<double, double>> train_curve, val_curve;
   for (const Json& j : log) {
     if (j.contains("loss")) train_curve.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
     if (j.contains("val_loss")) val_curve.emplace_back(j["step"].get<double>(), j["val_loss"].get<double>());
   }
   WriteFileAtomically((fs::path(options.out_dir) / "loss.svg").string(),
-                      LossCurveSvg(train_curve, val_curve, "LoRA training: " + train.source));
+                      LossCurveSvg(train_curve, val_curve, "LoRA training: " + SourceFileName(train.source)));
   if (options.checkpoint_every > 0) SaveCheckpoint(checkpoint_path, params, optimizer, fingerprint);
   return summary;
 }

@@ -43,6 +43,9 @@ struct TrainerOptions {
   int64_t stop_after = 0;
   std::string out_dir;  // the adapter, train_log.jsonl, loss.svg, checkpoint.safetensors
   std::string adapter_name = "adapter";
+  // The base's Hugging Face id, for adapter_config.json base_model_name_or_path
+  // ("" writes null); the base file's name and SHA-256 are recorded beside it.
+  std::string base_model_name;
   std::FILE* progress = stderr;  // null: quiet
 };
 
@@ -64,7 +67,9 @@ struct TrainSummary {
 double MeanLoss(const Model& model, LoraParams& params, const TrainDataset& data, int64_t limit, ThreadPool& pool);
 
 // Trains and writes out_dir (adapter_config.json + adapter_model.safetensors,
-// train_log.jsonl, loss.svg). Throws InputError for bad options or a
+// train_log.jsonl, loss.svg). adapter_config.json records the base model
+// (name, file, SHA-256), the task type and the dropout applied
+// (io/adapter_provenance.h). Throws InputError for bad options or a
 // checkpoint that does not match them.
 TrainSummary TrainLora(const Model& model, const TrainDataset& train, const TrainDataset* val,
                        const TrainerOptions& options, ThreadPool& pool);

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -52,6 +53,42 @@ TEST_F(EvalCliTest, ScoresEveryItemAndWritesPredictions) {
   EXPECT_DOUBLE_EQ(summary["score"].get<double>(), sum / 3);
 }
 
+// Several --task NAME=FILE pairs: one model load, each task scored by its
+// own metric, one summary (a row per task and the unweighted mean).
+TEST_F(EvalCliTest, SeveralTasksGiveOneSummary) {
+  const std::string gsm = dir_ + "/gsm.jsonl";
+  {
+    std::ofstream out(gsm);
+    for (int i = 0; i < 2; ++i) out << R"({"question": "What is 1+1?", "answer": "1+1=2\n#### 2"})" << "\n";
+  }
+  const std::string tasks = " --task 'arc_challenge=" + data_ + "[1:]' --task gsm8k=" + gsm + " -n 4 -t 1";
+  auto r = RunTokenlora("eval -q -m " + model_ + tasks + " --json -o " + dir_ + "/pred.jsonl");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const size_t brace = r.out.find('{');
+  ASSERT_NE(brace, std::string::npos) << r.out;
+  const auto summary = nlohmann::json::parse(r.out.substr(brace, r.out.find('\n', brace) - brace));
+  ASSERT_EQ(summary["tasks"].size(), 2u) << summary.dump();
+  EXPECT_EQ(summary["tasks"][0]["task"], "arc_challenge");
+  EXPECT_EQ(summary["tasks"][0]["items"], 3);
+  EXPECT_EQ(summary["tasks"][1]["task"], "gsm8k");
+  EXPECT_EQ(summary["tasks"][1]["metric"], "exact final number");
+  EXPECT_EQ(summary["items"], 5);
+  EXPECT_DOUBLE_EQ(summary["mean_score"].get<double>(), (summary["tasks"][0]["score"].get<double>() +
+                                                         summary["tasks"][1]["score"].get<double>()) /
+                                                            2);
+  std::ifstream in(dir_ + "/pred.jsonl");
+  std::map<std::string, int> per_task;
+  for (std::string line; std::getline(in, line);) ++per_task[nlohmann::json::parse(line)["task"].get<std::string>()];
+  EXPECT_EQ(per_task["arc_challenge"], 3);
+  EXPECT_EQ(per_task["gsm8k"], 2);
+
+  r = RunTokenlora("eval -q -m " + model_ + tasks);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("arc_challenge  answer letter"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mean "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("adapters: none (base model)"), std::string::npos) << r.out;
+}
+
 TEST_F(EvalCliTest, BadInputExitsWithTwoAndSaysWhy) {
   struct Case {
     std::string args, expected;
@@ -63,6 +100,11 @@ TEST_F(EvalCliTest, BadInputExitsWithTwoAndSaysWhy) {
       {"--task arc_challenge --data " + data_ + " --route-every 4", "needs a router"},
       {"--task arc_challenge --data " + data_ + " --mix a=1", "--mix needs adapters"},
       {"--task arc_challenge --data " + data_ + " -o " + dir_ + "/no/such/dir/p.jsonl", "does not exist"},
+      {"--task arc_challenge", "add --data FILE.jsonl"},
+      {"--task arc_challenge --task gsm8k=" + data_, "each needs its file"},
+      {"--task arc_challenge=" + data_ + " --data " + data_, "use one form"},
+      {"--task arc_challenge=" + data_ + " --task arc_challenge=" + data_, "given twice"},
+      {"--task arc_challenge=" + data_ + " --task gsm8k=" + dir_ + "/missing.jsonl", "missing.jsonl"},
   };
   for (const Case& c : cases) {
     const auto r = RunTokenlora("eval -q -m " + model_ + " " + c.args);
@@ -93,8 +135,9 @@ TEST_F(EvalCliTest, ARecordTooLongForTheModelStopsTheRunButKeepsWhatWasScored) {
 // (steps, then "#### N" and EOS), which the base never does.
 TEST(EvalCliRealModel, Gsm8kAdapterWritesWorkedSolutions) {
   const std::string model_path = testing::DefaultModelPath();
-  const std::string data = testing::SharedPath("data/gsm8k/test.jsonl");
-  if (model_path.empty() || !fs::exists(data)) GTEST_SKIP() << "run scripts/fetch-models first (and ../shared/data)";
+  const std::string data = testing::DataPath("gsm8k/test.jsonl");
+  if (model_path.empty()) GTEST_SKIP() << "run scripts/fetch-models first";
+  if (testing::DataMissing(data)) return;
   const std::string dir = testing::TempDir();
   auto outputs = [&](const std::string& extra) {
     // f32 activations: the setting the adapters' README numbers were measured with.

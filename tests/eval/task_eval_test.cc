@@ -1,5 +1,5 @@
 // Loading held-out items and scoring answers (eval/task_eval.h), on the real
-// data sets in ../shared/data, and RunEval on a tiny model.
+// data sets in the data folder (testing::DataDir), and RunEval on a tiny model.
 #include "eval/task_eval.h"
 
 #include <gtest/gtest.h>
@@ -24,15 +24,15 @@ struct TaskFile {
 };
 
 std::vector<TaskFile> RealFiles() {
-  return {{EvalTask::kGsm8k, testing::SharedPath("data/gsm8k/test.jsonl")},
-          {EvalTask::kArc, testing::SharedPath("data/arc_challenge/ARC-Challenge-Test.jsonl")},
-          {EvalTask::kSquad, testing::SharedPath("data/squad/dev.jsonl")},
-          {EvalTask::kCodeAlpaca, testing::SharedPath("data/codealpaca/code_alpaca_2k.jsonl")}};
+  return {{EvalTask::kGsm8k, testing::DataPath("gsm8k/test.jsonl")},
+          {EvalTask::kArc, testing::DataPath("arc_challenge/ARC-Challenge-Test.jsonl")},
+          {EvalTask::kSquad, testing::DataPath("squad/dev.jsonl")},
+          {EvalTask::kCodeAlpaca, testing::DataPath("codealpaca/code_alpaca_2k.jsonl")}};
 }
 
 TEST(LoadEvalItems, PromptsAreTheTrainingPromptsAndTheReferenceAnswersScoreFull) {
   for (const TaskFile& f : RealFiles()) {
-    if (!fs::exists(f.file)) GTEST_SKIP() << "no shared data at " << f.file;
+    if (testing::DataMissing(f.file)) return;
     const std::vector<EvalItem> items = LoadEvalItems(f.file + "[10:30]", f.task, 12);
     ASSERT_EQ(items.size(), 12u) << EvalTaskName(f.task);
     const RecordTemplate full = RecordTemplate::Parse(EvalTaskName(f.task));

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "core/error.h"
 #include "generate/routing_trace.h"
@@ -287,6 +288,36 @@ TEST_F(TokenRoutingTest, TraceJsonAndSvgDescribeEveryToken) {
     const char next = svg[p + 1];
     EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(next)) || next == '/' || next == '?') << svg.substr(p, 20);
   }
+
+  // The settings line under the title fits the picture even with long policy
+  // and window descriptions: it wraps, and no word is lost. The width is
+  // estimated from the font: a monospace advance of 0.602 em (DejaVu Sans Mono).
+  RoutingTraceInfo long_info = info;
+  long_info.policy = "paper (T=4) over a deliberately long description of the policy settings";
+  long_info.window = "sliding 64 tokens of the prompt and the generated text so far";
+  const std::string long_svg = RoutingTraceSvg(routing, long_info);
+  const std::regex width_re("<svg[^>]* width=\"([0-9.]+)\"");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(long_svg, m, width_re));
+  const double picture_width = std::stod(m[1].str());
+  const std::regex text_re("<text x=\"([0-9.]+)\" y=\"[0-9.]+\" font-size=\"([0-9.]+)\"[^>]*>([^<]*)</text>");
+  std::string subtitle;
+  int subtitle_lines = 0;
+  for (auto it = std::sregex_iterator(long_svg.begin(), long_svg.end(), text_re); it != std::sregex_iterator(); ++it) {
+    const std::string content = (*it)[3].str();
+    size_t chars = 0;
+    for (const char c : content) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const double right = std::stod((*it)[1].str()) + static_cast<double>(chars) * 0.602 * std::stod((*it)[2].str());
+    EXPECT_LE(right, picture_width) << content;
+    if ((*it)[2].str() == "11" && content.find("generated token") == std::string::npos) {
+      subtitle += (subtitle.empty() ? "" : " ") + content;
+      ++subtitle_lines;
+    }
+  }
+  EXPECT_GE(subtitle_lines, 2);
+  EXPECT_NE(subtitle.find(long_info.policy), std::string::npos) << subtitle;
+  EXPECT_NE(subtitle.find(long_info.window), std::string::npos) << subtitle;
+  EXPECT_NE(subtitle.find("5 router calls"), std::string::npos) << subtitle;
 }
 
 }  // namespace

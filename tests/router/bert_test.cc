@@ -240,7 +240,10 @@ TEST(MiniLm, EmbeddingsMatchSentenceTransformers) {
       rows.push_back(i);
     }
   }
-  ASSERT_GE(texts.size(), 200u) << "shared data absent?";
+  if (texts.size() < meta["texts"].size()) {
+    testing::MissingData(std::to_string(meta["texts"].size() - texts.size()) + " golden texts' source records");
+    return;
+  }
   ThreadPool pool(ThreadPool::PhysicalCores());
   BertWorkspace ws;
   std::vector<float> got(texts.size() * dim);

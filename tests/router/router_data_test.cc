@@ -19,7 +19,7 @@ namespace tokenlora {
 namespace {
 
 using nlohmann::json;
-using testing::SharedPath;
+using testing::DataPath;
 using testing::SourcePath;
 using testing::TempDir;
 
@@ -102,15 +102,18 @@ TEST(RecordTemplate, MatchesPythonOnDataSetRecords) {
   const json golden = json::parse(in);
   int checked = 0;
   for (const json& f : golden["formatted"]) {
-    std::ifstream data(SharedPath("data/" + f["file"].get<std::string>()));
-    if (!data) continue;
+    std::ifstream data(DataPath(f["file"].get<std::string>()));
+    if (!data) {
+      testing::MissingData(DataPath(f["file"].get<std::string>()));
+      continue;
+    }
     std::string line;
     for (int i = 0; i <= f["line"].get<int>(); ++i) std::getline(data, line);
     const std::string name = f["task"].get<std::string>();
     EXPECT_EQ(RecordTemplate::Parse(name).Format(json::parse(line)), f["text"].get<std::string>()) << name;
     ++checked;
   }
-  if (checked == 0) GTEST_SKIP() << "shared data absent";
+  if (checked == 0) return;
   EXPECT_EQ(checked, static_cast<int>(golden["formatted"].size()));
 }
 

@@ -216,9 +216,10 @@ TEST(MiniLmRouter, MatchesReferenceEndToEnd) {
   const std::string dir = testing::MiniLmDir();
   if (dir.empty()) GTEST_SKIP() << "models/all-MiniLM-L6-v2 absent (scripts/fetch-models)";
   const RouterGolden& g = LoadRouterGolden();
-  const std::string shared = testing::SharedPath("data/");
-  if (!std::ifstream(shared + g.meta["tasks"][0]["file"].get<std::string>()))
-    GTEST_SKIP() << "shared data absent";
+  const std::string shared = testing::DataPath("");
+  for (const json& t : g.meta["tasks"]) {
+    if (testing::DataMissing(shared + t["file"].get<std::string>())) return;
+  }
   auto embedder = Embedder::Load(dir, ThreadPool::PhysicalCores());
   EXPECT_EQ(embedder->identity().name, "all-MiniLM-L6-v2");
   std::vector<TaskSpec> specs;

@@ -23,7 +23,7 @@ std::string MiniLmDir() {
 std::string MiniLmTokenizerDir() {
   const std::string model = SourcePath("models/all-MiniLM-L6-v2");
   if (fs::exists(model + "/tokenizer.json") && fs::exists(model + "/vocab.txt")) return model;
-  const std::string shared = SharedPath("data/tokenizers/all-MiniLM-L6-v2");
+  const std::string shared = DataPath("tokenizers/all-MiniLM-L6-v2");
   if (fs::exists(shared + "/tokenizer.json") && fs::exists(shared + "/vocab.txt")) return shared;
   return "";
 }
@@ -38,7 +38,7 @@ std::optional<std::string> ResolveRef(const nlohmann::json& ref) {
   auto it = files.find(rel);
   if (it == files.end()) {
     std::vector<std::string> lines;
-    std::ifstream in(SharedPath("data/" + rel));
+    std::ifstream in(DataPath(rel));
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     it = files.emplace(rel, std::move(lines)).first;
   }

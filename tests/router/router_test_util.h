@@ -14,12 +14,12 @@ namespace tokenlora::testing {
 // weights GTEST_SKIP then.
 std::string MiniLmDir();
 // A directory with the MiniLM tokenizer.json and vocab.txt: the model
-// directory, else the shared data copy; "" when neither exists.
+// directory, else the data folder's copy (testing::DataDir); "" when neither exists.
 std::string MiniLmTokenizerDir();
 
-// A golden text: {"text": s} inline, {"ref": [file under shared/data,
+// A golden text: {"text": s} inline, {"ref": [file under the data folder,
 // 0-based line, "field.path"]}, or {"refs": [ref, ...], "sep": s} joined;
-// nullopt when the shared data is absent.
+// nullopt when the data is absent.
 std::optional<std::string> GoldenText(const nlohmann::json& row);
 
 // Little-endian float16 / float32 file as floats.

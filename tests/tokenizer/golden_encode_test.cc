@@ -42,9 +42,7 @@ void ExpectGolden(const Tokenizer& tok, const std::string& key, bool parse_speci
   }
   EXPECT_GE(compared, 500u) << key;
   EXPECT_EQ(failures, 0u) << failures << " of " << compared << " strings differ for " << key;
-  if (golden.skipped > 0) {
-    std::printf("note: %zu golden strings skipped (shared data absent)\n", golden.skipped);
-  }
+  if (golden.skipped > 0) MissingData(std::to_string(golden.skipped) + " golden strings' source texts");
 }
 
 TEST(GoldenEncode, HasEnoughStrings) {
@@ -54,7 +52,7 @@ TEST(GoldenEncode, HasEnoughStrings) {
 
 TEST(GoldenEncode, SmolLM2TokenizerJson) {
   const Tokenizer* tok = SmolLM2Json();
-  if (tok == nullptr) GTEST_SKIP() << "shared data absent: no SmolLM2 tokenizer.json";
+  if (tok == nullptr) return MissingData(DataPath("tokenizers/SmolLM2-135M-Instruct/tokenizer.json"));
   ExpectGolden(*tok, "smollm2", /*parse_special=*/true);
   ExpectGolden(*tok, "smollm2_raw", /*parse_special=*/false);
 }
@@ -70,7 +68,7 @@ TEST(GoldenEncode, SmolLM2Gguf) {
 // single_word, non-special and normalized tokens, content already in the
 // vocabulary), patched in as the golden script did.
 TEST(GoldenEncode, AddedTokenOptions) {
-  if (SmolLM2JsonPath().empty()) GTEST_SKIP() << "shared data absent: no SmolLM2 tokenizer.json";
+  if (SmolLM2JsonPath().empty()) return MissingData(DataPath("tokenizers/SmolLM2-135M-Instruct/tokenizer.json"));
   using nlohmann::json;
   json tokenizer = json::parse(ReadTextFile(SmolLM2JsonPath()));
   std::ifstream patch_file(SourcePath("tests/golden/tokenizer/added_tokens_patch.json"));
@@ -133,7 +131,7 @@ std::unique_ptr<Tokenizer> SmolLM2GgufWithPre(const std::string& pre) {
 }
 
 TEST(GoldenEncode, Llama3AndQwen2PreTokenizers) {
-  if (SmolLM2JsonPath().empty()) GTEST_SKIP() << "shared data absent: no SmolLM2 tokenizer.json";
+  if (SmolLM2JsonPath().empty()) return MissingData(DataPath("tokenizers/SmolLM2-135M-Instruct/tokenizer.json"));
   ExpectGolden(*SmolLM2WithPre(std::string(kLlama3Pattern), true), "llama3_pre", true);
   ExpectGolden(*SmolLM2WithPre(std::string(kQwen2Pattern), false), "qwen2_pre", true);
   ExpectGolden(*SmolLM2GgufWithPre("llama-bpe"), "llama3_pre", true);
@@ -192,11 +190,15 @@ TEST(GoldenEncode, PreTokenizerVariants) {
   ASSERT_TRUE(in.good());
   const json golden = json::parse(in);
   size_t checked = 0;
+  bool missing = false;
   std::map<bool, json> bases;  // parsed once: SmolLM2 (true) and the Metaspace SentencePiece model
   for (const json& variant : golden["variants"]) {
     const std::string name = variant["name"].get<std::string>();
     const bool smollm2 = variant["base"] == "smollm2";
-    if (smollm2 && SmolLM2JsonPath().empty()) continue;
+    if (smollm2 && SmolLM2JsonPath().empty()) {
+      missing = true;
+      continue;
+    }
     if (!bases.count(smollm2)) {
       bases[smollm2] = json::parse(ReadTextFile(smollm2 ? SmolLM2JsonPath() : SpmMetaspaceJsonPath()));
     }
@@ -218,7 +220,8 @@ TEST(GoldenEncode, PreTokenizerVariants) {
     }
     EXPECT_EQ(failures, 0u) << name;
   }
-  if (checked == 0) GTEST_SKIP() << "shared data absent";
+  EXPECT_GT(checked, 0u);
+  if (missing) MissingData(DataPath("tokenizers/SmolLM2-135M-Instruct/tokenizer.json"));
 }
 
 }  // namespace

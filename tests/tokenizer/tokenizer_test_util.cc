@@ -17,18 +17,18 @@ namespace {
 
 using nlohmann::json;
 
-// Lines of a shared data file, read once; empty when the file is absent.
+// Lines of a data file, read once; empty when the file is absent.
 const std::vector<std::string>& SharedLines(const std::string& relative) {
   static std::map<std::string, std::vector<std::string>> cache;
   auto [it, inserted] = cache.try_emplace(relative);
   if (inserted) {
-    std::ifstream in(SharedPath("data/" + relative));
+    std::ifstream in(DataPath(relative));
     for (std::string line; std::getline(in, line);) it->second.push_back(line);
   }
   return it->second;
 }
 
-// [file, line, "a.b"] -> the text, or nullopt when shared data is absent.
+// [file, line, "a.b"] -> the text, or nullopt when the data is absent.
 std::optional<std::string> ResolveRef(const json& ref) {
   const std::vector<std::string>& lines = SharedLines(ref.at(0).get<std::string>());
   const size_t line = ref.at(1).get<size_t>();
@@ -111,7 +111,7 @@ const std::vector<int32_t>* GoldenIds(const GoldenCase& c, const std::string& ke
 }
 
 std::string SmolLM2JsonPath() {
-  const std::string path = SharedPath("data/tokenizers/SmolLM2-135M-Instruct/tokenizer.json");
+  const std::string path = DataPath("tokenizers/SmolLM2-135M-Instruct/tokenizer.json");
   return std::filesystem::exists(path) ? path : "";
 }
 std::string SpmDir() { return SourcePath("tests/data/tokenizer/spm_llama2"); }

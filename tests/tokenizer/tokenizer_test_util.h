@@ -22,7 +22,7 @@ struct GoldenCase {
 
 struct EncodeGolden {
   std::vector<GoldenCase> cases;
-  size_t skipped = 0;  // cases whose text lives in shared data that is absent
+  size_t skipped = 0;  // cases whose text lives in data that is absent
 };
 
 // Loads encode.jsonl once; texts stored as references are re-read from the
@@ -35,7 +35,7 @@ const EncodeGolden& LoadEncodeGolden();
 const std::vector<int32_t>* GoldenIds(const GoldenCase& c, const std::string& key);
 
 // Paths of the test tokenizers.
-std::string SmolLM2JsonPath();  // in shared data; "" when absent
+std::string SmolLM2JsonPath();  // in the data folder; "" when absent
 std::string SpmDir();           // tests/data/tokenizer/spm_llama2
 std::string SpmMetaspaceJsonPath();
 std::string SpmGgufPath();

@@ -61,6 +61,56 @@ TEST(TrainCli, TrainsAnAdapterThatGenerateLoads) {
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
 }
 
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// adapter_config.json says what was trained, as PEFT writes it (base model,
+// task type, the dropout the trainer applied), with the base file's name and
+// SHA-256; convert-adapter keeps it; loss.svg's title names no directories.
+TEST(TrainCli, RecordsWhatWasTrained) {
+  const std::string dir = testing::TempDir();
+  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
+  const std::string data = WriteArcRecords(dir, 8);
+  const std::string common = "train -m " + model + " --data '" + data +
+                             "' --template arc_challenge --rank 4 --alpha 8 --max-len 64 -t 1 --steps 1 -q";
+  auto r = testing::RunTokenlora(common + " --dropout 0.25 --base-name org/tiny-llama -o " + dir + "/named");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json named = ReadJson(dir + "/named/adapter_config.json");
+  EXPECT_EQ(named["base_model_name_or_path"], "org/tiny-llama");
+  EXPECT_EQ(named["task_type"], "CAUSAL_LM");
+  EXPECT_DOUBLE_EQ(named["lora_dropout"].get<double>(), 0.25);
+  EXPECT_EQ(named["peft_type"], "LORA");
+  EXPECT_EQ(named["r"], 4);
+  EXPECT_EQ(named["tokenlora"]["base_model_file"], std::filesystem::path(model).filename().string());
+  const std::string sha = named["tokenlora"]["base_model_sha256"].get<std::string>();
+  EXPECT_EQ(sha.size(), 64u);
+  EXPECT_EQ(sha.find_first_not_of("0123456789abcdef"), std::string::npos) << sha;
+
+  // Without --base-name and --dropout: the model file's name and the default 0.1.
+  r = testing::RunTokenlora(common + " -o " + dir + "/plain");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json plain = ReadJson(dir + "/plain/adapter_config.json");
+  EXPECT_EQ(plain["base_model_name_or_path"], std::filesystem::path(model).filename().string());
+  EXPECT_DOUBLE_EQ(plain["lora_dropout"].get<double>(), 0.1);
+  EXPECT_EQ(plain["tokenlora"]["base_model_sha256"], sha);
+
+  // The loss curve's title: the data file's name, not where it lay.
+  std::ifstream svg_in(dir + "/named/loss.svg");
+  const std::string svg(std::istreambuf_iterator<char>(svg_in), {});
+  EXPECT_TRUE(testing::Contains(svg, "LoRA training: arc.jsonl<")) << svg.substr(0, 400);
+  EXPECT_FALSE(testing::Contains(svg, dir)) << svg.substr(0, 400);
+
+  // convert-adapter to another PEFT directory keeps the record.
+  r = testing::RunTokenlora("convert-adapter " + dir + "/named -m " + model + " --outtype f16 -o " + dir + "/f16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json converted = ReadJson(dir + "/f16/adapter_config.json");
+  for (const char* key : {"base_model_name_or_path", "task_type", "lora_dropout", "tokenlora"}) {
+    EXPECT_EQ(converted[key], named[key]) << key;
+  }
+}
+
 TEST(TrainCli, BadInputExitsTwoWithAMessage) {
   const std::string dir = testing::TempDir();
   const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kF32}, dir);
