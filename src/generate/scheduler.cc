@@ -127,15 +127,40 @@ bool Scheduler::Cancel(SequenceId id) {
   return false;
 }
 
+std::unique_ptr<KvCache> Scheduler::CacheFor(const Sequence& seq) {
+  const DType type = seq.options().kv_type;
+  // The smallest kept cache that fits.
+  size_t best = free_caches_.size();
+  for (size_t i = 0; i < free_caches_.size(); ++i) {
+    const KvCache& c = *free_caches_[i];
+    if (c.type() == type && KvCache::BytesFor(model_.config(), seq.ctx_size(), type) <= c.bytes() &&
+        (best == free_caches_.size() || c.bytes() < free_caches_[best]->bytes())) {
+      best = i;
+    }
+  }
+  if (best < free_caches_.size() && free_caches_[best]->Reuse(seq.ctx_size(), type)) {
+    std::unique_ptr<KvCache> kv = std::move(free_caches_[best]);
+    free_caches_.erase(free_caches_.begin() + static_cast<std::ptrdiff_t>(best));
+    kv_bytes_free_ -= kv->bytes();
+    return kv;
+  }
+  const size_t bytes = KvCache::BytesFor(model_.config(), seq.ctx_size(), type);
+  while (kv_bytes_in_use_ + kv_bytes_free_ + bytes > options_.kv_memory_bytes && !free_caches_.empty()) {
+    kv_bytes_free_ -= free_caches_.back()->bytes();
+    free_caches_.pop_back();
+  }
+  if (kv_bytes_in_use_ + bytes > options_.kv_memory_bytes) return nullptr;
+  return std::make_unique<KvCache>(model_.config(), seq.ctx_size(), type);
+}
+
 void Scheduler::Admit() {
   // Arrival order; the head waits (rather than being overtaken) when its
   // cache does not fit yet, so a long request is not starved.
   while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_sequences) {
     Sequence& seq = *waiting_.front();
-    const GenerateOptions& o = seq.options();
-    const size_t bytes = KvCache::BytesFor(model_.config(), seq.ctx_size(), o.kv_type);
-    if (kv_bytes_in_use_ + bytes > options_.kv_memory_bytes) break;
-    seq.Admit(std::make_unique<KvCache>(model_.config(), seq.ctx_size(), o.kv_type), Clock::now());
+    std::unique_ptr<KvCache> kv = CacheFor(seq);
+    if (kv == nullptr) break;
+    seq.Admit(std::move(kv), Clock::now());
     kv_bytes_in_use_ += seq.kv_bytes();
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
@@ -294,7 +319,11 @@ void Scheduler::Reap() {
       continue;
     }
     kv_bytes_in_use_ -= (*it)->kv_bytes();
-    (*it)->ReleaseKv();
+    std::unique_ptr<KvCache> kv = (*it)->ReleaseKv();
+    if (kv != nullptr && free_caches_.size() < static_cast<size_t>(options_.max_sequences)) {
+      kv_bytes_free_ += kv->bytes();
+      free_caches_.push_back(std::move(kv));
+    }
     it = running_.erase(it);
   }
 }

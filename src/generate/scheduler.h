@@ -87,12 +87,17 @@ class Scheduler {
   size_t n_waiting() const { return waiting_.size(); }
   size_t n_running() const { return running_.size(); }
   size_t kv_bytes_in_use() const { return kv_bytes_in_use_; }
+  // Memory of finished sequences' caches kept for reuse.
+  size_t kv_bytes_cached() const { return kv_bytes_free_; }
   size_t kv_memory_bytes() const { return options_.kv_memory_bytes; }
   const SchedulerOptions& options() const { return options_; }
   const SchedulerStats& stats() const { return stats_; }
 
  private:
   void Admit();
+  // A cache for `seq`: a kept one that fits, else a new one (dropping kept
+  // ones to make room); nullptr when the budget has no room now.
+  std::unique_ptr<KvCache> CacheFor(const Sequence& seq);
   void RouteDue();
   // Removes finished sequences from running_ and frees their caches.
   void Reap();
@@ -106,7 +111,12 @@ class Scheduler {
   SequenceId next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
-  size_t kv_bytes_in_use_ = 0;
+  size_t kv_bytes_in_use_ = 0;      // caches of running sequences
+  // Caches of finished sequences kept for reuse (fresh memory costs a page
+  // fault and zeroing per 4 KiB); they count against the KV budget too and
+  // are dropped first when a new cache does not fit.
+  std::vector<std::unique_ptr<KvCache>> free_caches_;
+  size_t kv_bytes_free_ = 0;
   SchedulerStats stats_;
   // Per-step scratch.
   std::vector<ForwardSegment> segments_;

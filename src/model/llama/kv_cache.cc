@@ -28,6 +28,13 @@ size_t KvCache::BytesFor(const LlamaConfig& config, int capacity, DType type) {
   return 2 * static_cast<size_t>(config.n_layers) * padded * static_cast<size_t>(config.kv_dim()) * element;
 }
 
+bool KvCache::Reuse(int capacity, DType type) {
+  if (type != type_ || capacity <= 0 || capacity > padded_capacity_) return false;
+  capacity_ = capacity;
+  n_past_ = 0;
+  return true;
+}
+
 void KvCache::Truncate(int n) {
   TL_CHECK(n >= 0 && n <= n_past_);
   n_past_ = n;

@@ -26,6 +26,12 @@ class KvCache {
   void set_n_past(int n) { n_past_ = n; }
   // Forget positions from `n` on (n <= n_past).
   void Truncate(int n);
+  // Makes this cache a fresh one of `capacity` positions and `type`, keeping
+  // its memory (no allocation, no page faults: a scheduler reuses the caches
+  // of finished sequences). False, and nothing changes, when the memory is
+  // too small or the type differs. The layout stays that of the allocated
+  // capacity; only the positions the cache accepts change.
+  bool Reuse(int capacity, DType type);
 
   // Bytes of keys and values one position holds, over all layers.
   double BytesPerPosition() const { return bytes_per_position_; }
