@@ -29,6 +29,9 @@ struct BatchLine {
   std::vector<std::pair<std::string, float>> mix;
   std::string router;  // the line's own router file
   bool has_route_every = false, has_kv_policy = false;
+  std::string route_policy;          // "" : the command's
+  float route_temperature = 0;       // 0: the policy's default
+  std::string route_window;          // "" : the command's
   TokenRoutingOptions routing;
   bool trace = false;
 };
@@ -81,8 +84,9 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
     throw InputError(where + ": not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) throw InputError(where + ": expected a JSON object like {\"prompt\": \"...\"}, got " + j.dump().substr(0, 60));
-  static const char* kKnown[] = {"prompt", "id", "mix", "router", "route_every", "kv_policy", "max_tokens",
-                                 "temperature", "top_p", "top_k", "seed", "stop", "trace"};
+  static const char* kKnown[] = {"prompt", "id", "mix", "router", "route_every", "kv_policy", "route_policy",
+                                 "route_temperature", "route_window", "max_tokens", "temperature", "top_p",
+                                 "top_k", "seed", "stop", "trace"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       std::string known;
@@ -125,6 +129,15 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
       throw InputError(where + ": kv_policy: " + e.what());
     }
   }
+  if (j.contains("route_policy")) l.route_policy = Field<std::string>(j, "route_policy", where, "a policy name");
+  if (j.contains("route_window")) {
+    l.route_window = Field<std::string>(j, "route_window", where, "\"whole\" or \"last:N\"");
+    try {
+      RouteWindow::Parse(l.route_window);
+    } catch (const InputError& e) {
+      throw InputError(where + ": route_window: " + e.what());
+    }
+  }
   auto whole = [&](const char* key, int lo) {
     const json& v = j[key];
     if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > (1 << 30)) {
@@ -139,6 +152,12 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
     }
     return v.get<float>();
   };
+  if (j.contains("route_temperature")) {
+    l.route_temperature = finite("route_temperature");
+    if (!(l.route_temperature > 0)) {
+      throw InputError(where + ": field 'route_temperature' should be > 0, got " + j["route_temperature"].dump());
+    }
+  }
   if (j.contains("max_tokens")) l.options.max_new_tokens = static_cast<int>(whole("max_tokens", 0));
   if (j.contains("temperature")) l.options.sampling.temperature = finite("temperature");
   if (j.contains("top_p")) l.options.sampling.top_p = finite("top_p");
@@ -213,14 +232,21 @@ int RunGenerateBatch(const BatchGenerateArgs& args, const Model& model, ThreadPo
       }
       r.options = l.options;
       const bool routed = !l.router.empty() || (!l.has_mix && mixture.routed());
-      if ((l.has_route_every || l.has_kv_policy) && !routed) {
-        throw InputError("route_every / kv_policy need a router: give the line a \"router\" or the command --router");
+      const bool route_fields = l.has_route_every || l.has_kv_policy || !l.route_policy.empty() ||
+                                l.route_temperature > 0 || !l.route_window.empty();
+      if (route_fields && !routed) {
+        throw InputError("route_every / kv_policy / route_* need a router: give the line a \"router\" or the "
+                         "command --router");
       }
       if (l.trace && !routed) throw InputError("\"trace\" records routing weights: the line is not routed");
       if (routed) {
         TokenRoutingOptions o = mixture.routing_options();
         if (l.has_route_every) o.route_every = l.routing.route_every;
         if (l.has_kv_policy) o.kv_policy = l.routing.kv_policy;
+        if (!l.route_window.empty()) o.window = RouteWindow::Parse(l.route_window);
+        if (!l.route_policy.empty() || l.route_temperature > 0) {
+          o.policy = mixture.PolicyFor(l.router, l.route_policy, l.route_temperature);
+        }
         routings[i] = mixture.RoutingFor(l.prompt, l.router, o);
         r.schedule = routings[i].get();
       } else if (l.has_mix) {

@@ -141,6 +141,17 @@ std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt
   return std::make_unique<TokenRouting>(*it->second, *bank_, prompt_text, o);
 }
 
+RoutingPolicy MixtureSetup::PolicyFor(const std::string& router_path, const std::string& name, float temperature) {
+  const Router* r = router_.get();
+  if (!router_path.empty()) {
+    RoutingFor("", router_path, routing_options_);  // loads it once
+    r = routers_by_path_.at(router_path).get();
+  }
+  if (r == nullptr) throw InputError("no router: add --router FILE, or give the request its own router");
+  return RoutingPolicy::Make(name.empty() ? policy_args_.policy : name, temperature, policy_args_.top_k,
+                             policy_args_.weights, r->file().TaskNames());
+}
+
 std::vector<float> MixtureSetup::DefaultWeights() const { return default_weights_; }
 
 std::vector<float> MixtureSetup::WeightsFor(const std::vector<std::pair<std::string, float>>& mix,

@@ -57,6 +57,10 @@ class MixtureSetup {
   std::unique_ptr<TokenRouting> RoutingFor(const std::string& prompt_text, const std::string& router_path,
                                            const TokenRoutingOptions& options);  // loads routers: not const
   const TokenRoutingOptions& routing_options() const { return routing_options_; }
+  // A routing policy for the tasks of `router_path` (empty: --router): policy
+  // `name` (empty: --route-policy) at `temperature` (0: the policy's
+  // default); top-k and fixed weights as --route-top-k / --route-weights.
+  RoutingPolicy PolicyFor(const std::string& router_path, const std::string& name, float temperature);
   // The fixed weights of --mix (or every adapter at 1) by bank slot; empty
   // without adapters or with --router.
   std::vector<float> DefaultWeights() const;

@@ -51,6 +51,11 @@ TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, std::string 
   if (options_.route_every < 0) {
     throw InputError("route_every is " + std::to_string(options_.route_every) + ", expected >= 0");
   }
+  if (options_.policy && options_.policy->kind == PolicyKind::kFixed &&
+      options_.policy->fixed.size() != task_names_.size()) {
+    throw InputError("a fixed routing policy gives " + std::to_string(options_.policy->fixed.size()) +
+                     " weights but the router has " + std::to_string(task_names_.size()) + " tasks");
+  }
   const std::vector<std::string> adapters = bank.Names();
   std::vector<std::string> missing, unknown;
   for (const std::string& t : task_names_) {
@@ -88,7 +93,8 @@ MixtureSchedule::EncoderRequest TokenRouting::BeginStep(int step, std::string_vi
   const auto t0 = std::chrono::steady_clock::now();
   running_text_.resize(prompt_size_);
   running_text_.append(output_text);
-  begun_encoder_ = router_.embedder().PrepareWindow(embedder_state_, running_text_, router_.window());
+  const RouteWindow& window = options_.window ? *options_.window : router_.window();
+  begun_encoder_ = router_.embedder().PrepareWindow(embedder_state_, running_text_, window);
   begun_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!begun_encoder_) return {};
   return {&router_.embedder(), &embedder_state_};
@@ -104,6 +110,7 @@ bool TokenRouting::FinishStep(double encoder_ms) {
   if (begun_encoder_) ++stats_.encoder_runs;
   ++stats_.route_calls;
   RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
+  if (options_.policy) r.weights = options_.policy->Weights(r.similarities);
   similarities_ = std::move(r.similarities);
   const bool changed = step == 0 || r.weights != weights_;
   if (changed) {

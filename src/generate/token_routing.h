@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "generate/mixture_schedule.h"
 #include "lora/adapter_bank.h"
 #include "router/embedder.h"
+#include "router/policy.h"
 #include "router/router.h"
 
 namespace tokenlora {
@@ -41,6 +43,10 @@ struct TokenRoutingOptions {
   // Refuse a bank holding adapters the router has no task for (a typo in a
   // name); false lets a bank shared by several routers hold more.
   bool require_all_adapters = true;
+  // This sequence's own policy and window instead of the Router's (one
+  // loaded router serves sequences that weigh or window differently).
+  std::optional<RoutingPolicy> policy = std::nullopt;
+  std::optional<RouteWindow> window = std::nullopt;
 };
 
 // One generated token and the weights its logits were computed under.

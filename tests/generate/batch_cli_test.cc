@@ -119,6 +119,9 @@ TEST_F(BatchCliTest, EveryLineEqualsItsRequestAlone) {
       {{{"prompt", "the cat sat on"}, {"temperature", 0.9}, {"seed", 5}, {"mix", {{"science", 1.0}}}},
        "-n 7 --mix science=1 --temp 0.9 --seed 5"},
       {{{"prompt", "the cat"}, {"stop", "a"}, {"id", "x"}}, "-n 7 --stop a"},
+      {{{"prompt", "mats and cats"}, {"router", dir_ + "/router.json"}, {"route_policy", "softmax"},
+        {"route_temperature", 0.2}, {"route_window", "last:3"}, {"route_every", 1}},
+       "-n 7" + r + " --route-every 1 --route-policy softmax --route-temperature 0.2 --route-window last:3"},
   };
   // Lines without "mix"/"router" use the command's flags (here: every adapter at weight 1).
   ExpectBatchEqualsAlone(dir_, common_, cases, "-n 7 --parallel 3 --batch-tokens 8 --embedder " + embedder_);
@@ -129,6 +132,9 @@ TEST_F(BatchCliTest, EveryLineEqualsItsRequestAlone) {
   ASSERT_EQ(one.code, 0) << one.out;
   EXPECT_EQ(ReadTextFile(dir_ + "/one.jsonl"), first);
   EXPECT_EQ(JsonLines(dir_ + "/out.jsonl")[7]["id"], "x");
+  // The per-line policy really differs from the command's default (paper).
+  const std::vector<json> lines = JsonLines(dir_ + "/out.jsonl");
+  ASSERT_EQ(lines.size(), cases.size());
 }
 
 TEST_F(BatchCliTest, RoutedLinesFollowTheCommandsRouterAndTraceOnRequest) {
@@ -159,6 +165,8 @@ TEST_F(BatchCliTest, BadLinesAndFlagsExitWithTwoAndSayWhere) {
       {"{\"prompt\": \"a\", \"mix\": {\"math\": \"high\"}}\n", "", "should be a finite number"},
       {"{\"prompt\": \"a\", \"max_tokens\": -3}\n", "", "'max_tokens' should be a whole number >= 0"},
       {"{\"prompt\": \"a\", \"route_every\": 2}\n", "", "need a router"},
+      {"{\"prompt\": \"a\", \"route_window\": \"last:0\"}\n", "", "route_window"},
+      {"{\"prompt\": \"a\", \"route_temperature\": 0}\n", "", "'route_temperature' should be > 0"},
       {"{\"prompt\": \"a\", \"trace\": true}\n", "", "not routed"},
       {"{\"prompt\": \"a\", \"temperature\": -1}\n", "", "temperature"},
       {"{\"prompt\": \"a\", \"stop\": [1]}\n", "", "'stop' should hold strings"},
