@@ -11,6 +11,7 @@
 
 #include "bench_routing.h"
 #include "commands.h"
+#include "mixture_args.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
@@ -136,12 +137,7 @@ int RunBatchedBench(const BatchedBenchArgs& a) {
   std::unique_ptr<Router> router;
   TokenRoutingOptions routing_options;
   if (!a.adapters.empty()) {
-    bank = std::make_unique<AdapterBank>(*model);
-    const AdapterLoadOptions load{ParseAdapterStorage(a.adapter_type)};
-    for (const std::string& s : a.adapters) {
-      const AdapterSpec spec = ParseAdapterSpec(s);
-      bank->Load(spec.name, spec.path, load);
-    }
+    bank = LoadAdapterBank(*model, a.adapters, a.adapter_type);
     MixerOptions mo;
     mo.mode = ParseMixMode(a.mix_mode);
     mixer = std::make_unique<LoraMixer>(*bank, mo);

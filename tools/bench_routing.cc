@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "mixture_args.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
@@ -65,12 +66,8 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
   ids.resize(static_cast<size_t>(a.n_prompt));
   const std::string prompt_text = tok.Decode(ids, /*skip_special=*/true);
 
-  AdapterBank bank(*model);
-  const AdapterLoadOptions load{ParseAdapterStorage(a.adapter_type)};
-  for (const std::string& s : a.adapters) {
-    const AdapterSpec spec = ParseAdapterSpec(s);
-    bank.Load(spec.name, spec.path, load);
-  }
+  const std::unique_ptr<AdapterBank> bank_owner = LoadAdapterBank(*model, a.adapters, a.adapter_type);
+  AdapterBank& bank = *bank_owner;
   MixerOptions mixer_options;
   mixer_options.mode = ParseMixMode(a.mix_mode);
   LoraMixer mixer(bank, mixer_options);

@@ -67,17 +67,23 @@ void MixtureArgs::Validate(const CLI::App& cmd, const std::string& command, bool
   }
 }
 
+std::unique_ptr<AdapterBank> LoadAdapterBank(const Model& model, const std::vector<std::string>& specs,
+                                             const std::string& storage) {
+  auto bank = std::make_unique<AdapterBank>(model);
+  const AdapterLoadOptions load{ParseAdapterStorage(storage)};
+  for (const std::string& s : specs) {
+    const AdapterSpec spec = ParseAdapterSpec(s);
+    bank->Load(spec.name, spec.path, load);
+  }
+  return bank;
+}
+
 MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool)
     : embedder_dir_(args.embedder), policy_args_(args.routing), pool_(&pool) {
   routing_options_.route_every = ParseRouteEvery(args.route_every);
   routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
   if (args.adapters.empty()) return;
-  bank_ = std::make_unique<AdapterBank>(model);
-  const AdapterLoadOptions load{ParseAdapterStorage(args.adapter_type)};
-  for (const std::string& s : args.adapters) {
-    const AdapterSpec spec = ParseAdapterSpec(s);
-    bank_->Load(spec.name, spec.path, load);
-  }
+  bank_ = LoadAdapterBank(model, args.adapters, args.adapter_type);
   MixerOptions options;
   options.mode = ParseMixMode(args.mix_mode);
   mixer_ = std::make_unique<LoraMixer>(*bank_, options);

@@ -37,6 +37,12 @@ struct MixtureArgs {
   void Validate(const CLI::App& cmd, const std::string& command, bool per_request_routers = false) const;
 };
 
+// An adapter bank for `model` holding --adapter NAME=PATH `specs`, stored
+// as `storage` (--adapter-type: f32, f16 or q8_0). InputError naming the
+// adapter that fails.
+std::unique_ptr<AdapterBank> LoadAdapterBank(const Model& model, const std::vector<std::string>& specs,
+                                             const std::string& storage);
+
 // The loaded adapters and router of one command run.
 class MixtureSetup {
  public:

@@ -19,6 +19,7 @@
 #include "router/embedder.h"
 #include "router/router_file.h"
 #include "router/tiny_bert.h"
+#include "routing_test_util.h"
 #include "test_util.h"
 
 namespace tokenlora {
@@ -78,19 +79,9 @@ class BatchCliTest : public ::testing::Test {
     const std::string model = testing::WriteTinyLlamaSafetensors(dir_ + "/model");
     const auto m = Model::Load(model);
     embedder_ = testing::WriteTinyBert(testing::TinyBert());
-    RouterFile f;
-    f.embedder = Embedder::Load(embedder_, 1)->identity();
-    std::mt19937 rng(3);
-    std::normal_distribution<float> normal;
+    const RouterFile f = testing::RandomRouterFile(Embedder::Load(embedder_, 1)->identity(), {"math", "science", "code"}, 3);
     std::string adapters;
     for (const std::string task : {"math", "science", "code"}) {
-      RouterTask t;
-      t.name = task;
-      t.source = "test";
-      t.template_spec = "{text}";
-      t.records = 1;
-      for (int d = 0; d < f.embedder.dim; ++d) t.centroid.push_back(normal(rng));
-      f.tasks.push_back(std::move(t));
       WritePeftAdapter(testing::RandomAdapter(m->config(), task, 4, 8.0f, {ModuleKind::kQ, ModuleKind::kV}, 11 + task.size()),
                        m->config(), dir_ + "/" + task);
       adapters += " --adapter " + task + "=" + dir_ + "/" + task;

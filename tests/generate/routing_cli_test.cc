@@ -15,6 +15,7 @@
 #include "router/embedder.h"
 #include "router/router_file.h"
 #include "router/tiny_bert.h"
+#include "routing_test_util.h"
 #include "test_util.h"
 
 namespace tokenlora {
@@ -32,18 +33,8 @@ class RoutingCliTest : public ::testing::Test {
     model_ = testing::WriteTinyLlamaSafetensors(dir_ + "/model");
     const auto model = Model::Load(model_);
     embedder_ = testing::WriteTinyBert(testing::TinyBert());
-    RouterFile f;
-    f.embedder = Embedder::Load(embedder_, 1)->identity();
-    std::mt19937 rng(3);
-    std::normal_distribution<float> normal;
+    const RouterFile f = testing::RandomRouterFile(Embedder::Load(embedder_, 1)->identity(), kTasks, 3);
     for (size_t i = 0; i < kTasks.size(); ++i) {
-      RouterTask t;
-      t.name = kTasks[i];
-      t.source = "test";
-      t.template_spec = "{text}";
-      t.records = 1;
-      for (int d = 0; d < f.embedder.dim; ++d) t.centroid.push_back(normal(rng));
-      f.tasks.push_back(std::move(t));
       const LoraAdapter a = testing::RandomAdapter(model->config(), kTasks[i], 4, 8.0f,
                                                    {ModuleKind::kQ, ModuleKind::kV}, 11 + i);
       WritePeftAdapter(a, model->config(), dir_ + "/" + kTasks[i]);

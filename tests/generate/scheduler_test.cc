@@ -16,6 +16,7 @@
 #include "lora/adapter_bank.h"
 #include "lora/lora_test_util.h"
 #include "router/tiny_bert.h"
+#include "routing_test_util.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -63,28 +64,11 @@ class SchedulerTest : public ::testing::TestWithParam<std::string> {
     } else {
       model_ = Model::Load(testing::WriteTinyLlamaSafetensors(dir_));
     }
-    bank_ = std::make_unique<AdapterBank>(*model_);
-    for (size_t i = 0; i < kTasks.size(); ++i) {
-      bank_->Add(testing::RandomAdapter(model_->config(), kTasks[i], 6, 16.0f,
-                                        {ModuleKind::kQ, ModuleKind::kV, ModuleKind::kDown}, 7 + i));
-    }
+    bank_ = testing::RandomTaskAdapters(*model_, kTasks);
     embedder_dir_ = testing::WriteTinyBert(testing::TinyBert(64, 64));
     embedder_ = Embedder::Load(embedder_dir_, 1);
-    RouterFile f;
-    f.embedder = embedder_->identity();
-    const std::vector<std::string> texts = {"the cat", "the cat ? ? ? ? ? ?", "mat mat on mat"};
-    std::vector<float> c(texts.size() * static_cast<size_t>(embedder_->dim()));
-    embedder_->EmbedBatch(texts, c.data());
-    for (size_t i = 0; i < kTasks.size(); ++i) {
-      RouterTask t;
-      t.name = kTasks[i];
-      t.source = "test";
-      t.template_spec = "{text}";
-      t.records = 1;
-      t.centroid.assign(c.begin() + static_cast<std::ptrdiff_t>(i) * embedder_->dim(),
-                        c.begin() + static_cast<std::ptrdiff_t>(i + 1) * embedder_->dim());
-      f.tasks.push_back(std::move(t));
-    }
+    const RouterFile f =
+        testing::RouterFileFromTexts(*embedder_, kTasks, {"the cat", "the cat ? ? ? ? ? ?", "mat mat on mat"});
     router_ = std::make_unique<Router>(f, "router.json", *embedder_,
                                        RoutingPolicy::Make("softmax", 0.05f, 1, "", kTasks), RouteWindow{});
     mixer_ = std::make_unique<LoraMixer>(*bank_);

@@ -17,6 +17,7 @@
 #include "lora/adapter_bank.h"
 #include "lora/lora_test_util.h"
 #include "router/tiny_bert.h"
+#include "routing_test_util.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,11 +34,7 @@ class TokenRoutingTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::TempDir();
     model_ = Model::Load(testing::WriteTinyLlamaSafetensors(dir_));
-    bank_ = std::make_unique<AdapterBank>(*model_);
-    for (size_t i = 0; i < kTasks.size(); ++i) {
-      bank_->Add(testing::RandomAdapter(model_->config(), kTasks[i], 6, 16.0f,
-                                        {ModuleKind::kQ, ModuleKind::kV, ModuleKind::kDown}, 7 + i));
-    }
+    bank_ = testing::RandomTaskAdapters(*model_, kTasks);
     // 64 pieces: the window keeps growing through the whole generation.
     embedder_dir_ = testing::WriteTinyBert(testing::TinyBert(64, 64));
     embedder_ = Embedder::Load(embedder_dir_, 1);
@@ -52,22 +49,8 @@ class TokenRoutingTest : public ::testing::Test {
   // the prompt, "science" on the prompt followed by unknown pieces (what the
   // tiny model's stray bytes embed as), "code" elsewhere.
   static RouterFile MakeRouterFile(Embedder& e) {
-    RouterFile f;
-    f.embedder = e.identity();
-    const std::vector<std::string> texts = {kPromptText, kPromptText + " ? ? ? ? ? ? ? ? ? ? ? ?", "mat mat on mat"};
-    std::vector<float> centroids(texts.size() * static_cast<size_t>(e.dim()));
-    e.EmbedBatch(texts, centroids.data());
-    for (size_t i = 0; i < kTasks.size(); ++i) {
-      RouterTask t;
-      t.name = kTasks[i];
-      t.source = "test";
-      t.template_spec = "{text}";
-      t.records = 1;
-      t.centroid.assign(centroids.begin() + static_cast<std::ptrdiff_t>(i) * e.dim(),
-                        centroids.begin() + static_cast<std::ptrdiff_t>(i + 1) * e.dim());
-      f.tasks.push_back(std::move(t));
-    }
-    return f;
+    return testing::RouterFileFromTexts(
+        e, kTasks, {kPromptText, kPromptText + " ? ? ? ? ? ? ? ? ? ? ? ?", "mat mat on mat"});
   }
   RoutingPolicy SharpSoftmax() const { return RoutingPolicy::Make("softmax", 0.05f, 1, "", kTasks); }
 
