@@ -49,6 +49,7 @@ struct NamesOrRegex {
 
 struct PeftConfig {
   int r = 8;
+  bool r_given = false;  // false: adapter_config.json has no r (PEFT's default 8 applies)
   float lora_alpha = 8;
   bool use_rslora = false;
   NamesOrRegex target_modules, exclude_modules;
@@ -142,6 +143,7 @@ PeftConfig ParseConfig(const Json& j, const std::string& who) {
     return j[key].get<T>();
   };
   c.r = number("r", 8);
+  c.r_given = j.contains("r") && !j["r"].is_null();
   c.lora_alpha = number("lora_alpha", 8.0f);
   if (c.r <= 0)
     throw InputError(who + ": adapter_config.json r must be positive, got " + std::to_string(c.r));
@@ -406,9 +408,13 @@ LoraAdapter LoadPeftAdapter(const std::string& name, const std::string& path,
     }
     const int want_rank = PatternValue(c.rank_pattern, module_key, c.r);
     if (m.rank != want_rank) {
+      const bool from_default = !c.r_given && want_rank == c.r && PatternValue(c.rank_pattern, module_key, -1) < 0;
       throw InputError(who + ": " + what + " has rank " + std::to_string(m.rank) +
-                       " but adapter_config.json gives r=" + std::to_string(want_rank) +
-                       " for it (r / rank_pattern) — config and weights from different adapters?");
+                       (from_default ? " but adapter_config.json has no r, so PEFT's default r=8 applies"
+                                     : " but adapter_config.json gives r=" + std::to_string(want_rank) +
+                                           " for it (r / rank_pattern)") +
+                       " — config and weights from different adapters?" +
+                       (from_default ? " (add \"r\": " + std::to_string(m.rank) + " if the weights are right)" : ""));
     }
     m.alpha = PatternValue(c.alpha_pattern, module_key, c.lora_alpha);
     m.scale = lora_internal::LoraScale(m.alpha, m.rank, c.use_rslora);
