@@ -172,8 +172,8 @@ TEST(SafetensorsBadInput, Json) {
               {"'w' appears twice in the header"});
   // Same key names deeper down are not duplicates.
   EXPECT_EQ(SafetensorsParseError(RawSafetensors("{\"w\":" + entry + ",\"v\":" +
-                                                     R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                                                 std::string(4, '\0'))),
+                                                     R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                                 std::string(8, '\0'))),
             "");
   // Padding spaces after the JSON are part of the format.
   EXPECT_EQ(SafetensorsParseError(RawSafetensors("{\"w\":" + entry + "}     ", std::string(4, '\0'))), "");

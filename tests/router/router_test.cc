@@ -129,7 +129,8 @@ TEST(Policy, TemperatureIsCheckedAndErrorsNameTheTypedFlag) {
   ExpectInputError([&] { RoutingPolicy::Make("fixed", 0, 1, "", names, "route-"); },
                    "--route-policy fixed needs --route-weights");
   ExpectInputError([] { RouteWindow::Parse("tail", "--route-window"); }, "--route-window 'tail'");
-  EXPECT_EQ(RoutingPolicy::Make("paper", 0, 1, "", names).Describe(), "paper (T=4)");
+  EXPECT_EQ(RoutingPolicy::Make("paper", 0, 1, "", names).temperature, 4.0f);  // 0: not given
+  EXPECT_EQ(RoutingPolicy::Make("softmax", 0, 1, "", names).temperature, 0.1f);
   // The largest temperature allowed still gives finite weights summing to 1.
   for (const char* policy : {"paper", "softmax"}) {
     for (const float t : {RoutingPolicy::kMaxTemperature, 1e-6f}) {
