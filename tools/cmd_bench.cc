@@ -123,7 +123,7 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
   try {
     j = nlohmann::json::parse(out);
   } catch (const nlohmann::json::exception&) {
-    throw InputError("--peer: '" + peer + "' (exit status " + std::to_string(status) +
+    throw InputError("--peer: '" + peer + "' (" + DescribeWaitStatus(status) +
                      ") did not print llama-bench JSON — is it llama.cpp's llama-bench binary?");
   }
   double prefill = 0, decode = 0;
@@ -149,20 +149,21 @@ RunFn AddBenchCommand(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed (optionally beside llama.cpp)");
   cmd->add_option("-m,--model", a->model, "model (default: the built-in model)");
-  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for the prefill test")->check(CLI::Range(1, 1 << 16));
-  cmd->add_option("-n,--n-gen", a->n_gen, "tokens for the decode test")->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for the prefill test")->check(IntRange(1, 1 << 16));
+  cmd->add_option("-n,--n-gen", a->n_gen, "tokens for the decode test")->check(IntRange(1, 1 << 16));
   cmd->add_option("-d,--n-depth", a->n_depth,
                   "tokens already in the KV cache before each test (llama-bench's -d): measures long-context speed")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--reps", a->reps, "repetitions (min/median/max reported)")->check(CLI::Range(1, 1000));
-  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+      ->check(IntRange(0, 1 << 20));
+  cmd->add_option("--reps", a->reps, "repetitions (min/median/max reported)")->check(IntRange(1, 1000));
+  AddThreadsOption(cmd, &a->threads);
   AddActivationsOption(cmd, &a->activations);
   AddKvTypeOption(cmd, &a->kv_type);
-  cmd->add_option("--peer", a->peer, "path of llama.cpp's llama-bench to run on the same file, interleaved");
+  cmd->add_option("--peer", a->peer, "path of llama.cpp's llama-bench to run on the same file, interleaved")
+      ->check(ExecutableFile());
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_option("--adapter", a->adapters, "LoRA adapter NAME=PATH (repeatable): also measure with adapters, beside the base in the same run");
   cmd->add_option("--mix-every", a->mix_every, "fresh random adapter weights every K tokens (prefill rows too); 0: fixed equal weights")
-      ->check(CLI::NonNegativeNumber);
+      ->check(IntRange(0));
   cmd->add_option("--mix-mode", a->mix_mode, "exact (default), peft-linear or peft04-linear")
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
   cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default), f16 or q8_0");
@@ -174,6 +175,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       ->group(kBatched);
   cmd->add_option("--peer-batched", a->peer_batched,
                   "path of llama.cpp's llama-batched-bench to run with -npp/-ntg/-npl on the same file, interleaved")
+      ->check(ExecutableFile())
       ->group(kBatched);
   const char* kRouting = "Token-level routing benchmark (--router): fixed weights vs routing every K";
   cmd->add_option("--router", a->routing.router,

@@ -1,7 +1,11 @@
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 
 #include "commands.h"
@@ -9,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/int8_matmul.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tokenlora::cli {
 namespace fs = std::filesystem;
@@ -32,6 +37,102 @@ std::string FindBundledPath(const char* env_var, const std::string& rel) {
 }
 
 int DefaultThreads() { return ThreadPool::PhysicalCores(); }
+
+namespace {
+std::string Bounds(const std::string& what, const std::string& lo, const std::string& hi, bool has_lo,
+                   bool has_hi) {
+  if (has_lo && has_hi) return "expected " + what + " in [" + lo + ", " + hi + "]";
+  if (has_lo) return "expected " + what + " >= " + lo;
+  if (has_hi) return "expected " + what + " <= " + hi;
+  return "expected " + what;
+}
+std::string G(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+}  // namespace
+
+CLI::Validator IntRange(long long lo, long long hi) {
+  const bool has_lo = lo > std::numeric_limits<int>::min(), has_hi = hi < std::numeric_limits<int>::max();
+  const std::string expected = Bounds("an integer", std::to_string(lo), std::to_string(hi), has_lo, has_hi);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0') return expected + ", got '" + text + "' (not an integer)";
+        if (errno == ERANGE || v < lo || v > hi) return expected + ", got " + text;
+        return {};
+      },
+      has_lo && has_hi ? "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"
+                       : (has_lo ? "INT >= " + std::to_string(lo) : "INT"));
+}
+
+CLI::Validator NumberRange(double lo, double hi, bool lo_exclusive) {
+  const bool has_lo = lo > -std::numeric_limits<double>::max(), has_hi = hi < std::numeric_limits<double>::max();
+  const std::string expected =
+      lo_exclusive ? "expected a number > " + G(lo) + (has_hi ? " and <= " + G(hi) : std::string())
+                   : Bounds("a number", G(lo), G(hi), has_lo, has_hi);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0') return expected + ", got '" + text + "' (not a number)";
+        if (!std::isfinite(v) || v < lo || v > hi || (lo_exclusive && v == lo)) return expected + ", got " + text;
+        return {};
+      },
+      has_lo && has_hi ? "NUMBER in [" + G(lo) + ", " + G(hi) + "]" : (has_lo ? "NUMBER >= " + G(lo) : "NUMBER"));
+}
+
+CLI::Validator ExecutableFile() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        std::error_code ec;
+        if (path.find('/') == std::string::npos) {
+          const char* env = std::getenv("PATH");
+          std::string dirs = env != nullptr ? env : "";
+          for (size_t start = 0; start <= dirs.size();) {
+            const size_t colon = std::min(dirs.find(':', start), dirs.size());
+            const fs::path candidate = fs::path(dirs.substr(start, colon - start)) / path;
+            if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return {};
+            start = colon + 1;
+          }
+          return "'" + path + "' is not a program on $PATH; give its path (e.g. ./llama-bench)";
+        }
+        if (!fs::exists(path, ec)) return "'" + path + "' does not exist";
+        if (fs::is_directory(path, ec)) return "'" + path + "' is a directory; expected the program inside it";
+        if (::access(path.c_str(), X_OK) != 0) return "'" + path + "' is not executable (chmod +x?)";
+        return {};
+      },
+      "PROGRAM");
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (status == -1) return "could not be run";
+  if (WIFEXITED(status)) {
+    const int code = WEXITSTATUS(status);
+    if (code == 127) return "exit code 127: the shell could not run it";
+    return "exit code " + std::to_string(code);
+  }
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "wait status " + std::to_string(status);
+}
+
+std::string PromptUtf8(std::string text, const std::string& source) {
+  size_t bad = std::string::npos;
+  std::string fixed = ToValidUtf8(text, &bad);
+  if (bad == std::string::npos) return text;
+  std::fprintf(stderr,
+               "tokenlora: warning: %s is not valid UTF-8 (first bad byte 0x%02x at offset %zu); each invalid byte "
+               "is read as U+FFFD, as Hugging Face tokenizers do\n",
+               source.c_str(), static_cast<unsigned>(static_cast<unsigned char>(text[bad])), bad);
+  return fixed;
+}
+
+void AddThreadsOption(CLI::App* cmd, int* threads) {
+  cmd->add_option("-t,--threads", *threads, "worker threads (default: physical cores)")->check(IntRange(1, 256));
+}
 
 void AddActivationsOption(CLI::App* cmd, std::string* value) {
   cmd->add_option("--activations", *value,

@@ -40,24 +40,24 @@ RunFn AddEvalCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--data", a->data,
                   "held-out records of the one --task NAME: FILE.jsonl, optionally sliced: FILE.jsonl[:100]");
-  cmd->add_option("--limit", a->limit, "score only the first N records (after the slice)")->check(CLI::PositiveNumber);
+  cmd->add_option("--limit", a->limit, "score only the first N records (after the slice)")->check(IntRange(1));
   cmd->add_option("--every", a->every, "score every K-th record of the slice (spreads --limit over a file ordered by topic)")
-      ->check(CLI::PositiveNumber);
+      ->check(IntRange(1));
   cmd->add_option("-m,--model", a->model,
                   "model: a .gguf file or a Hugging Face directory (default: the built-in SmolLM2-135M-Instruct)");
   cmd->add_option("-n,--n-predict", a->n_predict,
                   "most answer tokens (default per task: gsm8k 256, arc_challenge 8, squad 32, codealpaca 192)")
-      ->check(CLI::PositiveNumber);
+      ->check(IntRange(1));
   cmd->add_option("--max-total", a->max_total, "stop when prompt + answer reach this many tokens; 0 = off")
-      ->check(CLI::NonNegativeNumber);
+      ->check(IntRange(0));
   cmd->add_option("-o,--out", a->out, "write every item (output, what was read from it, reference, score) to this JSONL file");
   cmd->add_flag("--json", a->json, "print the summary as one JSON object on stdout");
-  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddThreadsOption(cmd, &a->threads);
   AddActivationsOption(cmd, &a->activations);
   AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
   cmd->add_option("--parallel", a->parallel, "items generated at once (same predictions at any value)")
-      ->check(CLI::Range(1, 256))
+      ->check(IntRange(1, 256))
       ->capture_default_str();
   a->mixture.Add(cmd);
   return [a, cmd] {

@@ -15,6 +15,10 @@
 #include "model/model.h"
 
 namespace tokenlora::cli {
+namespace {
+// A prompt beyond any model's context in text: the read stops there.
+constexpr size_t kMaxPromptFileBytes = size_t{64} << 20;
+}  // namespace
 
 RunFn AddGenerateCommand(CLI::App& app) {
   struct Args {
@@ -39,40 +43,40 @@ RunFn AddGenerateCommand(CLI::App& app) {
                             "(see --parallel)")
                 ->check(CLI::ExistingFile);
   p->excludes(f);
-  cmd->add_option("-n,--n-predict", a->n_predict, "most new tokens to generate")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-n,--n-predict", a->n_predict, "most new tokens to generate")->check(IntRange(0, 1 << 20));
   cmd->add_flag("--chat", a->chat, "wrap the prompt in the model's chat template as a user message");
   cmd->add_option("--system", a->system, "system message for --chat");
-  cmd->add_option("--temp", a->sampling.temperature, "temperature; 0 = greedy")->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens; 0 = off")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass; 1 = off")->check(CLI::Range(0.0f, 1.0f));
-  cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the top probability; 0 = off")->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--temp", a->sampling.temperature, "temperature; 0 = greedy")->check(NumberRange(0, 100));
+  cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens; 0 = off")->check(IntRange(0));
+  cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass; 1 = off")->check(NumberRange(0, 1));
+  cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the top probability; 0 = off")->check(NumberRange(0, 1));
   cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "penalise tokens seen in the last --repeat-last-n; 1 = off");
-  cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "window of the repetition penalty")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "window of the repetition penalty")->check(IntRange(0));
   cmd->add_option("--seed", a->sampling.seed, "random seed (same seed, same text)");
   cmd->add_option("--stop", a->stops, "stop when this text appears (repeatable)");
-  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddThreadsOption(cmd, &a->threads);
   AddActivationsOption(cmd, &a->activations);
   AddKvTypeOption(cmd, &a->kv_type);
-  cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(IntRange(0));
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
   cmd->add_option("--max-total", a->max_total,
                   "stop when prompt + output reach this many tokens (the paper's reference: 256); 0 = off")
-      ->check(CLI::NonNegativeNumber);
+      ->check(IntRange(0));
   const char* kBatch = "Many requests at once (-f FILE.jsonl)";
   cmd->add_option("--parallel", a->parallel, "sequences generated at once from a .jsonl file")
-      ->check(CLI::Range(1, 4096))
+      ->check(IntRange(1, 4096))
       ->capture_default_str()
       ->group(kBatch);
   cmd->add_option("--batch-tokens", a->batch_tokens,
                   "most tokens in one forward pass (decodes first, then prompt chunks)")
-      ->check(CLI::Range(1, 1 << 16))
+      ->check(IntRange(1, 1 << 16))
       ->capture_default_str()
       ->group(kBatch);
   cmd->add_option("--kv-memory", a->kv_memory_mib,
                   "MiB of KV cache for all sequences together; requests wait until theirs fits "
                   "(default: half the available memory)")
-      ->check(CLI::Range(0.0, 1e9))
+      ->check(NumberRange(0, 1e9))
       ->group(kBatch);
   a->mixture.Add(cmd);
   const char* kRouting = "Token-level routing (the adapters are re-weighted from the running text)";
@@ -119,7 +123,11 @@ RunFn AddGenerateCommand(CLI::App& app) {
       b.system = a->system;
       return RunGenerateBatch(b, *model, pool, mixture);
     }
-    const std::string prompt = a->prompt_file.empty() ? a->prompt : ReadTextFile(a->prompt_file);
+    const std::string prompt = a->prompt_file.empty()
+                                   ? PromptUtf8(a->prompt, "the prompt (-p)")
+                                   : PromptUtf8(ReadTextFile(a->prompt_file, kMaxPromptFileBytes),
+                                                "the prompt file " + a->prompt_file);
+    a->system = PromptUtf8(a->system, "the system message (--system)");
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids;

@@ -41,8 +41,7 @@ RunFn AddMergeCommand(CLI::App& app) {
   cmd->add_option("-o,--output", a->out,
                   "OUT.gguf for a GGUF base; a directory (or DIR/model.safetensors) for a Hugging Face base")
       ->required();
-  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")
-      ->check(CLI::Range(1, 256));
+  AddThreadsOption(cmd, &a->threads);
   return [a] {
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
     AdapterBank bank(*model);

@@ -21,7 +21,7 @@ RunFn AddQuantizeCommand(CLI::App& app) {
   cmd->add_option("-o,--output", a->out, "output .gguf file (written atomically)")->required();
   cmd->add_option("--type", a->type, "target type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k")
       ->required();
-  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddThreadsOption(cmd, &a->threads);
   return [a] {
     const auto type = DTypeFromName(a->type);
     if (!type || *type == DType::kI32) {

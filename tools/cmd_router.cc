@@ -35,7 +35,7 @@ RecordOptions AddRecordOptions(CLI::App* cmd, RecordOptions* o) {
                 "count and skip records that are not JSON or lack a template field");
   cmd->add_option("--batch", o->batch, "texts per encoder batch")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(IntRange(1, 4096));
   return *o;
 }
 
@@ -59,10 +59,10 @@ RunFn AddEmbedCommand(CLI::App& app) {
                   "sentence-transformers directory (default: models/all-MiniLM-L6-v2)");
   cmd->add_option("TEXT", a->texts, "texts to embed")->required();
   cmd->add_flag("--json", a->json, "print {\"embedder\": ..., \"dim\": n, \"embeddings\": [[...], ...]}");
-  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  AddThreadsOption(cmd, &a->threads);
   cmd->add_option("--repeat", a->repeat,
                   "also time N more encoder calls per text and report ms per call on stderr")
-      ->check(CLI::Range(0, 100000));
+      ->check(IntRange(0, 100000));
   return [a] {
     auto embedder = LoadEmbedder(a->embedder, a->threads);
     const size_t dim = static_cast<size_t>(embedder->dim());
@@ -114,11 +114,11 @@ RunFn AddRouteCommand(CLI::App& app) {
   cmd->add_option("--window", a->policy.window, "whole (the reference) or last:N word pieces")
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "print {\"weights\": {task: w}, \"similarities\": {task: cos}, ...}");
-  cmd->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  AddThreadsOption(cmd, &a->threads);
   return [a] {
     RouterFile file = RouterFile::Load(a->router);
     const RoutingPolicy policy = a->policy.Make(file);
-    const RouteWindow window = RouteWindow::Parse(a->policy.window);
+    const RouteWindow window = a->policy.Window();
     auto embedder = LoadEmbedder(a->embedder, a->threads);
     Router router(std::move(file), a->router, *embedder, policy, window);
     const RouteResult r = router.Route(a->text);
@@ -166,7 +166,7 @@ RunFn AddRouterCommand(CLI::App& app) {
   build->add_option("--task", a->tasks, kTaskHelp)->required();
   build->add_option("-o,--output", a->output, "router file to write (atomically)")->required();
   AddRecordOptions(build, &a->records);
-  build->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  AddThreadsOption(build, &a->threads);
 
   auto* eval = cmd->add_subcommand(
       "eval", "Route held-out prompts and report how often the top weight is their own task");
@@ -177,13 +177,14 @@ RunFn AddRouterCommand(CLI::App& app) {
       ->required();
   a->policy.Add(eval, "");
   AddRecordOptions(eval, &a->records);
-  eval->add_option("-t,--threads", a->threads, "threads (default: physical cores)");
+  AddThreadsOption(eval, &a->threads);
   eval->add_flag("--json", a->json, "print the confusion matrix as JSON");
 
   return [a, build, eval] {
     std::vector<TaskSpec> specs;
     for (const std::string& t : a->tasks) specs.push_back(TaskSpec::Parse(t));
     if (build->parsed()) {
+      CheckWritableOutput(a->output);  // before minutes of embedding: never lose the run
       auto embedder = LoadEmbedder(a->embedder, a->threads);
       const auto t0 = std::chrono::steady_clock::now();
       const RouterFile file = BuildRouter(specs, *embedder, a->records);

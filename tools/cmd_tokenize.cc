@@ -22,6 +22,7 @@ RunFn AddTokenizeCommand(CLI::App& app) {
   return [a] {
     auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model);
     const Tokenizer& tok = model->tokenizer();
+    a->text = PromptUtf8(a->text, "TEXT");
     const auto ids = a->bos ? tok.EncodeWithBos(a->text, !a->no_special) : tok.Encode(a->text, !a->no_special);
     if (a->json) {
       nlohmann::json j;

@@ -64,7 +64,7 @@ RunFn AddTrainCommand(CLI::App& app) {
   cmd->add_option("--max-grad-norm", a->max_grad_norm, "clip the global gradient norm to this (0: no clipping)")
       ->capture_default_str();
   auto* epochs = cmd->add_option("--epochs", a->epochs, "passes over the data")->capture_default_str();
-  cmd->add_option("--steps", a->steps, "optimizer steps (instead of --epochs)")->excludes(epochs);
+  cmd->add_option("--steps", a->steps, "optimizer steps (instead of --epochs)")->check(IntRange(1))->excludes(epochs);
   cmd->add_option("--batch", a->batch, "sequences per batch")->capture_default_str();
   cmd->add_option("--grad-accum", a->grad_accum, "batches per optimizer step")->capture_default_str();
   cmd->add_option("--max-len", a->max_len, "tokens per sequence (longer ones are cut)")->capture_default_str();
@@ -84,7 +84,7 @@ RunFn AddTrainCommand(CLI::App& app) {
                   "the base model's Hugging Face id, written as base_model_name_or_path in adapter_config.json "
                   "(default: HuggingFaceTB/SmolLM2-135M-Instruct for the built-in model, else the model's file "
                   "name)");
-  cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
+  AddThreadsOption(cmd, &a->threads);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
   return [a] {
     TrainerOptions o;
@@ -132,7 +132,7 @@ RunFn AddTrainCommand(CLI::App& app) {
     std::unique_ptr<TrainDataset> val;
     if (!a->val.empty()) {
       data_options.limit = -1;
-      val = std::make_unique<TrainDataset>(LoadTrainData(a->val, data_options, model->tokenizer()));
+      val = std::make_unique<TrainDataset>(LoadTrainData(a->val, data_options, model->tokenizer(), "--val"));
     }
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     std::fprintf(stderr,

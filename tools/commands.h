@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "model/model.h"
@@ -43,6 +44,29 @@ ModelOptions ModelOptionsFor(const std::string& activations);
 // --kv-type f16|f32 (default f16); ParseKvType (model/llama/kv_cache.h)
 // turns the value into the cache's DType.
 void AddKvTypeOption(CLI::App* cmd, std::string* value);
+// The one check of a numeric flag, shared by every command (CLI11's own
+// Range prints 300-digit bounds and calls text "not in range"): "expected
+// an integer in [lo, hi], got 0", "expected an integer, got 'abc' (not a
+// number)". A bound at the type's limit is left out of the message.
+CLI::Validator IntRange(long long lo, long long hi = std::numeric_limits<int>::max());
+// The same for a finite real number (nan and inf refused); `lo_exclusive`:
+// lo itself is refused ("expected a number > 0 and <= 1e+06").
+CLI::Validator NumberRange(double lo, double hi = std::numeric_limits<double>::max(), bool lo_exclusive = false);
+// A program to run (bench --peer): a path must be an executable file, a
+// bare name must be found on $PATH; "'X' does not exist" etc. otherwise.
+CLI::Validator ExecutableFile();
+// "exit code 3", "killed by signal 9", "not found (exit 127)" for a
+// wait status from pclose/system.
+std::string DescribeWaitStatus(int status);
+// Text a user gives the model (-p, -f, --system, tokenize's TEXT) as valid
+// UTF-8: each invalid byte becomes U+FFFD, as Hugging Face tokenizers see
+// such input (Python decodes with errors="replace"), with one warning on
+// stderr naming `source` and the first bad byte's offset. Never dropped
+// silently.
+std::string PromptUtf8(std::string text, const std::string& source);
+// -t,--threads: worker threads in [1, 256] (default: physical cores), the
+// same flag on every command.
+void AddThreadsOption(CLI::App* cmd, int* threads);
 // "int8 (vnni)" / "int8 (avx2)" when projections run with int8 activations
 // (and which kernel), else "f32".
 std::string ActivationsLabel(const Model& model);

@@ -90,7 +90,7 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
   if (!args.router.empty()) {
     RouterFile file = RouterFile::Load(args.router);
     const RoutingPolicy policy = args.routing.Make(file);
-    const RouteWindow window = RouteWindow::Parse(args.routing.window);
+    const RouteWindow window = args.routing.Window();
     embedder_ = Embedder::Load(EmbedderPath(args.embedder), pool);
     router_ = std::make_unique<Router>(std::move(file), args.router, *embedder_, policy, window);
     // Fails early (adapter names vs router tasks) and names the tasks.
@@ -137,7 +137,7 @@ std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt
   if (it == routers_by_path_.end()) {
     RouterFile file = RouterFile::Load(router_path);
     const RoutingPolicy policy = policy_args_.Make(file);
-    const RouteWindow window = RouteWindow::Parse(policy_args_.window);
+    const RouteWindow window = policy_args_.Window();
     if (embedder_ == nullptr) embedder_ = Embedder::Load(EmbedderPath(embedder_dir_), *pool_);
     it = routers_by_path_.emplace(router_path, std::make_unique<Router>(std::move(file), router_path, *embedder_,
                                                                          policy, window)).first;

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "commands.h"
+#include "router/embedder.h"
 #include "router/policy.h"
 #include "router/router_file.h"
 
@@ -14,21 +16,27 @@ struct RoutingPolicyArgs {
   std::string policy = "paper", weights, window = "whole";
   float temperature = 0;
   int top_k = 1;
+  std::string prefix;  // "" (route, router eval) or "route-" (generate, eval): errors name the typed flag
 
   // --<prefix>policy, --<prefix>temperature, --<prefix>top-k, --<prefix>weights.
-  void Add(CLI::App* cmd, const std::string& prefix) {
+  void Add(CLI::App* cmd, const std::string& flag_prefix) {
+    prefix = flag_prefix;
     cmd->add_option("--" + prefix + "policy", policy,
                     "paper (the reference: largest cosine x T, softmax; T=4), softmax (cosine/T; "
                     "T=0.1), top-k, uniform, fixed")
         ->capture_default_str();
     cmd->add_option("--" + prefix + "temperature", temperature,
-                    "T of the policy (default: paper 4, softmax/top-k 0.1)");
-    cmd->add_option("--" + prefix + "top-k", top_k, "tasks kept by policy top-k")->capture_default_str();
+                    "T of the policy (default: paper 4, softmax/top-k 0.1)")
+        ->check(NumberRange(0, RoutingPolicy::kMaxTemperature, /*lo_exclusive=*/true));
+    cmd->add_option("--" + prefix + "top-k", top_k, "tasks kept by policy top-k")
+        ->check(IntRange(1))
+        ->capture_default_str();
     cmd->add_option("--" + prefix + "weights", weights, "weights of policy fixed: task=w,task=w");
   }
   RoutingPolicy Make(const RouterFile& file) const {
-    return RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames());
+    return RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames(), prefix);
   }
+  RouteWindow Window() const { return RouteWindow::Parse(window, "--" + prefix + "window"); }
 };
 
 }  // namespace tokenlora::cli

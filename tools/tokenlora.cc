@@ -50,8 +50,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    std::fprintf(stderr, "Run 'tokenlora --help' or 'tokenlora COMMAND --help' for usage.\n");
+    // One line in the house style (prefix, the command, the flag, expected vs
+    // got), then where to find the usage.
+    std::string command;
+    for (const CLI::App* sub = &app;;) {
+      const auto parsed = sub->get_subcommands();
+      if (parsed.empty()) break;
+      sub = parsed.front();
+      command += (command.empty() ? "" : " ") + sub->get_name();
+    }
+    std::fprintf(stderr, "tokenlora: error: %s%s\n", command.empty() ? "" : (command + ": ").c_str(), e.what());
+    std::fprintf(stderr, "Run 'tokenlora %s --help' for usage.\n", command.empty() ? "COMMAND" : command.c_str());
     return 2;
   }
   try {

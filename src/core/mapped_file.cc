@@ -63,14 +63,24 @@ void MappedFile::Reset() {
   size_ = 0;
 }
 
-std::string ReadTextFile(const std::string& path) {
+std::string ReadTextFile(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw InputError("cannot open '" + path + "': " + std::strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  char chunk[1 << 16];
+  while (in) {
+    in.read(chunk, sizeof chunk);
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > max_bytes) {
+      throw InputError("'" + path + "' holds more than " + std::to_string(max_bytes >> 20) +
+                       " MiB; expected a text file of at most that size (a device such as /dev/zero, or the "
+                       "wrong file?)");
+    }
+  }
+  if (in.bad()) throw InputError("cannot read '" + path + "': " + std::strerror(errno));
+  return text;
 }
 
 void WriteFileAtomically(const std::string& path, std::string_view contents) {

@@ -34,8 +34,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Reads a whole (small) file into a string. Throws InputError naming `path`.
-std::string ReadTextFile(const std::string& path);
+// Reads a whole (small) file into a string. Throws InputError naming `path`,
+// also when it holds more than `max_bytes` (a device such as /dev/zero, or
+// the wrong file): the read is bounded, never "until memory runs out".
+inline constexpr size_t kMaxTextFileBytes = size_t{512} << 20;
+std::string ReadTextFile(const std::string& path, size_t max_bytes = kMaxTextFileBytes);
 
 // Writes `contents` to `path` atomically (temp file + fsync + rename), so an
 // interrupted write never leaves a half-written file behind.

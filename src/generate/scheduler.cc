@@ -74,6 +74,11 @@ SequenceId Scheduler::Submit(SequenceRequest request) {
                        std::to_string(c.vocab_size) + ")");
     }
   }
+  if (c.max_context > 0 && o.ctx_size > c.max_context) {
+    throw InputError("the context size (-c / ctx_size) is " + std::to_string(o.ctx_size) +
+                     " tokens, beyond the model's context of " + std::to_string(c.max_context) +
+                     " (positions past it were never trained); give at most " + std::to_string(c.max_context));
+  }
   int ctx_size = o.ctx_size > 0 ? o.ctx_size
                                 : static_cast<int>(std::min<int64_t>(
                                       c.max_context, static_cast<int64_t>(prompt.size()) + o.max_new_tokens));
@@ -91,7 +96,9 @@ SequenceId Scheduler::Submit(SequenceRequest request) {
     throw InputError("a context of " + std::to_string(ctx_size) + " tokens needs " + MiB(kv_bytes) +
                      " of KV cache, more than the scheduler's whole KV budget of " +
                      MiB(options_.kv_memory_bytes) +
-                     " (half the memory available at start unless set): lower --ctx-size or the token limit");
+                     " (half the memory available at start unless set): lower --ctx-size or the token limit "
+                     "(about " + std::to_string(options_.kv_memory_bytes / std::max<size_t>(1, kv_bytes / ctx_size)) +
+                     " tokens fit)");
   }
   if (request.schedule == nullptr && request.owned_schedule == nullptr && !request.weights.empty()) {
     if (mixer_ == nullptr) throw InputError("the request gives adapter weights but no adapters are loaded");

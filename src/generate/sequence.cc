@@ -1,6 +1,7 @@
 #include "generate/sequence.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -89,6 +90,13 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
   got_logits_ = true;
   const int i = step_;  // the new token this picks
   if (i >= o.max_new_tokens) return Finish("length", now);
+  for (const float v : logits) {
+    if (!std::isfinite(v)) {
+      return Fail(std::string("the model's logits hold ") + (std::isnan(v) ? "NaN" : "Inf") + " at new token " +
+                      std::to_string(i) + ": the activations overflowed — adapter weights or --mix scales too "
+                      "large (or a corrupt model/adapter file)?", now);
+    }
+  }
   const int32_t next = sampler_.Sample(logits, history_);
   if (o.stop_at_eos && model_.tokenizer().IsEndOfGeneration(next)) return Finish("eos", now);
   result_.output_ids.push_back(next);

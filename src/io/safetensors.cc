@@ -218,8 +218,36 @@ SafetensorsFile SafetensorsFile::Parse(const uint8_t* data, size_t size, const s
     tensors.emplace_back(begin, std::move(view));
   }
   // File order: by position of the data (ties keep header order).
-  std::stable_sort(tensors.begin(), tensors.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.NumBytes() < b.second.NumBytes();
+  });
+  // As the reference library (safetensors' Metadata::validate and
+  // MetadataIncompleteBuffer): in offset order every tensor starts where the
+  // one before ends and the last ends where the file does — no overlap (one
+  // tensor reading another's bytes), no holes, nothing after the end.
+  uint64_t expected = 0;
+  std::string previous;
+  for (const auto& [begin, view] : tensors) {
+    if (begin != expected) {
+      const std::string where = previous.empty() ? "the start of the data section (offset 0)"
+                                                 : "tensor " + Quote(previous) + ", which ends at " +
+                                                       std::to_string(expected);
+      throw InputError(prefix + "tensor " + Quote(view.name) + " starts at data offset " + std::to_string(begin) +
+                       (begin < expected ? ", overlapping " : ", leaving a hole of " +
+                                                                  std::to_string(begin - expected) +
+                                                                  " bytes after ") +
+                       where + "; the format requires tensors packed back to back (the safetensors library "
+                       "refuses this file) — corrupt header, or written by a buggy tool");
+    }
+    expected = begin + view.NumBytes();
+    previous = view.name;
+  }
+  if (expected != size - 8 - header_bytes) {
+    throw InputError(prefix + "the tensors end at data offset " + std::to_string(expected) + " but the data "
+                     "section holds " + std::to_string(size - 8 - header_bytes) +
+                     " bytes; the format allows nothing after the last tensor (the safetensors library refuses "
+                     "this file) — corrupt, or bytes appended by another tool");
+  }
   st.tensors_.reserve(tensors.size());
   for (auto& [begin, view] : tensors) {
     st.index_.emplace(view.name, st.tensors_.size());

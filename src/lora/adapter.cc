@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -328,7 +329,23 @@ LoraMatrix ReadLoraTensor(const TensorView& t, DType dtype, const std::string& w
     }
   }
   if (dtype == DType::kF32) return m;
+  if (LoraMatrix::StoredDType(dtype, m.cols) == DType::kF16) {
+    CheckFitsF16({v, static_cast<size_t>(m.rows * m.cols)}, who + ": tensor " + Quote(tensor_name));
+  }
   return LoraMatrix::FromF32(v, m.rows, m.cols, dtype);
+}
+
+void CheckFitsF16(std::span<const float> values, const std::string& what) {
+  constexpr float kF16Max = 65504.0f;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::fabs(values[i]) > kF16Max) {
+      char got[32];
+      std::snprintf(got, sizeof got, "%g", static_cast<double>(values[i]));
+      throw InputError(what + ": element " + std::to_string(i) + " is " + got +
+                       ", beyond the f16 range (|x| <= 65504), so f16 storage would make it Inf — keep it f32 "
+                       "(--adapter-type f32 / --outtype f32)");
+    }
+  }
 }
 
 FileTensor EncodeForFile(const LoraMatrix& m, bool gguf) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,9 @@ float LoraScale(float alpha, int rank, bool use_rslora);
 
 // Converts a file tensor into storage `dtype`, refusing NaN/Inf (a corrupt or
 // diverged adapter would otherwise poison every token it touches).
+// InputError naming `what` when a value does not fit f16 (|x| > 65504):
+// stored as f16 it would turn into Inf.
+void CheckFitsF16(std::span<const float> values, const std::string& what);
 LoraMatrix ReadLoraTensor(const TensorView& t, DType dtype, const std::string& who,
                           const std::string& tensor_name);
 

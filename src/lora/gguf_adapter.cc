@@ -123,6 +123,10 @@ void WriteGgufAdapter(const LoraAdapter& adapter, const LlamaConfig& base, const
     if (std::fabs(llama_cpp_scale - m.scale) > 1e-6f * std::fabs(m.scale)) {
       std::vector<float> values = b.ToF32();
       for (float& v : values) v *= m.scale / llama_cpp_scale;
+      if (LoraMatrix::StoredDType(b.dtype, b.cols) == DType::kF16) {
+        lora_internal::CheckFitsF16(values, path + ": lora_B of " + GgufWeightName(m.layer, m.kind) +
+                                                " (rescaled by alpha/r)");
+      }
       b = LoraMatrix::FromF32(values.data(), b.rows, b.cols, b.dtype);
     }
     const std::string weight = GgufWeightName(m.layer, m.kind);

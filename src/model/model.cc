@@ -22,6 +22,17 @@ std::unique_ptr<Model> Model::Load(const std::string& path, const ModelOptions& 
   if (fs::is_regular_file(path, ec)) {
     if (fs::path(path).extension() == ".safetensors") {
       dir = fs::path(path).parent_path();
+      if (dir.empty()) dir = ".";
+      const std::string file = fs::path(path).filename().string();
+      if (file == "adapter_model.safetensors") {
+        throw InputError("'" + path + "' is a PEFT adapter's weights, not a model — give the adapter's directory "
+                         "to --adapter NAME=DIR, and the base model to -m");
+      }
+      if (!fs::exists(dir / "config.json", ec)) {
+        throw InputError("'" + path + "': a safetensors file is loaded as part of its Hugging Face directory, "
+                         "and '" + dir.string() + "' has no config.json beside it — keep config.json, "
+                         "tokenizer.json and model.safetensors together and pass the directory");
+      }
     } else {
       m->format_ = "gguf";
       m->gguf_ = std::make_unique<GgufFile>(GgufFile::Open(path));

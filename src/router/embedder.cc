@@ -10,7 +10,7 @@
 
 namespace tokenlora {
 
-RouteWindow RouteWindow::Parse(std::string_view spec) {
+RouteWindow RouteWindow::Parse(std::string_view spec, std::string_view flag) {
   RouteWindow w;
   if (spec == "whole") return w;
   if (spec.substr(0, 5) == "last:") {
@@ -22,7 +22,7 @@ RouteWindow RouteWindow::Parse(std::string_view spec) {
       return w;
     }
   }
-  throw InputError("--window " + io_internal::Quote(spec) +
+  throw InputError(std::string(flag) + " " + io_internal::Quote(spec) +
                    ": expected 'whole' or 'last:N' (N word pieces, N >= 1)");
 }
 

@@ -25,7 +25,8 @@ namespace tokenlora {
 struct RouteWindow {
   int last_pieces = 0;  // 0: the whole text (its first max_seq_length - 2 pieces, as the reference)
   // "whole" or "last:N" (N word pieces of the embedder). Throws InputError.
-  static RouteWindow Parse(std::string_view spec);
+  // InputError naming `flag` (as the user typed it) on a bad spec.
+  static RouteWindow Parse(std::string_view spec, std::string_view flag = "--window");
   std::string Describe() const;
 };
 

@@ -37,8 +37,15 @@ float CosineSimilarity(std::span<const float> a, std::span<const float> b) {
 
 RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int top_k,
                                   std::string_view fixed_weights,
-                                  const std::vector<std::string>& task_names) {
+                                  const std::vector<std::string>& task_names, std::string_view flag_prefix) {
+  const std::string flag = "--" + std::string(flag_prefix);
   RoutingPolicy p;
+  if (temperature != 0 && !(temperature > 0 && temperature <= kMaxTemperature)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%g", static_cast<double>(temperature));
+    throw InputError(flag + "temperature " + got + ": expected a number > 0 and <= 1e6 (leave the flag out for "
+                     "the policy's default: paper 4, softmax/top-k 0.1)");
+  }
   if (name == "paper") {
     p.kind = PolicyKind::kPaper;
     p.temperature = temperature > 0 ? temperature : 4.0f;
@@ -50,20 +57,20 @@ RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int 
   } else if (name == "fixed") {
     p.kind = PolicyKind::kFixed;
   } else {
-    throw InputError("--policy " + io_internal::Quote(name) +
+    throw InputError(flag + "policy " + io_internal::Quote(name) +
                      " is unknown (paper, softmax, top-k, uniform, fixed)");
   }
   if (p.kind == PolicyKind::kTopK) {
     if (top_k < 1 || top_k > static_cast<int>(task_names.size())) {
-      throw InputError("--top-k " + std::to_string(top_k) + " must be in [1, " +
+      throw InputError(flag + "top-k " + std::to_string(top_k) + " must be in [1, " +
                        std::to_string(task_names.size()) + "] (the router has " +
                        std::to_string(task_names.size()) + " tasks)");
     }
     p.top_k = top_k;
   }
   if ((p.kind == PolicyKind::kFixed) != !fixed_weights.empty()) {
-    throw InputError(p.kind == PolicyKind::kFixed ? "--policy fixed needs --weights task=w,task=w"
-                                                  : "--weights is only for --policy fixed");
+    throw InputError(p.kind == PolicyKind::kFixed ? flag + "policy fixed needs " + flag + "weights task=w,task=w"
+                                                  : flag + "weights is only for " + flag + "policy fixed");
   }
   if (p.kind == PolicyKind::kFixed) {
     p.fixed.assign(task_names.size(), 0.0f);
@@ -81,7 +88,7 @@ RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int 
           !(w >= 0) || !std::isfinite(w)) {
         std::string names;
         for (const auto& n : task_names) names.append(names.empty() ? "" : ", ").append(n);
-        throw InputError("--weights: " + io_internal::Quote(item) +
+        throw InputError(flag + "weights: " + io_internal::Quote(item) +
                          " must be TASK=WEIGHT with a weight >= 0 and a task of the router (" + names + ")");
       }
       p.fixed[static_cast<size_t>(it - task_names.begin())] = w;

@@ -25,11 +25,18 @@ struct RoutingPolicy {
   int top_k = 1;
   std::vector<float> fixed;  // [n_tasks], in the router's task order
 
-  // `name`: paper, softmax, top-k, uniform, fixed. `temperature` <= 0 picks
-  // the policy's default. `fixed_weights`: "task=w,task=w" (fixed only;
-  // tasks not named get 0). Throws InputError naming the flag.
+  // `name`: paper, softmax, top-k, uniform, fixed. `temperature` 0 picks
+  // the policy's default (not given); otherwise it must be finite, > 0 and
+  // at most kMaxTemperature. `fixed_weights`: "task=w,task=w" (fixed only;
+  // tasks not named get 0). Throws InputError naming the flag as the user
+  // typed it: `flag_prefix` + "policy" / "temperature" / "top-k" / "weights"
+  // (generate's flags carry the prefix "route-").
   static RoutingPolicy Make(std::string_view name, float temperature, int top_k,
-                            std::string_view fixed_weights, const std::vector<std::string>& task_names);
+                            std::string_view fixed_weights, const std::vector<std::string>& task_names,
+                            std::string_view flag_prefix = "");
+  // Beyond this the similarities (cosines in [-1, 1]) times or over T leave
+  // float range or saturate the softmax completely.
+  static constexpr float kMaxTemperature = 1e6f;
   std::string Describe() const;  // "paper (T=4)"
 
   // Weights for one text's similarities (one per task).

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/io_util.h"
+#include "router/task_data.h"
 
 namespace tokenlora {
 namespace {
@@ -116,6 +117,9 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
     if (!t.is_object()) r.Fail(field, "expected an object");
     RouterTask task;
     task.name = r.String(t, "name", field + ".name");
+    if (!IsValidTaskName(task.name)) {
+      r.Fail(field + ".name", "task name " + io_internal::Quote(task.name) + " " + kTaskNameRule);
+    }
     if (!names.insert(task.name).second)
       r.Fail(field + ".name", "task " + io_internal::Quote(task.name) + " appears twice");
     task.source = r.String(t, "source", field + ".source");

@@ -1,6 +1,8 @@
 #include "router/task_data.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -79,6 +81,12 @@ std::pair<int64_t, int64_t> RecordSlice::Resolve(int64_t n) const {
   return {b, std::max(b, e)};
 }
 
+bool IsValidTaskName(std::string_view name) {
+  return !name.empty() &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+             std::string_view::npos;
+}
+
 TaskSpec TaskSpec::Parse(std::string_view arg) {
   const auto fail = [&](const std::string& why) -> TaskSpec {
     throw InputError("--task " + io_internal::Quote(arg) + ": " + why +
@@ -89,9 +97,7 @@ TaskSpec TaskSpec::Parse(std::string_view arg) {
   const size_t eq = arg.find('=');
   if (eq == std::string_view::npos) return fail("no '='");
   spec.name = std::string(arg.substr(0, eq));
-  if (spec.name.empty() ||
-      spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
-          std::string::npos) {
+  if (!IsValidTaskName(spec.name)) {
     return fail("task name " + io_internal::Quote(spec.name) + " must be letters, digits, '_', '-' or '.'");
   }
   std::string_view rest = arg.substr(eq + 1);
@@ -136,9 +142,14 @@ TaskSpec TaskSpec::FromFile(std::string name, const std::string& file_with_slice
   return spec;
 }
 
-int64_t CountJsonlRecords(const std::string& path) {
+int64_t CountJsonlRecords(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw InputError(flag + " " + io_internal::Quote(path) + " is a directory; expected a JSONL file (one JSON "
+                     "record a line) — name the file inside it");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot open " + io_internal::Quote(path) + " (check the path of --task)");
+  if (!in) throw InputError("cannot open " + io_internal::Quote(path) + " (check the path of " + flag + ")");
   int64_t n = 0;
   for (std::string line; std::getline(in, line);) n += !IsBlank(line);
   return n;
@@ -146,7 +157,7 @@ int64_t CountJsonlRecords(const std::string& path) {
 
 TaskRecords::TaskRecords(const TaskSpec& spec, const RecordTemplate& tmpl, int64_t limit, bool skip_bad)
     : spec_(spec), template_(tmpl), skip_bad_(skip_bad) {
-  const int64_t n = CountJsonlRecords(spec.file);
+  const int64_t n = CountJsonlRecords(spec.file, spec.flag);
   std::tie(begin_, end_) = spec.slice.Resolve(n);
   if (limit >= 0) end_ = std::min(end_, begin_ + limit);
   in_.open(spec.file, std::ios::binary);

@@ -32,11 +32,17 @@ struct RecordSlice {
   std::pair<int64_t, int64_t> Resolve(int64_t n_records) const;
 };
 
+// A task (adapter) name: non-empty, letters, digits, '_', '-' or '.' — the
+// one rule for --task, router files and --adapter names that match them.
+bool IsValidTaskName(std::string_view name);
+inline constexpr const char* kTaskNameRule = "must be non-empty: letters, digits, '_', '-' or '.'";
+
 struct TaskSpec {
   std::string name;
   std::string file;
   RecordSlice slice;
   std::string template_spec;  // "" = the built-in template named like the task
+  std::string flag = "--task";  // the flag that gave it, named in errors ("--data", "--val" for train)
 
   // NAME=FILE[SLICE][:TEMPLATE]. NAME is letters, digits, '_', '-', '.'. In a
   // custom TEMPLATE, \n, \t and \\ stand for newline, tab and backslash (a
@@ -50,7 +56,9 @@ struct TaskSpec {
 };
 
 // Non-blank lines of a JSONL file, counted once up front.
-int64_t CountJsonlRecords(const std::string& path);
+// Non-blank lines of a JSONL file. InputError naming `flag` when `path` is
+// missing, a directory or unreadable.
+int64_t CountJsonlRecords(const std::string& path, const std::string& flag = "--task");
 
 struct FormattedRecord {
   std::string text;

@@ -162,16 +162,17 @@ ChatFormat DetectChatFormat(const Tokenizer& tokenizer) {
   if (Contains(t, "<|start_header_id|>")) return ChatFormat::kLlama3;
   if (Contains(t, "[INST]") && Contains(t, "<<SYS>>")) return ChatFormat::kLlama2;
   if (Contains(t, "<|user|>") && Contains(t, "<|assistant|>")) return ChatFormat::kZephyr;
-  if (tokenizer.TokenId("<|im_start|>")) return ChatFormat::kChatML;
   if (t.empty()) {
+    // No template at all: ChatML tokens are the only evidence, and enough.
+    if (tokenizer.TokenId("<|im_start|>")) return ChatFormat::kChatML;
     throw InputError(
         "chat: the model has no chat template and no <|im_start|> token, so its chat format is unknown "
         "(supported: ChatML, Llama 2, Llama 3, Zephyr); use plain completion instead");
   }
   throw InputError(
       "chat: the model's chat template is not one of the supported formats (ChatML, Llama 2, "
-      "Llama 3, Zephyr); it starts " +
-      io_internal::Quote(t, 120));
+      "Llama 3, Zephyr), and a guess would build prompts the model was not trained on; it starts " +
+      io_internal::Quote(t, 120) + " — use plain completion (no --chat), or a model with a supported template");
 }
 
 std::string FormatChat(ChatFormat format, std::span<const ChatMessage> messages, bool add_generation_prompt,

@@ -104,6 +104,12 @@ enum class ChatFormat { kChatML, kLlama2, kLlama3, kZephyr };
 // Picks the format from a Jinja chat template's text; ChatML when unknown
 // and the vocabulary has <|im_start|>. Throws InputError when none fits.
 ChatFormat DetectChatFormat(const Tokenizer& tokenizer);
+
+// `text` with each invalid UTF-8 byte replaced by U+FFFD — what a Hugging
+// Face tokenizer receives for such input (Python decodes it with
+// errors="replace"). `*first_bad` (when given) is the offset of the first
+// invalid byte, or std::string::npos when the text is valid.
+std::string ToValidUtf8(std::string_view text, size_t* first_bad = nullptr);
 std::string FormatChat(ChatFormat format, std::span<const ChatMessage> messages,
                        bool add_generation_prompt, const Tokenizer& tokenizer);
 

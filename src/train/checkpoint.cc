@@ -1,5 +1,6 @@
 #include "train/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -81,6 +82,15 @@ void LoadCheckpoint(const std::string& path, LoraParams& params, AdamW& optimize
                          std::to_string(data[p]->size()) + " values");
       }
       std::memcpy(data[p]->data(), t->data, data[p]->size() * sizeof(float));
+      for (size_t j = 0; j < data[p]->size(); ++j) {
+        const float v = (*data[p])[j];
+        if (!std::isfinite(v)) {
+          throw InputError("checkpoint " + path + ": tensor " + name + " holds " + (std::isnan(v) ? "NaN" : "Inf") +
+                           " at element " + std::to_string(j) +
+                           " — the run diverged before this checkpoint, or the file is corrupt; start again "
+                           "without --resume (a lower --lr, or --max-grad-norm, may help)");
+        }
+      }
     }
   }
   optimizer.set_step(step);

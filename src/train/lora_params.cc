@@ -1,5 +1,6 @@
 #include "train/lora_params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -52,6 +53,12 @@ LoraParams::LoraParams(const LlamaConfig& base, LoraTrainConfig config) : config
       m.layer = l;
       m.kind = static_cast<ModuleKind>(k);
       std::tie(m.n_out, m.n_in) = ModuleShape(base, m.kind);
+      if (config_.rank > std::min(m.n_in, m.n_out)) {
+        throw InputError("--rank " + std::to_string(config_.rank) + ": expected at most min(in, out) = " +
+                         std::to_string(std::min(m.n_in, m.n_out)) + " of " + std::string(ModuleName(m.kind)) +
+                         " (" + std::to_string(m.n_in) + " -> " + std::to_string(m.n_out) +
+                         "); a higher rank adds nothing and only costs memory");
+      }
       m.a.assign(r * static_cast<size_t>(m.n_in), 0.0f);
       m.b.assign(static_cast<size_t>(m.n_out) * r, 0.0f);
       m.grad_a.assign(m.a.size(), 0.0f);

@@ -46,9 +46,10 @@ int64_t TrainDataset::NumTargets() const {
 }
 
 TrainDataset LoadTrainData(const std::string& file_with_slice, const TrainDataOptions& options,
-                           const Tokenizer& tokenizer) {
+                           const Tokenizer& tokenizer, const std::string& flag) {
   if (options.max_len < 2) throw InputError("--max-len: expected >= 2, got " + std::to_string(options.max_len));
   TaskSpec spec = TaskSpec::FromFile("train", file_with_slice);
+  spec.flag = flag;
   spec.template_spec = options.template_spec;
   const RecordTemplate full = RecordTemplate::Parse(options.template_spec);
   const RecordTemplate prompt = RecordTemplate::Parse(PromptSpec(options.template_spec));
@@ -104,7 +105,7 @@ TrainDataset LoadTrainData(const std::string& file_with_slice, const TrainDataOp
     data.sequences.push_back(std::move(seq));
   }
   if (data.sequences.empty()) {
-    throw InputError(spec.Describe() + ": no training records (empty file or slice?)");
+    throw InputError(flag + " " + spec.Describe() + ": no training records (empty file or slice?)");
   }
   return data;
 }

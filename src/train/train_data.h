@@ -33,7 +33,7 @@ struct TrainDataset {
 // Throws InputError "FILE:LINE: ..." for a record that is not JSON or lacks
 // a template field, and for a template without "Answer:".
 TrainDataset LoadTrainData(const std::string& file_with_slice, const TrainDataOptions& options,
-                           const Tokenizer& tokenizer);
+                           const Tokenizer& tokenizer, const std::string& flag = "--data");
 
 // Batches of up to `batch` sequence indices for one epoch, with length
 // bucketing: the data is shuffled (seeded), cut into chunks of 64 batches,

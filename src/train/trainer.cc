@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -218,6 +219,15 @@ TrainSummary TrainLora(const Model& model, const TrainDataset& train, const Trai
     }
     const double mean_loss = targets > 0 ? loss / static_cast<double>(targets) : 0.0;
     const double grad_norm = ClipGradNorm(params, opt_config.max_grad_norm);
+    // A non-finite loss or gradient would poison the weights and every later
+    // step: stop before the optimizer applies it. The adapter and checkpoint
+    // already on disk (the last good ones) stay as they are.
+    if (!std::isfinite(mean_loss) || !std::isfinite(grad_norm)) {
+      throw InputError("train: step " + std::to_string(step + 1) + " has a non-finite " +
+                       (std::isfinite(mean_loss) ? "gradient norm" : "loss") +
+                       " — the run diverged; try a lower --lr or a --max-grad-norm (nothing was written for this "
+                       "step; earlier checkpoints and adapters are kept)");
+    }
     const double lr = optimizer.Step();
     summary.tokens += tokens;
     summary.target_tokens += targets;

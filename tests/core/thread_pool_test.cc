@@ -61,17 +61,28 @@ TEST(ThreadPool, RangesRunEveryIndexExactlyOnce) {
 }
 
 // A thread that stalls on its first chunk has the back of its range taken
-// by the others; chunks are walked front to back within each range.
+// by the others; chunks are walked front to back within each range. The
+// stall lasts until the others have done their own ranges and a third of
+// the stalled one (not a fixed sleep, which a loaded machine under ctest -j
+// can outlast), which they can only do by stealing; a bounded wait keeps a
+// pool that never steals from hanging the test (it then fails the count).
 TEST(ThreadPool, RangesStealFromAStalledThread) {
   for (int threads : {2, 4}) {
     ThreadPool pool(threads);
     const size_t n = 400;
     std::vector<std::atomic<int>> owner(n);
-    pool.ParallelForRanges(n, 2, [&](size_t b, size_t e, int t) {
-      if (b == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      for (size_t i = b; i < e; ++i) owner[i].store(t + 1);
-    });
     const size_t first_range = n / static_cast<size_t>(threads);
+    std::atomic<size_t> done{0};
+    pool.ParallelForRanges(n, 2, [&](size_t b, size_t e, int t) {
+      if (b == 0) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (done.load() < n - first_range + first_range / 3 && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::yield();
+        }
+      }
+      for (size_t i = b; i < e; ++i) owner[i].store(t + 1);
+      done.fetch_add(e - b);
+    });
     int stolen = 0;
     for (size_t i = 0; i < first_range; ++i) {
       ASSERT_NE(owner[i].load(), 0) << i;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -95,6 +96,115 @@ TEST(Sampler, RepetitionPenaltyDemotesSeenTokens) {
   const std::vector<int32_t> history = {1};
   EXPECT_EQ(s.Sample(l, history), 5);  // 3.0 / 2 = 1.5 < 2.9
   EXPECT_FLOAT_EQ(l[1], 1.5f);
+}
+
+// The distribution each setting should sample from, computed independently
+// of the sampler: the penalty on the raw logits, softmax(l / T) over the
+// vocabulary, then top-k, top-p (the smallest prefix by probability whose
+// mass reaches top_p, as transformers and llama.cpp keep) and min-p
+// (p >= min_p · p_max) on the renormalised survivors.
+std::vector<double> ExpectedDistribution(std::vector<float> l, const SamplerParams& p,
+                                         const std::vector<int32_t>& history) {
+  for (size_t i = 0; i < l.size(); ++i) {
+    if (std::find(history.begin(), history.end(), static_cast<int32_t>(i)) == history.end()) continue;
+    l[i] = l[i] > 0 ? l[i] / p.repeat_penalty : l[i] * p.repeat_penalty;
+  }
+  const size_t n = l.size();
+  std::vector<double> prob(n);
+  double z = 0;
+  for (size_t i = 0; i < n; ++i) z += prob[i] = std::exp(static_cast<double>(l[i]) / p.temperature);
+  for (double& q : prob) q /= z;
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prob[a] > prob[b]; });
+  std::vector<bool> kept(n, false);
+  const size_t k = p.top_k > 0 ? std::min(n, static_cast<size_t>(p.top_k)) : n;
+  double mass = 0;
+  for (size_t r = 0; r < k; ++r) mass += prob[order[r]];
+  double cum = 0;
+  for (size_t r = 0; r < k; ++r) {
+    kept[order[r]] = true;
+    cum += prob[order[r]] / mass;
+    if (cum >= p.top_p) break;
+  }
+  const double p_max = prob[order[0]];
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (kept[i] && prob[i] < p.min_p * p_max) kept[i] = false;
+    if (kept[i]) total += prob[i];
+  }
+  std::vector<double> out(n, 0.0);
+  for (size_t i = 0; i < n; ++i) out[i] = kept[i] ? prob[i] / total : 0.0;
+  return out;
+}
+
+// Each knob against the independent distribution: frequencies within 5
+// binomial sigma, and tokens the distribution excludes never drawn. The
+// settings sit where a sampler that ignored the knob, or cut one token too
+// many or too few, would fail (e.g. top-p 0.8 keeps exactly 3 tokens at T=1).
+TEST(Sampler, EveryKnobMatchesAnIndependentDistribution) {
+  struct Case {
+    const char* name;
+    SamplerParams p;
+    std::vector<int32_t> history;
+  };
+  auto params = [](float t, int k, float top_p, float min_p, float penalty) {
+    SamplerParams p;
+    p.temperature = t;
+    p.top_k = k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    p.repeat_penalty = penalty;
+    p.seed = 11;
+    return p;
+  };
+  const std::vector<Case> cases = {
+      {"T=1", params(1.0f, 0, 1.0f, 0.0f, 1.0f), {}},
+      {"T=0.5", params(0.5f, 0, 1.0f, 0.0f, 1.0f), {}},
+      {"T=2.5", params(2.5f, 0, 1.0f, 0.0f, 1.0f), {}},
+      {"top-k 3", params(1.0f, 3, 1.0f, 0.0f, 1.0f), {}},
+      {"top-p 0.8", params(1.0f, 0, 0.8f, 0.0f, 1.0f), {}},
+      {"top-p 0.95", params(1.0f, 0, 0.95f, 0.0f, 1.0f), {}},
+      {"top-p 0.5 T=2", params(2.0f, 0, 0.5f, 0.0f, 1.0f), {}},
+      {"min-p 0.5", params(1.0f, 0, 1.0f, 0.5f, 1.0f), {}},
+      {"min-p 0.1 T=2", params(2.0f, 0, 1.0f, 0.1f, 1.0f), {}},
+      {"penalty on positive and negative", params(1.0f, 0, 1.0f, 0.0f, 1.5f), {1, 3, 4}},
+      {"all together", params(1.5f, 4, 0.9f, 0.05f, 1.3f), {2, 3}},
+  };
+  const int n = 40000;
+  for (const Case& c : cases) {
+    const std::vector<double> want = ExpectedDistribution(Logits(), c.p, c.history);
+    Sampler s(c.p);
+    std::vector<int> counts(want.size(), 0);
+    for (int i = 0; i < n; ++i) {
+      auto l = Logits();
+      ++counts[static_cast<size_t>(s.Sample(l, c.history))];
+    }
+    for (size_t t = 0; t < want.size(); ++t) {
+      const double got = counts[t] / static_cast<double>(n);
+      if (want[t] == 0) {
+        EXPECT_EQ(counts[t], 0) << c.name << ": token " << t << " is outside the distribution";
+        continue;
+      }
+      const double sigma = std::sqrt(want[t] * (1 - want[t]) / n);
+      EXPECT_NEAR(got, want[t], 5 * sigma + 1e-9) << c.name << ": token " << t;
+    }
+  }
+}
+
+// The repetition penalty divides a positive logit and multiplies a negative
+// one (as llama.cpp and transformers), and touches only the last n tokens.
+TEST(Sampler, RepetitionPenaltySignsAndWindow) {
+  SamplerParams p;
+  p.repeat_penalty = 2.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p);
+  auto l = Logits();
+  const std::vector<int32_t> history = {0, 3, 1};  // 0 is outside the window
+  s.Sample(l, history);
+  EXPECT_FLOAT_EQ(l[0], 1.0f);
+  EXPECT_FLOAT_EQ(l[1], 1.5f);
+  EXPECT_FLOAT_EQ(l[3], -2.0f);
 }
 
 TEST(Sampler, BadParamsAreInputErrors) {

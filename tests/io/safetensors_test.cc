@@ -172,8 +172,8 @@ TEST(SafetensorsBadInput, Json) {
               {"'w' appears twice in the header"});
   // Same key names deeper down are not duplicates.
   EXPECT_EQ(SafetensorsParseError(RawSafetensors("{\"w\":" + entry + ",\"v\":" +
-                                                     R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                                                 std::string(4, '\0'))),
+                                                     R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                                 std::string(8, '\0'))),
             "");
   // Padding spaces after the JSON are part of the format.
   EXPECT_EQ(SafetensorsParseError(RawSafetensors("{\"w\":" + entry + "}     ", std::string(4, '\0'))), "");
@@ -215,6 +215,30 @@ TEST(SafetensorsBadInput, ShapesAndOffsets) {
   ExpectError(entry("[4]", "[0,-16]", 16), {"'data_offsets' must be [begin, end]"});
   ExpectError(entry("[4]", "[0,18446744073709551615]", 16), {"end past the data section"});
   ExpectError(RawSafetensors(R"({"w":{"dtype":"F32","shape":[1]}})", ""), {"got nothing"});
+}
+
+// As the safetensors library: in offset order the tensors tile the data
+// section exactly — no overlap (one tensor reading another's bytes), no
+// hole, nothing after the last. Header order is free.
+TEST(SafetensorsBadInput, OffsetsMustTileTheDataSection) {
+  const auto two = [](const std::string& a, const std::string& b, size_t data) {
+    return RawSafetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":)" + a +
+                              R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":)" + b + "}}",
+                          std::string(data, '\0'));
+  };
+  EXPECT_EQ(SafetensorsParseError(two("[0,8]", "[8,16]", 16)), "");
+  EXPECT_EQ(SafetensorsParseError(two("[8,16]", "[0,8]", 16)), "");
+  ExpectError(two("[0,8]", "[4,12]", 16),
+              {"tensor 'b' starts at data offset 4, overlapping tensor 'a', which ends at 8", "safetensors library"});
+  ExpectError(two("[0,8]", "[0,8]", 8), {"starts at data offset 0, overlapping tensor 'a'"});
+  ExpectError(two("[0,8]", "[12,20]", 20), {"leaving a hole of 4 bytes after tensor 'a'"});
+  ExpectError(two("[4,12]", "[12,20]", 20), {"tensor 'a' starts at data offset 4, leaving a hole of 4 bytes"});
+  ExpectError(two("[0,8]", "[8,16]", 20), {"the tensors end at data offset 16 but the data section holds 20 bytes"});
+  // Zero-size tensors sit anywhere in the sequence without breaking it.
+  EXPECT_EQ(SafetensorsParseError(RawSafetensors(
+                R"({"e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                std::string(8, '\0'))),
+            "");
 }
 
 // ---- model directories ----

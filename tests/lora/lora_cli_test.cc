@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "lora_test_util.h"
 #include "test_util.h"
@@ -64,8 +66,71 @@ TEST_F(LoraCliTest, ConvertAdapterRoundTrip) {
                              "/attn_back --outtype f16");
   ASSERT_EQ(back.code, 0) << back.out;
   EXPECT_TRUE(fs::exists(dir_ + "/attn_back/adapter_config.json"));
-  const std::string a = Ids(RunCli(Generate(model_, "--adapter " + data_ + "/attn")).out);
-  EXPECT_EQ(Ids(RunCli(Generate(model_, "--adapter " + dir_ + "/attn.gguf")).out), a);
+  // Every run must succeed (two failures would compare equal), and both
+  // converted adapters load back and generate what the original does.
+  const Result original = RunCli(Generate(model_, "--adapter " + data_ + "/attn"));
+  ASSERT_EQ(original.code, 0) << original.out;
+  ASSERT_FALSE(Ids(original.out).empty()) << original.out;
+  const Result from_gguf = RunCli(Generate(model_, "--adapter " + dir_ + "/attn.gguf"));
+  ASSERT_EQ(from_gguf.code, 0) << from_gguf.out;
+  EXPECT_EQ(Ids(from_gguf.out), Ids(original.out));
+  const Result from_back = RunCli(Generate(model_, "--adapter " + dir_ + "/attn_back"));
+  ASSERT_EQ(from_back.code, 0) << from_back.out;
+  EXPECT_EQ(Ids(from_back.out), Ids(original.out));
+  EXPECT_NE(Ids(RunCli(Generate(model_, "")).out), Ids(original.out));  // the adapter matters
+}
+
+// Values beyond f16's range are refused where f16 is chosen (loading with
+// --adapter-type f16, converting with --outtype f16), not turned into Inf
+// (convert-adapter used to write a file the loader then refused).
+TEST_F(LoraCliTest, F16OverflowIsRefusedAtConversionAndLoad) {
+  const auto model = Model::Load(model_);
+  LoraAdapter big = testing::RandomAdapter(model->config(), "big", 4, 8, {ModuleKind::kQ}, 7);
+  ASSERT_EQ(big.modules.front().b.dtype, DType::kF32);
+  reinterpret_cast<float*>(big.modules.front().b.data.data())[1] = 1e6f;
+  WritePeftAdapter(big, model->config(), dir_ + "/big");
+  const Result load = RunCli(Generate(model_, "--adapter big=" + dir_ + "/big --adapter-type f16"));
+  EXPECT_EQ(load.code, 2) << load.out;
+  EXPECT_TRUE(Contains(load.out, "element 1 is 1e+06, beyond the f16 range (|x| <= 65504)"));
+  for (const char* out : {"/big_f16", "/big_f16.gguf"}) {
+    const Result convert =
+        RunCli("convert-adapter " + dir_ + "/big -m " + model_ + " -o " + dir_ + out + " --outtype f16");
+    EXPECT_EQ(convert.code, 2) << convert.out;
+    EXPECT_TRUE(Contains(convert.out, "beyond the f16 range"));
+    EXPECT_FALSE(fs::exists(dir_ + out)) << out;
+  }
+  // f32 keeps it: the conversion works.
+  const Result f32 = RunCli("convert-adapter " + dir_ + "/big -m " + model_ + " -o " + dir_ + "/big.gguf");
+  EXPECT_EQ(f32.code, 0) << f32.out;
+}
+
+// A mixture that overflows the activations stops the generation with an
+// error naming the likely cause; it used to "stop at EOS" (greedy argmax of
+// NaN is token 0) with exit 0, or print garbage when sampling.
+TEST_F(LoraCliTest, NonFiniteLogitsStopWithAnError) {
+  for (const char* sampling : {"", "--temp 0.8 --seed 3"}) {
+    const Result r = RunCli(Generate(model_, std::string("--adapter qv=") + data_ + "/qv --mix qv=1e30 " + sampling));
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(Contains(r.out, "tokenlora: error: the model's logits hold"));
+    EXPECT_TRUE(Contains(r.out, "adapter weights or --mix scales too large"));
+  }
+}
+
+// adapter_config.json without r: PEFT's default 8 applies, and the message
+// says so instead of "gives r=8".
+TEST_F(LoraCliTest, MissingRankNamesPeftDefault) {
+  fs::copy(data_ + "/attn", dir_ + "/attn_no_r", fs::copy_options::recursive);
+  const std::string config = dir_ + "/attn_no_r/adapter_config.json";
+  std::ifstream in(config);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("\"r\": 4,");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.erase(at, std::string("\"r\": 4,").size());
+  std::ofstream(config) << text;
+  const Result r = RunCli(Generate(model_, "--adapter a=" + dir_ + "/attn_no_r"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(Contains(r.out, "has rank 4 but adapter_config.json has no r, so PEFT's default r=8 applies"));
+  EXPECT_FALSE(Contains(r.out, "gives r=8"));
 }
 
 // --adapter-type q8_0 in bench, --outtype q8_0 in convert-adapter.

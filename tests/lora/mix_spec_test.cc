@@ -31,6 +31,7 @@ TEST(MixSpec, Mixtures) {
   }
   try {
     ParseMixSpec("math=1,math=2");
+    FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_TRUE(testing::Contains(e.what(), "'math' is given twice"));
   }

@@ -121,7 +121,7 @@ TEST_F(DefaultModelGolden, F16KvCacheStaysCloseToTransformers) {
 // The same logits with int8 activations (kernels/int8_matmul.h): they are
 // not f32-exact, so the bounds are those of the activation rounding, which
 // llama.cpp accepts for these types too: the reference's top-1 wherever it
-// leads by more than 0.5 and at >= 95% of all positions, and the top-20
+// leads by more than 0.5 and at >= 96% of all positions, and the top-20
 // logits' distances to the top-1 (what softmax sees; a shift of the whole
 // row cancels) within 2. Measured on 2026-11-30: 1.18 at worst, top-1 at
 // 753 of 771 positions (VNNI and AVX2 alike); 1.55 and 749 under
@@ -137,8 +137,9 @@ TEST_F(DefaultModelGolden, Int8ActivationsStayCloseToTransformers) {
   ASSERT_EQ(model->int8_projections(), 30 * 7 + 1);
   const int vocab = model->config().vocab_size;
   ThreadPool pool(2);
-  double worst = 0;
+  double worst = 0, sum_diff = 0;
   int top1_same = 0, positions = 0;
+  int64_t n_diff = 0;
   for (const auto& c : (*golden_)["cases"]) {
     std::vector<int32_t> seq = c["prompt_ids"].get<std::vector<int32_t>>();
     const auto greedy = c["greedy_ids"].get<std::vector<int32_t>>();
@@ -162,13 +163,21 @@ TEST_F(DefaultModelGolden, Int8ActivationsStayCloseToTransformers) {
         const double diff =
             std::abs((row[top_ids[k].get<int>()] - ours0) - (top_logits[k].get<double>() - ref0));
         worst = std::max(worst, diff);
+        sum_diff += diff;
+        ++n_diff;
         EXPECT_LT(diff, 2.0) << c["name"] << " position " << t << " rank " << k;
       }
     }
   }
-  EXPECT_GE(top1_same, positions * 95 / 100);
-  std::printf("int8 activations: max |(logit - top-1) - reference\'s| %.3g, top-1 agrees at %d of %d positions\n", worst,
-              top1_same, positions);
+  // The worst case alone (2.0) would pass a wrongly wired projection; the
+  // mean over all top-20 distances and the top-1 share pin the whole row.
+  // Measured 2026-12-06: mean 0.131 (0.136 scalar), top-1 at 753 (756 scalar)
+  // of 771 positions.
+  EXPECT_GE(top1_same, positions * 96 / 100);
+  const double mean_diff = n_diff > 0 ? sum_diff / static_cast<double>(n_diff) : 0.0;
+  EXPECT_LT(mean_diff, 0.25);
+  std::printf("int8 activations: max |(logit - top-1) - reference\'s| %.3g (mean %.3g), top-1 agrees at %d of %d "
+              "positions\n", worst, mean_diff, top1_same, positions);
 }
 
 // 64 greedy tokens through the generator (prefill + KV-cache decode).
@@ -182,14 +191,10 @@ TEST_F(DefaultModelGolden, GreedyContinuationsMatch) {
     options.max_new_tokens = static_cast<int>(expected.size());
     options.stop_at_eos = false;
     const GenerateResult r = generator.Generate(prompt, options);
-    ASSERT_GE(r.output_ids.size(), 32u);
-    const std::vector<int32_t> first32(r.output_ids.begin(), r.output_ids.begin() + 32);
-    EXPECT_EQ(first32, std::vector<int32_t>(expected.begin(), expected.begin() + 32)) << c["name"];
-    // All 64 should agree too; report (not fail) a late divergence at a near tie.
-    if (r.output_ids != expected) {
-      std::printf("%s: continuation diverges after the first 32 tokens\n",
-                  c["name"].get<std::string>().c_str());
-    }
+    // All 64 tokens: after token 32 the golden's smallest top-1 margin is
+    // 0.021, against a measured logit error of 7.7e-5, so no near tie can
+    // excuse a divergence.
+    EXPECT_EQ(r.output_ids, expected) << c["name"];
   }
 }
 

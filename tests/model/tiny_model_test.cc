@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/mapped_file.h"
+#include "model/llama/config.h"
 #include "model/llama/forward.h"
 #include "model/model.h"
 #include "tiny_model.h"
@@ -21,6 +23,22 @@ using testing::TinySpec;
 
 // Writes every tiny model into $TOKENLORA_TINY_EXPORT_DIR for the golden
 // script; does nothing in a normal run.
+// Head count and embedding length that do not divide are named as such
+// (they used to be blamed on rope.dimension_count).
+TEST(LlamaConfigErrors, HeadsThatDoNotDivideTheWidthAreNamed) {
+  const nlohmann::json base = {{"model_type", "llama"},       {"num_hidden_layers", 2}, {"hidden_size", 100},
+                               {"num_attention_heads", 3},   {"intermediate_size", 64}, {"vocab_size", 32},
+                               {"rms_norm_eps", 1e-5}};
+  try {
+    ConfigFromHfJson(base.dump(), "config.json");
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("hidden_size 100 is not a multiple of num_attention_heads 3"), std::string::npos) << what;
+    EXPECT_EQ(what.find("rope"), std::string::npos) << what;
+  }
+}
+
 TEST(TinyModelExport, WriteAll) {
   const char* dir = std::getenv("TOKENLORA_TINY_EXPORT_DIR");
   if (dir == nullptr) GTEST_SKIP() << "set TOKENLORA_TINY_EXPORT_DIR to export the tiny models";

@@ -254,6 +254,11 @@ TEST(RouterFile, ErrorsNameTheField) {
       "tasks[1].name: task 'math' appears twice");
   ExpectInputError([&] { RouterFile::Parse(edit([](json& j) { j["tasks"] = json::array(); }), "r.json"); },
                    "tasks: expected a non-empty list");
+  // Task names follow --task's rule: an empty name (no adapter can match it) is refused.
+  ExpectInputError([&] { RouterFile::Parse(edit([](json& j) { j["tasks"][0]["name"] = ""; }), "r.json"); },
+                   "tasks[0].name: task name '' must be non-empty");
+  ExpectInputError([&] { RouterFile::Parse(edit([](json& j) { j["tasks"][0]["name"] = "a b"; }), "r.json"); },
+                   "tasks[0].name: task name 'a b' must be non-empty: letters, digits");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 
 #include "core/error.h"
@@ -111,6 +112,38 @@ TEST(Policy, OtherPolicies) {
   ExpectInputError([&] { RoutingPolicy::Make("fixed", 0, 1, "d=1", names); },
                    "--weights: 'd=1' must be TASK=WEIGHT");
   ExpectInputError([&] { RoutingPolicy::Make("fixed", 0, 1, "a=-1", names); }, "with a weight >= 0");
+}
+
+// A temperature that is given must be usable: never silently replaced by the
+// default (0 is "not given"), never NaN weights. Errors name the flag as
+// typed: generate's carry the "route-" prefix.
+TEST(Policy, TemperatureIsCheckedAndErrorsNameTheTypedFlag) {
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (const float t : {-4.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                        2e6f}) {
+    ExpectInputError([&] { RoutingPolicy::Make("softmax", t, 1, "", names); }, "--temperature ");
+    ExpectInputError([&] { RoutingPolicy::Make("paper", t, 1, "", names, "route-"); }, "--route-temperature ");
+  }
+  ExpectInputError([&] { RoutingPolicy::Make("top-k", 0, 0, "", names, "route-"); }, "--route-top-k 0 must be");
+  ExpectInputError([&] { RoutingPolicy::Make("best", 0, 1, "", names, "route-"); }, "--route-policy 'best'");
+  ExpectInputError([&] { RoutingPolicy::Make("fixed", 0, 1, "", names, "route-"); },
+                   "--route-policy fixed needs --route-weights");
+  ExpectInputError([] { RouteWindow::Parse("tail", "--route-window"); }, "--route-window 'tail'");
+  EXPECT_EQ(RoutingPolicy::Make("paper", 0, 1, "", names).temperature, 4.0f);  // 0: not given
+  EXPECT_EQ(RoutingPolicy::Make("softmax", 0, 1, "", names).temperature, 0.1f);
+  // The largest temperature allowed still gives finite weights summing to 1.
+  for (const char* policy : {"paper", "softmax"}) {
+    for (const float t : {RoutingPolicy::kMaxTemperature, 1e-6f}) {
+      const std::vector<float> w =
+          RoutingPolicy::Make(policy, t, 1, "", names).Weights(std::vector<float>{0.9f, -0.2f, 0.3f});
+      double sum = 0;
+      for (float x : w) {
+        EXPECT_TRUE(std::isfinite(x)) << policy << " T=" << t;
+        sum += x;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5) << policy << " T=" << t;
+    }
+  }
 }
 
 class TinyEmbedder : public ::testing::Test {

@@ -105,6 +105,21 @@ TEST(Chat, SentencePieceGgufIsLlama2) {
             "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\n Q [/INST] A </s>");  // strip() sees the whole block
 }
 
+TEST(Chat, UnknownTemplateIsRefusedNotGuessed) {
+  // A template in no supported format, on a vocabulary with ChatML tokens:
+  // refused (it used to fall back to ChatML silently).
+  const auto tok = TinyTokenizer({"<|im_start|>", "<|im_end|>"},
+                                 {{"chat_template", "{% for m in messages %}<<USER>>{{ m.content }}{% endfor %}"}});
+  try {
+    DetectChatFormat(*tok);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("not one of the supported formats"), std::string::npos) << what;
+    EXPECT_NE(what.find("<<USER>>"), std::string::npos) << what;
+  }
+}
+
 TEST(Chat, DetectionWithoutTemplate) {
   // No template but ChatML tokens: ChatML, without a default system message.
   const auto chatml = TinyTokenizer({"<|im_start|>", "<|im_end|>"}, nullptr);

@@ -3,9 +3,13 @@
 // stopped early, and bad input exits 2 with a message naming the problem.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
 
 #include "lora/lora_test_util.h"
 #include "test_util.h"
@@ -59,6 +63,56 @@ TEST(TrainCli, TrainsAnAdapterThatGenerateLoads) {
   std::ifstream a(dir + "/out/adapter_model.safetensors", std::ios::binary),
       b(dir + "/part/adapter_model.safetensors", std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+}
+
+// A checkpoint holding a NaN (a diverged run, a corrupt file) is refused on
+// --resume; it used to train on with loss NaN and write an adapter that
+// `generate` refuses. The run writes nothing over what is there.
+TEST(TrainCli, ResumeRefusesACheckpointHoldingNaN) {
+  const std::string dir = testing::TempDir();
+  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
+  const std::string data = WriteArcRecords(dir, 8);
+  const std::string common = "train -q -m " + model + " --data '" + data +
+                             "' --template arc_challenge --rank 4 --max-len 64 -t 1 --batch 2 --steps 4 "
+                             "--checkpoint-every 2 -o " + dir + "/run";
+  const auto stop = testing::RunTokenlora(common + " --stop-after 2");
+  ASSERT_EQ(stop.code, 0) << stop.out;
+  const std::string checkpoint = dir + "/run/checkpoint.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(bytes.empty());
+  {
+    const SafetensorsFile f = SafetensorsFile::Parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                                     checkpoint);
+    const TensorView& t = f.tensors().back();
+    ASSERT_EQ(t.dtype, DType::kF32);
+    const size_t at = static_cast<size_t>(static_cast<const uint8_t*>(t.data) - reinterpret_cast<const uint8_t*>(bytes.data()));
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(bytes.data() + at, &nan, sizeof nan);
+  }
+  std::ofstream(checkpoint, std::ios::binary) << bytes;
+  const auto resume = testing::RunTokenlora(common + " --resume");
+  EXPECT_EQ(resume.code, 2) << resume.out;
+  EXPECT_TRUE(testing::Contains(resume.out, "holds NaN at element 0"));
+  EXPECT_TRUE(testing::Contains(resume.out, "start again without --resume"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/run/adapter_model.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
+// --rank above min(in, out) of a target is refused (it used to allocate
+// until the kernel killed the process).
+TEST(TrainCli, RankAboveTheProjectionIsRefused) {
+  const std::string dir = testing::TempDir();
+  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
+  const std::string data = WriteArcRecords(dir, 4);
+  const auto r = testing::RunTokenlora("train -q -m " + model + " --data " + data +
+                                       " --template arc_challenge --rank 100000 -t 1 -o " + dir + "/out");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(testing::Contains(r.out, "--rank 100000: expected at most min(in, out)"));
+  std::filesystem::remove_all(dir);
 }
 
 nlohmann::json ReadJson(const std::string& path) {

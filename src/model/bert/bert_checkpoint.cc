@@ -24,9 +24,11 @@ bool IsUnusedBuffer(const std::string& name) {
   return name == "embeddings.position_ids" || name == "bert.embeddings.position_ids";
 }
 
-// Rewrites the header at data + 8 in place without the unused buffers whose
-// dtype the reader refuses; returns what was dropped. Leaves the header as is
-// when it is not parseable (the reader then reports the problem).
+// Rewrites the header at data + 8 in place so that the unused buffers whose
+// dtype the reader refuses become opaque I32 placeholders over the same
+// bytes (the reader checks that the tensors tile the data section, so their
+// bytes must stay accounted for); returns what was dropped. Leaves the header
+// as is when it is not parseable (the reader then reports the problem).
 std::vector<std::string> DropUnusedBuffers(uint8_t* data, size_t size) {
   uint64_t header_bytes;
   if (size < 8) return {};
@@ -42,13 +44,22 @@ std::vector<std::string> DropUnusedBuffers(uint8_t* data, size_t size) {
         entry["dtype"].is_string() && !DTypeFromSafetensors(entry["dtype"].get<std::string>())) {
       dropped.push_back(it.key() + " (" + entry["dtype"].get<std::string>() + " " +
                         (entry.contains("shape") ? entry["shape"].dump() : "?") + ")");
-      it = header.erase(it);
+      const auto offsets = entry.value("data_offsets", nlohmann::ordered_json());
+      if (offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&
+          offsets[1].is_number_unsigned() && offsets[1].get<uint64_t>() >= offsets[0].get<uint64_t>() &&
+          (offsets[1].get<uint64_t>() - offsets[0].get<uint64_t>()) % 4 == 0) {
+        const uint64_t n = (offsets[1].get<uint64_t>() - offsets[0].get<uint64_t>()) / 4;
+        it.value() = {{"dtype", "I32"}, {"shape", {n}}, {"data_offsets", offsets}};
+        ++it;
+      } else {
+        it = header.erase(it);
+      }
     } else {
       ++it;
     }
   }
   if (dropped.empty()) return {};
-  const std::string rewritten = header.dump();  // shorter than the original: an entry is gone
+  const std::string rewritten = header.dump();  // about as long as the original (checked)
   if (rewritten.size() > header_bytes) return {};
   std::memcpy(text, rewritten.data(), rewritten.size());
   std::memset(text + rewritten.size(), ' ', header_bytes - rewritten.size());  // JSON allows trailing spaces

@@ -5,8 +5,9 @@
 // (the all-MiniLM-L6-v2 copy scripts/fetch-models brings among them) carry the
 // buffer `embeddings.position_ids` as I64, a dtype the safetensors reader
 // refuses. The encoder never reads that buffer (positions are 0..n-1), so for
-// a single-file checkpoint its header entry is dropped before parsing: the
-// file is mapped copy-on-write and the rewritten header, padded with spaces
+// a single-file checkpoint its header entry is replaced before parsing by an
+// I32 placeholder over the same bytes (so the tensors still tile the data
+// section, which the reader checks): the file is mapped copy-on-write and the rewritten header, padded with spaces
 // to its old length, overwrites the first page(s) in memory only. Any other
 // tensor of an unsupported dtype still fails with the reader's error.
 #pragma once

@@ -58,7 +58,14 @@ LlamaConfig ConfigFromGguf(const GgufFile& gguf) {
   c.rms_eps = static_cast<float>(gguf.GetFloat(a + "attention.layer_norm_rms_epsilon"));
   c.rope_theta = static_cast<float>(gguf.FindFloat(a + "rope.freq_base").value_or(10000.0));
   c.head_dim = c.n_heads > 0 ? c.d_model / c.n_heads : 0;
-  if (auto kl = gguf.FindInt(a + "attention.key_length")) c.head_dim = static_cast<int>(*kl);
+  if (auto kl = gguf.FindInt(a + "attention.key_length")) {
+    c.head_dim = static_cast<int>(*kl);
+  } else if (c.n_heads > 0 && c.d_model % c.n_heads != 0) {
+    throw InputError("'" + gguf.path() + "': " + a + "embedding_length " + std::to_string(c.d_model) +
+                     " is not a multiple of " + a + "attention.head_count " + std::to_string(c.n_heads) +
+                     ", and no " + a + "attention.key_length gives the head size — corrupt or mis-converted "
+                     "metadata?");
+  }
   if (auto rd = gguf.FindInt(a + "rope.dimension_count"); rd && *rd != c.head_dim) {
     throw InputError("'" + gguf.path() + "': " + a + "rope.dimension_count is " +
                      std::to_string(*rd) + " but head_dim is " + std::to_string(c.head_dim) +
@@ -133,6 +140,11 @@ LlamaConfig ConfigFromHfJson(const std::string& json_text, const std::string& pa
   c.d_ff = get_int("intermediate_size", std::nullopt);
   c.vocab_size = get_int("vocab_size", std::nullopt);
   c.max_context = get_int("max_position_embeddings", 2048);
+  if (!j.contains("head_dim") && c.n_heads > 0 && c.d_model % c.n_heads != 0) {
+    throw InputError("'" + path + "': hidden_size " + std::to_string(c.d_model) +
+                     " is not a multiple of num_attention_heads " + std::to_string(c.n_heads) +
+                     ", and no head_dim gives the head size — a corrupt or hand-edited config.json?");
+  }
   c.head_dim = get_int("head_dim", c.n_heads > 0 ? c.d_model / c.n_heads : 0);
   c.rms_eps = get_float("rms_norm_eps", 1e-6);
   c.tied_embeddings = j.value("tie_word_embeddings", false);

@@ -1,0 +1,42 @@
+// libFuzzer target: RouterFile::Parse over arbitrary text. Only InputError
+// may escape; what loads must have valid, distinct task names, finite
+// centroids of embedder.dim numbers, and survive Serialize -> Parse with the
+// same tasks (the file `router build` writes is the file `route` reads).
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "core/error.h"
+#include "router/router_file.h"
+#include "router/task_data.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace tokenlora;
+  RouterFile file;
+  try {
+    file = RouterFile::Parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz/router.json");
+  } catch (const InputError&) {
+    return 0;  // the expected outcome for malformed input
+  }
+  std::set<std::string> names;
+  for (const RouterTask& t : file.tasks) {
+    if (!IsValidTaskName(t.name) || !names.insert(t.name).second) __builtin_trap();
+    if (t.centroid.size() != static_cast<size_t>(file.embedder.dim)) __builtin_trap();
+    for (const float v : t.centroid) {
+      if (!std::isfinite(v)) __builtin_trap();
+    }
+  }
+  RouterFile again;
+  try {
+    again = RouterFile::Parse(file.Serialize(), "fuzz/router.json (rewritten)");
+  } catch (const InputError&) {
+    __builtin_trap();  // what we write, we must read
+  }
+  if (again.TaskNames() != file.TaskNames() || again.embedder.dim != file.embedder.dim) __builtin_trap();
+  for (size_t i = 0; i < file.tasks.size(); ++i) {
+    if (again.tasks[i].centroid != file.tasks[i].centroid) __builtin_trap();
+  }
+  return 0;
+}
