@@ -235,6 +235,11 @@ CompletionRequest ParseCompletionRequest(std::string_view body, bool chat) {
     r.seed = static_cast<uint64_t>(Whole(j["seed"], "seed", INT64_MIN / 2, INT64_MAX / 2));
   }
   if (j.contains("n") && !j["n"].is_null()) r.n = static_cast<int>(Whole(j["n"], "n", 1, kMaxN));
+  if (!chat && r.prompts.size() * static_cast<size_t>(r.n) > 64) {
+    throw BadRequest("prompts x n is " + std::to_string(r.prompts.size() * static_cast<size_t>(r.n)) +
+                         ", at most 64 sequences per request; split the request",
+                     "n");
+  }
   if (j.contains("stream") && !j["stream"].is_null()) r.stream = Bool(j["stream"], "stream");
   if (j.contains("stream_options") && !j["stream_options"].is_null()) {
     const json& so = j["stream_options"];

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "server/in_flight.h"
+#include "server/playground.h"
 
 namespace tokenlora::server {
 namespace {
@@ -172,6 +173,9 @@ void HttpServer::Routes() {
     }
     LogLine("serve: internal error on " + req.path + ": " + what);
     SendError(res, ApiError(500, "internal server error: " + what, "server_error"));
+  });
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(PlaygroundHtml(), "text/html; charset=utf-8");
   });
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (engine_.load() == nullptr) {
