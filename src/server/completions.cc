@@ -157,14 +157,19 @@ struct JobState {
 
 // Turns the job's first events into a go (kAccepted) or a 400 (kError).
 void AwaitAccepted(JobState& s, int max_context) {
-  while (true) {
+  bool accepted = false;
+  while (!accepted) {
+    // Events after kAccepted in the same batch are the job's first output: keep them.
     for (EngineEvent& e : s.channel->Wait(std::chrono::milliseconds(200))) {
       if (e.kind == EngineEvent::Kind::kError) {
         const bool context = e.error.find("context") != std::string::npos;
         throw BadRequest(e.error, context ? "messages" : "", context ? "context_length_exceeded" : "invalid_value");
       }
-      if (e.kind != EngineEvent::Kind::kAccepted) s.pending.push_back(std::move(e));
-      else return;
+      if (e.kind == EngineEvent::Kind::kAccepted) {
+        accepted = true;
+      } else {
+        s.pending.push_back(std::move(e));
+      }
     }
   }
 }
