@@ -25,6 +25,7 @@ RunFn AddConvertAdapterCommand(CLI::App& app);  // cmd_lora.cc
 RunFn AddQuantizeCommand(CLI::App& app);
 RunFn AddTrainCommand(CLI::App& app);           // cmd_train.cc
 RunFn AddEvalCommand(CLI::App& app);            // cmd_eval.cc
+RunFn AddServeCommand(CLI::App& app);           // cmd_serve.cc
 
 // The default model when -m is not given: $TOKENLORA_MODEL, else
 // models/SmolLM2-135M-Instruct.Q4_1.gguf under the current directory or the

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add(tokenlora::cli::AddQuantizeCommand);
   add(tokenlora::cli::AddTrainCommand);
   add(tokenlora::cli::AddEvalCommand);
+  add(tokenlora::cli::AddServeCommand);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

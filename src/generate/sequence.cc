@@ -97,8 +97,10 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
                       "large (or a corrupt model/adapter file)?", now);
     }
   }
+  if (request_.on_token) raw_logits_.assign(logits.begin(), logits.end());
   const int32_t next = sampler_.Sample(logits, history_);
   if (o.stop_at_eos && model_.tokenizer().IsEndOfGeneration(next)) return Finish("eos", now);
+  if (request_.on_token) request_.on_token(next, raw_logits_);
   result_.output_ids.push_back(next);
   history_.push_back(next);
   const std::string piece = decoder_.Push(next);

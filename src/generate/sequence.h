@@ -44,6 +44,10 @@ struct SequenceRequest {
   std::function<bool(const std::string&)> on_text;
   // Called once when the sequence ends (also when cancelled): its result.
   std::function<void(GenerateResult&&)> on_done;
+  // Optional: each output token with the raw logits of its step ([vocab],
+  // before the sampler's transforms), e.g. for log-probabilities; not called
+  // for an end-of-generation token. Costs a copy of the row per token when set.
+  std::function<void(int32_t token, std::span<const float> logits)> on_token;
 };
 
 using SequenceId = int64_t;
@@ -118,6 +122,7 @@ class Sequence {
   bool got_logits_ = false;        // the prompt has run
   std::string decoded_;  // everything the decoder produced (the schedule's view of the output)
   std::string pending_;  // decoded text not yet handed to on_text
+  std::vector<float> raw_logits_;  // [vocab] on_token's copy of the step's logits
   std::chrono::steady_clock::time_point start_, first_logits_;
 };
 
