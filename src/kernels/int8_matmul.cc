@@ -99,6 +99,10 @@ const char* Int8KernelName() {
 bool Int8Accelerated() { return *Int8KernelName() != '\0'; }
 
 namespace {
+// Up to this many tokens a call streams each weight panel from memory once
+// and reuses it for a few token groups (decoding, or the rows of a batch of
+// decoding sequences): prefetch the stream ahead.
+constexpr int64_t kStreamMaxTok = 32;
 // Prompts take KernelPair::prompt_panels from this size on (PickKernels).
 bool UsesPromptKernel(int64_t n_tok) { return n_tok >= kAmxMinTokens; }
 }  // namespace
@@ -296,7 +300,7 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   const auto quantize = kernels.quantize;
   const auto panels = UsesPromptKernel(n_tok) ? kernels.prompt_panels : kernels.panels;
   // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
-  const size_t prefetch = n_tok <= 2 ? StreamPrefetchBytes() : 0;
+  const size_t prefetch = n_tok <= kStreamMaxTok ? StreamPrefetchBytes() : 0;
 
   // Quantize the activations once (split over tokens for long prompts).
   if (n_tok >= 64 && pool.size() > 1) {
