@@ -106,14 +106,14 @@ RoutingRequest ParseRouting(const json& r) {
                      "routing", "invalid_type");
   }
   for (const auto& [key, value] : r.items()) {
-    if (key == "policy" || key == "temperature" || key == "window" || key == "adapters" || key == "mix_mode") {
+    if (key == "adapters" || key == "mix_mode") {
       throw BadRequest("routing." + key +
-                           " is fixed by the server's --router / --route-* / --mix-mode flags in this version; "
-                           "per request give routing.every, routing.kv_policy or routing.weights",
+                           " is fixed by the server's --router / --mix-mode flags in this version; per request give "
+                           "routing.every, kv_policy, policy, temperature, window or weights",
                        "routing." + key, "unsupported_value");
     }
   }
-  CheckKnown(r, {"every", "kv_policy", "weights"}, "routing ");
+  CheckKnown(r, {"every", "kv_policy", "policy", "temperature", "window", "weights"}, "routing ");
   RoutingRequest out;
   if (r.contains("every")) {
     const json& v = r["every"];
@@ -130,6 +130,22 @@ RoutingRequest ParseRouting(const json& r) {
       throw BadRequest(std::string("routing.kv_policy: ") + e.what(), "routing.kv_policy");
     }
   }
+  if (r.contains("policy")) {
+    const std::string p = String(r["policy"], "routing.policy");
+    if (p != "paper" && p != "softmax" && p != "top-k" && p != "uniform") {
+      throw BadRequest("routing.policy: expected paper, softmax, top-k or uniform, got '" + p + "'", "routing.policy",
+                       "invalid_value");
+    }
+    out.policy = p;
+  }
+  if (r.contains("temperature")) out.temperature = Number(r["temperature"], "routing.temperature", 1e-6, 1e6);
+  if (r.contains("window")) {
+    try {
+      out.window = RouteWindow::Parse(String(r["window"], "routing.window"));
+    } catch (const InputError& e) {
+      throw BadRequest(std::string("routing.window: ") + e.what(), "routing.window");
+    }
+  }
   if (r.contains("weights")) {
     const json& w = r["weights"];
     if (!w.is_object()) {
@@ -140,8 +156,9 @@ RoutingRequest ParseRouting(const json& r) {
     for (const auto& [name, v] : w.items()) mix.emplace_back(name, Number(v, "routing.weights." + name, -100, 100));
     out.weights = std::move(mix);
   }
-  if (out.weights && (out.every || out.kv_policy)) {
-    throw BadRequest("routing.weights fixes the mixture; routing.every / kv_policy are for the router: give one",
+  if (out.weights && (out.every || out.kv_policy || out.policy || out.temperature || out.window)) {
+    throw BadRequest("routing.weights fixes the mixture; routing.every / kv_policy / policy / temperature / window "
+                     "are for the router: give one",
                      "routing.weights");
   }
   return out;

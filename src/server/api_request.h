@@ -5,6 +5,7 @@
 //
 // Extensions where OpenAI has no word:
 //   "routing": {"every": K | "prompt", "kv_policy": "keep"|"recompute",
+//               "policy": NAME, "temperature": T, "window": "whole"|"last:N",
 //               "weights": {adapter: w}}   — a fixed mixture instead of the
 //               router's, or the router's route-every / KV policy;
 //   "routing_trace": true                  — the per-token adapter weights.
@@ -48,6 +49,9 @@ std::string ErrorBody(const ApiError& e);
 struct RoutingRequest {
   std::optional<int> every;            // route every K tokens (0: once, on the prompt)
   std::optional<KvPolicy> kv_policy;
+  std::optional<std::string> policy;   // a routing policy name (paper, softmax, top-k, uniform)
+  std::optional<float> temperature;    // that policy's temperature
+  std::optional<RouteWindow> window;   // whole or last:N word pieces
   // A fixed mixture {adapter: weight} instead of the router (in body order).
   std::optional<std::vector<std::pair<std::string, float>>> weights;
 };

@@ -236,6 +236,19 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
         routed = true;
         if (r.routing.every) routing.route_every = *r.routing.every;
         if (r.routing.kv_policy) routing.kv_policy = *r.routing.kv_policy;
+        if (r.routing.window) routing.window = *r.routing.window;
+        if (r.routing.policy || r.routing.temperature) {
+          const Router& router = *engine.resources().router;
+          static const char* const kNames[] = {"paper", "softmax", "top-k", "uniform", "fixed"};
+          const std::string name =
+              r.routing.policy ? *r.routing.policy : kNames[static_cast<int>(router.policy().kind)];
+          try {
+            routing.policy = RoutingPolicy::Make(name, r.routing.temperature.value_or(0.0f), router.policy().top_k, "",
+                                                 router.file().TaskNames());
+          } catch (const InputError& e) {
+            throw BadRequest(std::string("routing: ") + e.what(), "routing.policy");
+          }
+        }
       }
     }
     if (r.routing_trace && !routed) {

@@ -103,7 +103,19 @@ TEST(ApiRequest, RoutingExtension) {
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"every": 0}})", false).param(), "routing.every");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"kv_policy": "never"}})", false).param(),
             "routing.kv_policy");
-  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"policy": "softmax"}})", false).code(),
+  const CompletionRequest p = ParseCompletionRequest(
+      R"({"model": "routed", "prompt": "x", "routing": {"policy": "softmax", "temperature": 0.05, "window": "last:16"}})",
+      false);
+  EXPECT_EQ(*p.routing.policy, "softmax");
+  EXPECT_FLOAT_EQ(*p.routing.temperature, 0.05f);
+  EXPECT_EQ(p.routing.window->last_pieces, 16);
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"policy": "loudest"}})", false).param(),
+            "routing.policy");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"window": "last:0"}})", false).param(),
+            "routing.window");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"temperature": -1}})", false).param(),
+            "routing.temperature");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"mix_mode": "exact"}})", false).code(),
             "unsupported_value");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"weights": {"a": 1}, "every": 2}})", false).param(),
             "routing.weights");

@@ -106,6 +106,18 @@ def test_routing_trace(client):
     assert len(steps) == r.usage.completion_tokens
 
 
+def test_routing_policy_and_window_per_request(client):
+    # A sharp softmax on the last 8 word pieces weighs differently from the
+    # server's default (the paper's policy on the whole text).
+    base = complete(client, model="routed", max_tokens=6, extra_body={"routing": {"every": 1}, "routing_trace": True})
+    sharp = complete(client, model="routed", max_tokens=6, extra_body={
+        "routing": {"every": 1, "policy": "softmax", "temperature": 0.01, "window": "last:8"}, "routing_trace": True})
+    w_base = base.choices[0].model_extra["routing_trace"]["steps"][0]["weights"]
+    w_sharp = sharp.choices[0].model_extra["routing_trace"]["steps"][0]["weights"]
+    assert max(w_sharp.values()) > max(w_base.values())
+    assert max(w_sharp.values()) > 0.9
+
+
 def test_embeddings(client):
     r = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a dog"])
     assert len(r.data) == 2 and len(r.data[0].embedding) == 384
