@@ -106,8 +106,14 @@ TinyWeights MakeWeights(const TinySpec& spec) {
     w.tensors.push_back({std::move(g), std::move(h), std::move(shape), std::move(v), matrix});
   };
   const bool tied = spec.arch == "qwen2";  // one of each: llama untied, qwen2 tied
+  // Tied: the same matrix embeds and scores, so a token's logit holds its own
+  // embedding's squared norm (|e|^2 ~ kDModel * scale^2 / 3) next to the
+  // layers' contribution (~ sqrt(kDModel) * scale * |layer output|). At scale
+  // 1 the first dominates and the top-1 is always the input token (greedy
+  // repeats one token); at 1/sqrt(kDModel) the layers decide.
+  const float embd_scale = tied ? 1.0f / std::sqrt(static_cast<float>(kDModel)) : 1.0f;
   add("token_embd.weight", "model.embed_tokens.weight", {kVocab, kDModel},
-      RandomMatrix(rng, kVocab, kDModel, 1.0f));
+      RandomMatrix(rng, kVocab, kDModel, embd_scale));
   const float s_in = 1.0f / std::sqrt(static_cast<float>(kDModel));
   const float s_ff = 1.0f / std::sqrt(static_cast<float>(kDff));
   const int q = kHeads * kHeadDim, kv = kKvHeads * kHeadDim;
