@@ -52,7 +52,8 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the top probability; 0 = off")->check(NumberRange(0, 1));
   cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "penalise tokens seen in the last --repeat-last-n; 1 = off");
   cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "window of the repetition penalty")->check(IntRange(0));
-  cmd->add_option("--seed", a->sampling.seed, "random seed (same seed, same text)");
+  cmd->add_option("--seed", a->sampling.seed, "random seed (same seed, same text)")
+      ->check(IntRange(0, std::numeric_limits<long long>::max()));
   cmd->add_option("--stop", a->stops, "stop when this text appears (repeatable)");
   AddThreadsOption(cmd, &a->threads);
   AddActivationsOption(cmd, &a->activations);

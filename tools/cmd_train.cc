@@ -69,7 +69,9 @@ RunFn AddTrainCommand(CLI::App& app) {
   cmd->add_option("--grad-accum", a->grad_accum, "batches per optimizer step")->capture_default_str();
   cmd->add_option("--max-len", a->max_len, "tokens per sequence (longer ones are cut)")->capture_default_str();
   cmd->add_option("--limit", a->limit, "use only the first N training records (after the slice)");
-  cmd->add_option("--seed", a->seed, "seed of the LoRA init, batch order and dropout")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "seed of the LoRA init, batch order and dropout")
+      ->check(IntRange(0, std::numeric_limits<long long>::max()))
+      ->capture_default_str();
   cmd->add_option("--eval-every", a->eval_every, "steps between validation losses (0: before and after only)")
       ->capture_default_str();
   cmd->add_option("--val-limit", a->val_limit, "validation sequences used")->capture_default_str();

@@ -53,6 +53,7 @@ TEST_F(HardeningCliTest, EveryCommandChecksItsNumericFlagsTheSameWay) {
     ExpectRefused("bench -m " + model_ + " -t " + t, {"bench: ", "[1, 256]"});
   }
   ExpectRefused("generate -m " + model_ + " -p hi -n abc", {"--n-predict", "got 'abc' (not an integer)"});
+  ExpectRefused("generate -m " + model_ + " -p hi --seed -1", {"--seed", "expected an integer >= 0, got -1"});
   ExpectRefused("generate -m " + model_ + " -p hi --temp nan", {"--temp", "expected a number in [0, 100], got nan"});
   const Result limit = RunCli("eval --task gsm8k=x.jsonl --limit 0");
   EXPECT_EQ(limit.code, 2) << limit.out;
