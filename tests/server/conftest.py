@@ -4,6 +4,7 @@ openai client and with raw sockets."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +16,14 @@ BUILD = os.environ.get("TOKENLORA_BUILD_DIR", os.path.join(ROOT, "build"))
 BINARY = os.path.join(BUILD, "tools", "tokenlora")
 TASKS = ["gsm8k", "arc_challenge", "squad", "codealpaca"]
 BASE = "SmolLM2-135M-Instruct.Q4_1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def server_args(port=0, extra=()):

@@ -4,13 +4,14 @@ tinted with their adapter weights."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 
 import pytest
+
+from conftest import free_port
 
 
 def test_page_is_self_contained(server):
@@ -19,14 +20,6 @@ def test_page_is_self_contained(server):
         page = r.read().decode()
     assert "/v1/completions" in page and "<textarea" in page
     assert "http://" not in page and "https://" not in page, "the page must not load anything from elsewhere"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Browser:

@@ -6,7 +6,6 @@ import concurrent.futures
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,15 +13,7 @@ import urllib.request
 import openai
 import pytest
 
-from conftest import BASE, BUILD, ROOT, Server
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import BASE, BUILD, ROOT, Server, free_port
 
 
 def test_two_replicas_behind_nginx(server):
