@@ -10,6 +10,14 @@ void Line(std::string& out, const std::string& text) {
   out += '\n';
 }
 
+// One metric with a single value: its HELP and TYPE lines and the sample.
+template <typename T>
+void Scalar(std::string& out, const std::string& name, const char* type, const std::string& help, T value) {
+  Line(out, "# HELP " + name + " " + help);
+  Line(out, std::string("# TYPE ") + name + " " + type);
+  Line(out, name + " " + std::to_string(value));
+}
+
 std::string Num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
@@ -63,33 +71,15 @@ std::string Metrics::Prometheus(const EngineSnapshot& e) const {
     Line(out, "tokenlora_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
                   std::to_string(n));
   }
-  Line(out, "# HELP tokenlora_prompt_tokens_total Prompt tokens of finished generations.");
-  Line(out, "# TYPE tokenlora_prompt_tokens_total counter");
-  Line(out, "tokenlora_prompt_tokens_total " + std::to_string(prompt_tokens_));
-  Line(out, "# HELP tokenlora_completion_tokens_total Output tokens of finished generations.");
-  Line(out, "# TYPE tokenlora_completion_tokens_total counter");
-  Line(out, "tokenlora_completion_tokens_total " + std::to_string(completion_tokens_));
-  Line(out, "# HELP tokenlora_queue_length Requests and sequences waiting to be admitted.");
-  Line(out, "# TYPE tokenlora_queue_length gauge");
-  Line(out, "tokenlora_queue_length " + std::to_string(e.waiting));
-  Line(out, "# HELP tokenlora_batch_size Sequences running in the batch.");
-  Line(out, "# TYPE tokenlora_batch_size gauge");
-  Line(out, "tokenlora_batch_size " + std::to_string(e.running));
-  Line(out, "# HELP tokenlora_requests_in_flight Requests the engine is working on.");
-  Line(out, "# TYPE tokenlora_requests_in_flight gauge");
-  Line(out, "tokenlora_requests_in_flight " + std::to_string(e.jobs));
-  Line(out, "# HELP tokenlora_kv_cache_bytes KV cache memory of the running sequences.");
-  Line(out, "# TYPE tokenlora_kv_cache_bytes gauge");
-  Line(out, "tokenlora_kv_cache_bytes " + std::to_string(e.kv_bytes));
-  Line(out, "# HELP tokenlora_engine_steps_total Forward passes run.");
-  Line(out, "# TYPE tokenlora_engine_steps_total counter");
-  Line(out, "tokenlora_engine_steps_total " + std::to_string(e.steps));
-  Line(out, "# HELP tokenlora_engine_rows_total Token rows of those passes.");
-  Line(out, "# TYPE tokenlora_engine_rows_total counter");
-  Line(out, "tokenlora_engine_rows_total " + std::to_string(e.rows));
-  Line(out, "# HELP tokenlora_router_calls_total Token-level routings asked for.");
-  Line(out, "# TYPE tokenlora_router_calls_total counter");
-  Line(out, "tokenlora_router_calls_total " + std::to_string(e.route_calls));
+  Scalar(out, "tokenlora_prompt_tokens_total", "counter", "Prompt tokens of finished generations.", prompt_tokens_);
+  Scalar(out, "tokenlora_completion_tokens_total", "counter", "Output tokens of finished generations.", completion_tokens_);
+  Scalar(out, "tokenlora_queue_length", "gauge", "Requests and sequences waiting to be admitted.", e.waiting);
+  Scalar(out, "tokenlora_batch_size", "gauge", "Sequences running in the batch.", e.running);
+  Scalar(out, "tokenlora_requests_in_flight", "gauge", "Requests the engine is working on.", e.jobs);
+  Scalar(out, "tokenlora_kv_cache_bytes", "gauge", "KV cache memory of the running sequences.", e.kv_bytes);
+  Scalar(out, "tokenlora_engine_steps_total", "counter", "Forward passes run.", e.steps);
+  Scalar(out, "tokenlora_engine_rows_total", "counter", "Token rows of those passes.", e.rows);
+  Scalar(out, "tokenlora_router_calls_total", "counter", "Token-level routings asked for.", e.route_calls);
   ttft_.Write(out, "tokenlora_time_to_first_token_seconds", "Time from request to first output token.");
   tpot_.Write(out, "tokenlora_time_per_output_token_seconds", "Mean time between output tokens of a generation.");
   return out;
