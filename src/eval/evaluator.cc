@@ -23,7 +23,7 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
   SchedulerOptions so;
   so.max_sequences = std::max(1, options.parallel);
   so.prefill_chunk = g.prefill_batch;
-  so.max_tokens_per_step = std::max(g.prefill_batch, 2 * g.prefill_batch);
+  so.max_tokens_per_step = 2 * g.prefill_batch;  // a prompt chunk beside the decodes
   Scheduler scheduler(model, pool, mixer, so);
   const std::vector<float> weights = mixer != nullptr ? mixer->UniformWeights() : std::vector<float>{};
 

@@ -200,15 +200,17 @@ void Scheduler::RouteDue() {
   // One encoder call per embedder for every window that changed.
   std::vector<EmbedderState*> states;
   std::vector<double> share(pending.size(), 0.0);
+  std::vector<bool> embedded(pending.size(), false);
   for (size_t i = 0; i < pending.size(); ++i) {
     Embedder* embedder = pending[i].request.embedder;
-    if (embedder == nullptr || share[i] != 0) continue;
+    if (embedder == nullptr || embedded[i]) continue;
     states.clear();
     std::vector<size_t> members;
     for (size_t j = i; j < pending.size(); ++j) {
       if (pending[j].request.embedder == embedder) {
         states.push_back(pending[j].request.state);
         members.push_back(j);
+        embedded[j] = true;
       }
     }
     const auto e0 = Clock::now();
@@ -272,27 +274,22 @@ void Scheduler::Step() {
   segments_.clear();
   owners_.clear();
   int budget = options_.max_tokens_per_step;
-  for (auto& seq : running_) {
-    if (!seq->decoding() || budget < 1) continue;
-    const std::span<const int32_t> chunk = seq->NextChunk(options_.prefill_chunk);
-    segments_.push_back({chunk, &seq->kv(), ForwardSegment::Logits::kNone});
-    owners_.push_back(seq.get());
+  // The chunk that ends a feed asks for its last row's logits.
+  auto take = [&](Sequence& seq, std::span<const int32_t> chunk) {
+    const auto logits = chunk.size() == seq.feed_left() ? ForwardSegment::Logits::kLast : ForwardSegment::Logits::kNone;
+    segments_.push_back({chunk, &seq.kv(), logits});
+    owners_.push_back(&seq);
     budget -= static_cast<int>(chunk.size());
+  };
+  for (auto& seq : running_) {
+    if (seq->decoding() && budget >= 1) take(*seq, seq->NextChunk(options_.prefill_chunk));
   }
   for (auto& seq : running_) {
     if (seq->decoding()) continue;
     const std::span<const int32_t> chunk = seq->NextChunk(options_.prefill_chunk);
-    if (static_cast<int>(chunk.size()) > budget) continue;  // waits for a step with room
-    segments_.push_back({chunk, &seq->kv(), ForwardSegment::Logits::kNone});
-    owners_.push_back(seq.get());
-    budget -= static_cast<int>(chunk.size());
+    if (static_cast<int>(chunk.size()) <= budget) take(*seq, chunk);  // else it waits for a step with room
   }
   if (segments_.empty()) return;  // cannot happen: prefill_chunk <= max_tokens_per_step
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    const std::span<const int32_t> chunk = segments_[i].tokens;
-    const std::span<const int32_t> whole = owners_[i]->NextChunk(1 << 30);
-    if (chunk.size() == whole.size()) segments_[i].logits = ForwardSegment::Logits::kLast;
-  }
 
   ForwardContext ctx{&pool_, nullptr};
   SetRowWeights(segments_, owners_, ctx);

@@ -66,7 +66,7 @@ void Sequence::PrepareStep(bool weights_changed) {
 }
 
 std::span<const int32_t> Sequence::NextChunk(int max_chunk) const {
-  const size_t n = std::min(feed_.size() - feed_done_, static_cast<size_t>(std::max(1, max_chunk)));
+  const size_t n = std::min(feed_left(), static_cast<size_t>(std::max(1, max_chunk)));
   return std::span<const int32_t>(feed_).subspan(feed_done_, n);
 }
 

@@ -85,6 +85,8 @@ class Sequence {
   // multiples of `max_chunk` from the feed's start, so the chunks (and the
   // numbers they produce) do not depend on what else runs in the step.
   std::span<const int32_t> NextChunk(int max_chunk) const;
+  // Tokens of the feed not yet run.
+  size_t feed_left() const { return feed_.size() - feed_done_; }
   // The chunk ran; true when it ended the feed (its last row gives logits).
   bool ChunkDone(size_t n_tokens);
   // Logits of the feed's last token: samples, streams text, and either
