@@ -262,6 +262,41 @@ TEST_F(MixerTest, RowsOfOneBatchKeepTheirOwnMixModes) {
   mixer.CheckWeights(bad, MixMode::kExact);
 }
 
+// Unloading at run time: a leased adapter is retired, not freed, until its
+// last user is done; its slot never changes meaning meanwhile.
+TEST_F(MixerTest, RemovedAdapterStaysWhileLeased) {
+  const int slot = bank_->Require("qv");
+  std::vector<float> w(kMax, 0.0f);
+  w[static_cast<size_t>(slot)] = 1.0f;
+  LoraMixer mixer(*bank_);
+  mixer.SetTokenWeights(w, 1, kMax);
+  const std::vector<float> before = Logits(&mixer);
+
+  AdapterBank::Lease lease = bank_->Hold(uint64_t{1} << slot);
+  EXPECT_TRUE(lease.holds(slot));
+  const uint64_t generation = bank_->generation();
+  EXPECT_FALSE(bank_->Remove("qv"));  // held: retired
+  EXPECT_EQ(bank_->Find("qv"), -1);
+  EXPECT_EQ(bank_->retired(), 1);
+  EXPECT_EQ(bank_->size(), 3);
+  EXPECT_NE(bank_->adapter(slot), nullptr);
+  EXPECT_EQ(bank_->generation(), generation);  // the tables are unchanged
+  // The name is free at once; the new adapter takes another slot.
+  const int again = bank_->Load("qv", Data("qv"));
+  EXPECT_NE(again, slot);
+  EXPECT_EQ(bank_->Reclaim(), 0);  // still held
+  mixer.SetTokenWeights(w, 1, kMax);
+  EXPECT_EQ(Logits(&mixer), before);
+
+  lease = {};
+  EXPECT_EQ(bank_->Reclaim(), 1);
+  EXPECT_EQ(bank_->adapter(slot), nullptr);
+  EXPECT_EQ(bank_->retired(), 0);
+  EXPECT_GT(bank_->generation(), generation);
+  EXPECT_TRUE(Contains(ErrorOf([&] { mixer.SetTokenWeights(w, 1, kMax); }), "holds no adapter"));
+  EXPECT_TRUE(bank_->Remove("qv"));  // nobody holds the new one: freed at once
+}
+
 TEST_F(MixerTest, BadWeightsAreRefused) {
   LoraMixer mixer(*bank_);
   EXPECT_TRUE(Contains(ErrorOf([&] {
