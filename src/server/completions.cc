@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "generate/token_logprobs.h"
 #include "server/http_server.h"
+#include "server/client_socket.h"
 #include "server/in_flight.h"
 
 namespace tokenlora::server {
@@ -340,8 +341,21 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
     AwaitAccepted(*s, max_context);
     if (!r.stream) {
       for (EngineEvent& e : s->pending) s->Record(e);
+      // The client may hang up before the answer: free its sequences then.
+      const ClientSocket client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+      auto checked = Clock::now();
       while (!s->all_done()) {
-        for (EngineEvent& e : s->channel->Wait(std::chrono::milliseconds(200))) s->Record(e);
+        for (EngineEvent& e : s->channel->Wait(std::chrono::milliseconds(100))) s->Record(e);
+        if (s->all_done() || Clock::now() - checked < std::chrono::milliseconds(50)) continue;
+        checked = Clock::now();
+        if (client.HungUp()) {
+          s->channel->Cancel();
+          // nginx's 499 "client closed request": nobody reads it, the log and /metrics do.
+          SendError(res, ApiError(499, "the client closed the connection before the answer; its sequences were "
+                                       "cancelled", "invalid_request_error", "", "client_closed_request"));
+          log(*s, 499, " client_gone");
+          return;
+        }
       }
       json out = s->Envelope(false);
       json list = json::array();
