@@ -6,11 +6,21 @@ For each concurrency level (default 1, 4, 16 streams) it keeps that many
 streaming /v1/completions requests in flight for --requests requests and
 reports requests/s, aggregate output tokens/s, time to first token (TTFT)
 and inter-token latency (ITL, the gaps between streamed chunks) at p50/p99.
-Standard library only.
+With --llama-server both servers stay up and each level runs on one, then
+the other, so load from elsewhere on the machine hits both alike; the end
+prints a Markdown table and the tokens/s ratio at each level. Standard
+library only.
+
+llama-server is built with OpenMP: its threads spin at every barrier, which
+on a machine shared with other jobs costs it an order of magnitude; run with
+OMP_WAIT_POLICY=passive in the environment (it reaches llama-server only) to
+measure it fairly there. On a VM whose CPU lists AMX but does not run
+ggml's AMX kernels (llama-server crashes in ggml_backend_amx_mul_mat), give
+--llama-arg=--no-repack.
 
   bench/serve_load.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\
       --tokenlora build/tools/tokenlora [--llama-server PATH/llama-server] \\
-      [--concurrency 1,4,16] [--requests 32] [--max-tokens 64]
+      [--llama-arg=--no-repack] [--concurrency 1,4,16] [--requests 32] [--max-tokens 64]
 
   bench/serve_load.py --url http://127.0.0.1:8080 --served-model NAME   # a running server
 """
@@ -112,22 +122,34 @@ def run_level(url, model, concurrency, n_requests, max_tokens):
     gaps = [g for r in results for g in r[1]]
     tokens = sum(r[2] for r in results)
     return {"concurrency": concurrency, "requests": n_requests, "seconds": wall,
-            "requests_per_s": n_requests / wall, "output_tokens_per_s": tokens / wall,
+            "requests_per_s": n_requests / wall, "output_tokens_per_s": tokens / wall, "output_tokens": tokens,
             "ttft_p50_ms": pct(ttfts, 50) * 1e3, "ttft_p99_ms": pct(ttfts, 99) * 1e3,
             "itl_p50_ms": pct(gaps, 50) * 1e3, "itl_p99_ms": pct(gaps, 99) * 1e3}
 
 
-def bench(name, url, model, levels, n_requests, max_tokens):
-    one_request(url, model, PROMPTS[0], 4)  # warm-up
-    rows = []
-    for c in levels:
-        row = run_level(url, model, c, max(n_requests, c), max_tokens)
-        row["server"] = name
-        rows.append(row)
-        print(f"{name:>14} c={c:<3} {row['requests_per_s']:7.2f} req/s {row['output_tokens_per_s']:8.1f} tok/s  "
-              f"TTFT p50 {row['ttft_p50_ms']:7.1f} p99 {row['ttft_p99_ms']:7.1f} ms  "
-              f"ITL p50 {row['itl_p50_ms']:6.1f} p99 {row['itl_p99_ms']:6.1f} ms", flush=True)
-    return rows
+def bench_level(name, url, model, c, n_requests, max_tokens):
+    row = run_level(url, model, c, max(n_requests, c), max_tokens)
+    row["server"] = name
+    print(f"{name:>14} c={c:<3} {row['requests_per_s']:7.2f} req/s {row['output_tokens_per_s']:8.1f} tok/s  "
+          f"TTFT p50 {row['ttft_p50_ms']:7.1f} p99 {row['ttft_p99_ms']:7.1f} ms  "
+          f"ITL p50 {row['itl_p50_ms']:6.1f} p99 {row['itl_p99_ms']:6.1f} ms  ({row['output_tokens']} tokens)",
+          flush=True)
+    return row
+
+
+def print_table(rows):
+    """A Markdown table, llama-server beside tokenlora at each level when both ran."""
+    by = {(r["server"], r["concurrency"]): r for r in rows}
+    print("\n| streams | server | requests/s | output tokens/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['concurrency']} | {r['server']} | {r['requests_per_s']:.2f} | {r['output_tokens_per_s']:.1f} | "
+              f"{r['ttft_p50_ms']:.0f} / {r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} / {r['itl_p99_ms']:.1f} |")
+    for c in sorted({r["concurrency"] for r in rows}):
+        t, l = by.get(("tokenlora", c)), by.get(("llama-server", c))
+        if t and l:
+            print(f"streams {c}: tokens/s ratio tokenlora / llama-server {t['output_tokens_per_s'] / l['output_tokens_per_s']:.2f}x, "
+                  f"ITL p99 {t['itl_p99_ms']:.1f} vs {l['itl_p99_ms']:.1f} ms")
 
 
 def start(cmd, port):
@@ -156,6 +178,9 @@ def main():
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf", help="GGUF both servers load")
     ap.add_argument("--tokenlora", default="build/tools/tokenlora", help="the tokenlora binary")
     ap.add_argument("--llama-server", help="llama.cpp's llama-server binary, benchmarked beside tokenlora")
+    ap.add_argument("--llama-arg", action="append", default=[],
+                    help="an extra llama-server argument (repeat), e.g. --llama-arg=--no-repack on a VM whose CPU "
+                         "lists AMX but does not run ggml's AMX kernels")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads each server uses")
     ap.add_argument("--parallel", type=int, default=16, help="sequences each server batches")
     ap.add_argument("--concurrency", default="1,4,16")
@@ -166,26 +191,38 @@ def main():
     levels = [int(x) for x in a.concurrency.split(",")]
     rows = []
     if a.url:
-        rows += bench("server", a.url.rstrip("/"), a.served_model or "default", levels, a.requests, a.max_tokens)
+        url = a.url.rstrip("/")
+        one_request(url, a.served_model or "default", PROMPTS[0], 4)  # warm-up
+        for c in levels:
+            rows.append(bench_level("server", url, a.served_model or "default", c, a.requests, a.max_tokens))
     else:
-        port = free_port()
-        proc, url = start([a.tokenlora, "serve", "-m", a.model, "--port", str(port), "--parallel", str(a.parallel),
-                           "-t", str(a.threads), "--no-embedder"], port)
+        # Both servers stay up and each level runs on one then the other, so
+        # a change in the machine's load hits both alike (an idle server
+        # sleeps: neither takes CPU from the other's turn).
+        servers = []
         try:
-            model = os.path.basename(a.model)
-            model = model[:-5] if model.endswith(".gguf") else model
-            rows += bench("tokenlora", url, model, levels, a.requests, a.max_tokens)
-        finally:
-            stop(proc)
-        if a.llama_server:
             port = free_port()
-            ctx = a.parallel * 1024
-            proc, url = start([a.llama_server, "-m", a.model, "--port", str(port), "--host", "127.0.0.1",
-                               "-np", str(a.parallel), "-c", str(ctx), "-t", str(a.threads), "-cb"], port)
-            try:
-                rows += bench("llama-server", url, "default", levels, a.requests, a.max_tokens)
-            finally:
+            proc, url = start([a.tokenlora, "serve", "-m", a.model, "--port", str(port), "--parallel", str(a.parallel),
+                               "-t", str(a.threads), "--no-embedder"], port)
+            model = os.path.basename(a.model)
+            servers.append(("tokenlora", proc, url, model[:-5] if model.endswith(".gguf") else model))
+            if a.llama_server:
+                port = free_port()
+                # -c: the whole KV cache, shared by the -np slots (each gets -c / -np).
+                ctx = a.parallel * 1024
+                proc, url = start([a.llama_server, "-m", a.model, "--port", str(port), "--host", "127.0.0.1",
+                                   "-np", str(a.parallel), "-c", str(ctx), "-t", str(a.threads), "-tb",
+                                   str(a.threads), "-cb", "--no-webui"] + a.llama_arg, port)
+                servers.append(("llama-server", proc, url, "default"))
+            for name, _, url, model in servers:
+                one_request(url, model, PROMPTS[0], 4)  # warm-up
+            for c in levels:
+                for name, _, url, model in servers:
+                    rows.append(bench_level(name, url, model, c, a.requests, a.max_tokens))
+        finally:
+            for _, proc, _, _ in servers:
                 stop(proc)
+    print_table(rows)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

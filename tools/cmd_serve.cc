@@ -16,6 +16,7 @@
 #include "lora/mix_spec.h"
 #include "mixture_args.h"
 #include "router/router_file.h"
+#include "server/adapter_dir.h"
 #include "server/http_server.h"
 #include "server/server_engine.h"
 
@@ -74,6 +75,9 @@ RunFn AddServeCommand(CLI::App& app) {
   cmd->add_option("--default-max-tokens", a->server.default_chat_max_tokens, "chat completions' max_tokens when the request gives none")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--adapter-dir", a->server.adapter_dir,
+                  "allow POST /v1/adapters {name, path} / DELETE /v1/adapters/NAME to load and unload adapters from "
+                  "under this directory while serving");
   cmd->add_flag("--no-embedder", a->no_embedder, "do not load the embedder for /v1/embeddings (without --router)");
   cmd->add_option("-t,--threads", a->threads, "worker threads (default: physical cores)")->check(CLI::Range(1, 256));
   AddActivationsOption(cmd, &a->activations);
@@ -95,10 +99,15 @@ RunFn AddServeCommand(CLI::App& app) {
     so.max_body_bytes = static_cast<size_t>(a->max_body_mib * (1 << 20));
     so.max_in_flight = a->parallel + a->max_queue;
     so.created = static_cast<int64_t>(std::time(nullptr));
+    if (!so.adapter_dir.empty()) so.adapter_dir = server::CanonicalAdapterDir(so.adapter_dir);
+    so.adapter_load = AdapterLoadOptions{ParseAdapterStorage(a->mixture.adapter_type)};
     const std::string model_path = a->model.empty() ? DefaultModelPath() : a->model;
     so.base_name = Stem(model_path);
     so.routing.route_every = ParseRouteEvery(a->mixture.route_every);
     so.routing.kv_policy = ParseKvPolicy(a->mixture.kv_policy);
+    // Requests route among the router's tasks; adapters loaded at run time
+    // need no task (the --adapter ones are checked against the router below).
+    so.routing.require_all_adapters = false;
     so.defaults.kv_type = ParseKvType(a->kv_type);
     so.defaults.ctx_size = a->ctx_size;
     std::vector<AdapterSpec> specs;
@@ -145,10 +154,9 @@ RunFn AddServeCommand(CLI::App& app) {
     try {
       model = Model::Load(model_path, ModelOptionsFor(a->activations));
       pool = std::make_unique<ThreadPool>(a->threads > 0 ? a->threads : DefaultThreads());
-      if (!specs.empty()) {
+      if (!specs.empty() || !so.adapter_dir.empty()) {
         bank = std::make_unique<AdapterBank>(*model);
-        const AdapterLoadOptions load{ParseAdapterStorage(a->mixture.adapter_type)};
-        for (const AdapterSpec& spec : specs) bank->Load(spec.name, spec.path, load);
+        for (const AdapterSpec& spec : specs) bank->Load(spec.name, spec.path, so.adapter_load);
         MixerOptions mo;
         mo.mode = ParseMixMode(a->mixture.mix_mode);
         mixer = std::make_unique<LoraMixer>(*bank, mo);
@@ -161,7 +169,9 @@ RunFn AddServeCommand(CLI::App& app) {
         const RoutingPolicy policy = a->mixture.routing.Make(file);
         const RouteWindow window = RouteWindow::Parse(a->mixture.routing.window);
         router = std::make_unique<Router>(std::move(file), a->mixture.router, *embedder, policy, window);
-        TokenRouting probe(*router, *bank, "", so.routing);  // adapter names vs router tasks, now
+        TokenRoutingOptions strict = so.routing;
+        strict.require_all_adapters = true;
+        TokenRouting probe(*router, *bank, "", strict);  // --adapter names vs router tasks, now
       }
     } catch (...) {
       stop();

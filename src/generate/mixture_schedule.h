@@ -29,6 +29,9 @@ class MixtureSchedule {
   // The weights in effect, by adapter-bank slot ([n_slots]; slots past the
   // end weigh 0; empty: the base model).
   virtual std::span<const float> slot_weights() const = 0;
+  // Bit i set: the schedule may ever weigh bank slot i (a scheduler checks
+  // up front that the mix mode can mix them). 0: not known.
+  virtual uint64_t possible_slots() const { return 0; }
 
   // Batched form of BeforeStep, for a scheduler whose sequences route in the
   // same step: BeginStep does BeforeStep's work up to the embedder and, when

@@ -21,6 +21,12 @@ void SamplerParams::Validate() const {
     bad("repeat_penalty", std::to_string(repeat_penalty), "> 0 (1 turns it off)");
   }
   if (repeat_last_n < 0) bad("repeat_last_n", std::to_string(repeat_last_n), ">= 0");
+  if (!(presence_penalty >= -2 && presence_penalty <= 2)) {
+    bad("presence_penalty", std::to_string(presence_penalty), "in [-2, 2] (0 turns it off)");
+  }
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2)) {
+    bad("frequency_penalty", std::to_string(frequency_penalty), "in [-2, 2] (0 turns it off)");
+  }
 }
 
 Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) {
@@ -31,8 +37,24 @@ int32_t ArgMax(std::span<const float> logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
-int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history) {
+int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history, size_t n_generated) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
+  TL_CHECK(n_generated <= history.size());
+  if ((params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) && n_generated > 0) {
+    // Counts by sorting the output (O(n log n) per token; no vocab-sized table).
+    generated_.assign(history.end() - static_cast<std::ptrdiff_t>(n_generated), history.end());
+    std::sort(generated_.begin(), generated_.end());
+    for (size_t i = 0; i < generated_.size();) {
+      size_t j = i;
+      while (j < generated_.size() && generated_[j] == generated_[i]) ++j;
+      const int32_t id = generated_[i];
+      if (id >= 0 && id < vocab) {
+        logits[static_cast<size_t>(id)] -=
+            static_cast<float>(j - i) * params_.frequency_penalty + params_.presence_penalty;
+      }
+      i = j;
+    }
+  }
   if (params_.repeat_penalty != 1.0f && params_.repeat_last_n > 0) {
     const size_t n = std::min(history.size(), static_cast<size_t>(params_.repeat_last_n));
     std::unordered_set<int32_t> seen(history.end() - static_cast<std::ptrdiff_t>(n), history.end());

@@ -1,5 +1,6 @@
 // Token sampling: greedy, temperature, top-k, top-p, min-p, repetition
-// penalty; a seeded RNG makes runs reproducible (same seed -> same text).
+// penalty, OpenAI's presence and frequency penalties; a seeded RNG makes runs
+// reproducible (same seed -> same text).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,12 @@ struct SamplerParams {
   float min_p = 0.0f;           // 0: off
   float repeat_penalty = 1.0f;  // 1: off (divides positive logits, multiplies negative)
   int repeat_last_n = 64;       // window the penalty looks at
+  // OpenAI's penalties over the generated tokens (not the prompt), applied
+  // to the raw logits before temperature: logit[t] -= c[t]·frequency_penalty
+  // + (c[t] > 0)·presence_penalty, c[t] = times t was generated. 0: off;
+  // OpenAI's range is [-2, 2] (negative values favour repeats).
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
   uint64_t seed = 0;
   // Throws InputError naming the bad field.
   void Validate() const;
@@ -26,13 +33,16 @@ class Sampler {
   explicit Sampler(const SamplerParams& params);
 
   // Picks the next token from logits [vocab]; `history` is every token so far
-  // (prompt and output) for the repetition penalty. `logits` is modified.
-  int32_t Sample(std::span<float> logits, std::span<const int32_t> history);
+  // (prompt and output) for the repetition penalty, its last `n_generated`
+  // the output (what the presence and frequency penalties count). `logits`
+  // is modified.
+  int32_t Sample(std::span<float> logits, std::span<const int32_t> history, size_t n_generated);
 
  private:
   SamplerParams params_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;  // reused across calls
+  std::vector<int32_t> generated_;                      // reused: the output, sorted
 };
 
 // Index of the largest logit (lowest index on ties).

@@ -105,10 +105,18 @@ SequenceId Scheduler::Submit(SequenceRequest request) {
     for (float w : request.weights) {
       if (!std::isfinite(w)) throw InputError("an adapter weight is not finite");
     }
-    mixer_->CheckWeights(request.weights);
+    mixer_->CheckWeights(request.weights, request.mix_mode);
   }
   if ((request.schedule != nullptr || request.owned_schedule != nullptr) && mixer_ == nullptr) {
     throw InputError("the request has a mixture schedule but no adapters are loaded");
+  }
+  if (const MixtureSchedule* schedule = request.owned_schedule != nullptr ? request.owned_schedule.get() : request.schedule;
+      schedule != nullptr && schedule->possible_slots() != 0) {
+    // The linear modes mix equal ranks only: refuse now, not in a step
+    // that runs other sequences too.
+    std::vector<float> every(AdapterBank::kMaxAdapters, 0.0f);
+    for (uint64_t m = schedule->possible_slots(); m != 0; m &= m - 1) every[static_cast<size_t>(__builtin_ctzll(m))] = 1;
+    mixer_->CheckWeights(every, request.mix_mode);
   }
   const SequenceId id = next_id_++;
   waiting_.push_back(std::make_unique<Sequence>(id, std::move(request), model_, ctx_size));
@@ -235,31 +243,38 @@ void Scheduler::SetRowWeights(std::span<const ForwardSegment> segments, std::spa
   ctx.hook = nullptr;
   if (mixer_ == nullptr) return;
   size_t n_cols = 0;
-  bool any = false, same = true;
+  bool any = false, same = true, own_modes = false;
   std::span<const float> first = owners[0]->weights();
+  const MixMode first_mode = owners[0]->mix_mode().value_or(mixer_->mode());
   for (Sequence* seq : owners) {
     const std::span<const float> w = seq->weights();
+    const MixMode mode = seq->mix_mode().value_or(mixer_->mode());
     n_cols = std::max(n_cols, w.size());
     for (float v : w) any = any || v != 0;
-    same = same && w.size() == first.size() && std::equal(w.begin(), w.end(), first.begin());
+    same = same && w.size() == first.size() && std::equal(w.begin(), w.end(), first.begin()) && mode == first_mode;
+    own_modes = own_modes || mode != mixer_->mode();
   }
   if (!any) return;  // the base model alone: no hook, bit for bit
   ctx.hook = mixer_;
   if (same) {
-    mixer_->SetTokenWeights(first, 1, static_cast<int>(first.size()));
+    mixer_->SetTokenWeights(first, 1, static_cast<int>(first.size()),
+                            own_modes ? std::span<const MixMode>(&first_mode, 1) : std::span<const MixMode>());
     return;
   }
   int64_t rows = 0;
   for (const ForwardSegment& s : segments) rows += static_cast<int64_t>(s.tokens.size());
   row_weights_.assign(static_cast<size_t>(rows) * n_cols, 0.0f);
+  row_modes_.clear();
   size_t r = 0;
   for (size_t i = 0; i < segments.size(); ++i) {
     const std::span<const float> w = owners[i]->weights();
+    const MixMode mode = owners[i]->mix_mode().value_or(mixer_->mode());
     for (size_t t = 0; t < segments[i].tokens.size(); ++t, ++r) {
       std::copy(w.begin(), w.end(), row_weights_.begin() + static_cast<std::ptrdiff_t>(r * n_cols));
+      if (own_modes) row_modes_.push_back(mode);
     }
   }
-  mixer_->SetTokenWeights(row_weights_, rows, static_cast<int>(n_cols));
+  mixer_->SetTokenWeights(row_weights_, rows, static_cast<int>(n_cols), row_modes_);
 }
 
 void Scheduler::Step() {

@@ -32,12 +32,11 @@
 
 #include "core/thread_pool.h"
 #include "generate/sequence.h"
+#include "lora/mixer.h"
 #include "model/llama/forward.h"
 #include "model/model.h"
 
 namespace tokenlora {
-
-class LoraMixer;
 
 struct SchedulerOptions {
   int max_sequences = 16;        // running at once; more wait in arrival order
@@ -123,6 +122,7 @@ class Scheduler {
   std::vector<Sequence*> owners_;      // [segments]
   std::vector<float> logits_;          // [rows with logits, vocab]
   std::vector<float> row_weights_;     // [rows, n_cols]
+  std::vector<MixMode> row_modes_;     // [rows] when sequences ask for their own mix modes
 };
 
 }  // namespace tokenlora

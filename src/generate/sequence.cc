@@ -98,7 +98,7 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
     }
   }
   if (request_.on_token) raw_logits_.assign(logits.begin(), logits.end());
-  const int32_t next = sampler_.Sample(logits, history_);
+  const int32_t next = sampler_.Sample(logits, history_, result_.output_ids.size());
   if (o.stop_at_eos && model_.tokenizer().IsEndOfGeneration(next)) return Finish("eos", now);
   if (request_.on_token) request_.on_token(next, raw_logits_);
   result_.output_ids.push_back(next);

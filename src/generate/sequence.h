@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "generate/generator.h"
 #include "generate/mixture_schedule.h"
 #include "generate/sampler.h"
+#include "lora/mixer.h"
 #include "model/llama/kv_cache.h"
 #include "model/model.h"
 
@@ -36,6 +38,8 @@ struct SequenceRequest {
   // Fixed mixture by adapter-bank slot ([n_slots]; empty: the base model).
   // Ignored when a schedule is given.
   std::vector<float> weights;
+  // How the adapters of a row are mixed (LoraMixer); not given: the mixer's mode.
+  std::optional<MixMode> mix_mode;
   // Token-level schedule: `schedule` (not owned; must outlive the sequence)
   // or `owned_schedule`.
   MixtureSchedule* schedule = nullptr;
@@ -64,6 +68,7 @@ class Sequence {
   MixtureSchedule* schedule() const { return schedule_; }
   // The weights of the current step by bank slot (empty: the base model).
   std::span<const float> weights() const;
+  const std::optional<MixMode>& mix_mode() const { return request_.mix_mode; }
 
   // Admission: the cache is the sequence's until it finishes.
   void Admit(std::unique_ptr<KvCache> kv, std::chrono::steady_clock::time_point now);

@@ -72,12 +72,50 @@ TokenRouting::TokenRouting(Router& router, const AdapterBank& bank, std::string 
     if (!unknown.empty()) msg += "; adapter(s) the router has no task for: " + JoinNames(unknown);
     throw InputError(msg + " — name each --adapter after a router task (--adapter TASK=PATH)");
   }
+  for (const std::string& name : options_.only_tasks) {
+    const auto it = std::find(task_names_.begin(), task_names_.end(), name);
+    if (it == task_names_.end()) {
+      throw InputError("cannot route among '" + name + "': it is not one of the router's tasks [" +
+                       JoinNames(task_names_) + "]");
+    }
+    const size_t t = static_cast<size_t>(it - task_names_.begin());
+    if (std::find(subset_.begin(), subset_.end(), t) != subset_.end()) {
+      throw InputError("the tasks to route among name '" + name + "' twice");
+    }
+    subset_.push_back(t);
+  }
+  std::sort(subset_.begin(), subset_.end());
   int n_cols = 0;
   for (const std::string& t : task_names_) {
     slot_of_task_.push_back(bank.Find(t));
     n_cols = std::max(n_cols, slot_of_task_.back() + 1);
   }
   slot_weights_.assign(static_cast<size_t>(n_cols), 0.0f);
+}
+
+std::vector<float> TokenRouting::SubsetWeights(const RoutingPolicy& policy, std::span<const float> sims) const {
+  std::vector<float> w(sims.size(), 0.0f);
+  if (policy.kind == PolicyKind::kFixed) {  // the given weights, outside the subset 0
+    for (size_t t : subset_) w[t] = policy.fixed[t];
+    return w;
+  }
+  std::vector<float> sub;
+  for (size_t t : subset_) sub.push_back(sims[t]);
+  RoutingPolicy p = policy;
+  p.top_k = std::min(p.top_k, static_cast<int>(sub.size()));
+  const std::vector<float> sw = p.Weights(sub);
+  for (size_t i = 0; i < subset_.size(); ++i) w[subset_[i]] = sw[i];
+  return w;
+}
+
+uint64_t TokenRouting::possible_slots() const {
+  uint64_t mask = 0;
+  for (size_t t = 0; t < slot_of_task_.size(); ++t) {
+    if (subset_.empty() || std::find(subset_.begin(), subset_.end(), t) != subset_.end()) {
+      mask |= uint64_t{1} << slot_of_task_[t];
+    }
+  }
+  return mask;
 }
 
 bool TokenRouting::DueAt(int step) const {
@@ -110,7 +148,12 @@ bool TokenRouting::FinishStep(double encoder_ms) {
   if (begun_encoder_) ++stats_.encoder_runs;
   ++stats_.route_calls;
   RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
-  if (options_.policy) r.weights = options_.policy->Weights(r.similarities);
+  const RoutingPolicy& policy = options_.policy ? *options_.policy : router_.policy();
+  if (!subset_.empty()) {
+    r.weights = SubsetWeights(policy, r.similarities);
+  } else if (options_.policy) {
+    r.weights = options_.policy->Weights(r.similarities);
+  }
   similarities_ = std::move(r.similarities);
   const bool changed = step == 0 || r.weights != weights_;
   if (changed) {

@@ -47,6 +47,9 @@ struct TokenRoutingOptions {
   // loaded router serves sequences that weigh or window differently).
   std::optional<RoutingPolicy> policy = std::nullopt;
   std::optional<RouteWindow> window = std::nullopt;
+  // Route among these router tasks only (names; empty: all): the policy
+  // weighs the subset's similarities alone, the other tasks weigh 0.
+  std::vector<std::string> only_tasks = {};
 };
 
 // One generated token and the weights its logits were computed under.
@@ -82,6 +85,7 @@ class TokenRouting final : public MixtureSchedule {
   void AfterToken(int step, int32_t token, std::string_view piece) override;
   bool recompute_past() const override { return options_.kv_policy == KvPolicy::kRecompute; }
   std::span<const float> slot_weights() const override { return slot_weights_; }
+  uint64_t possible_slots() const override;
 
   // Whether step `step` re-routes.
   bool DueAt(int step) const;
@@ -92,6 +96,9 @@ class TokenRouting final : public MixtureSchedule {
   const TokenRoutingOptions& options() const { return options_; }
 
  private:
+  // The policy's weights over subset_'s similarities, 0 elsewhere ([n_tasks]).
+  std::vector<float> SubsetWeights(const RoutingPolicy& policy, std::span<const float> sims) const;
+
   Router& router_;
   EmbedderState embedder_state_;
   std::string running_text_;  // prompt_text + output so far (reused buffer)
@@ -99,6 +106,7 @@ class TokenRouting final : public MixtureSchedule {
   TokenRoutingOptions options_;
   std::vector<std::string> task_names_;
   std::vector<int> slot_of_task_;  // [n_tasks] bank slot
+  std::vector<size_t> subset_;     // task indices of only_tasks, in task order (empty: all)
   std::vector<float> slot_weights_;  // [max slot + 1] the weights in effect, by bank slot
   std::vector<float> weights_;       // [n_tasks] in effect
   std::vector<float> similarities_;  // [n_tasks] in effect

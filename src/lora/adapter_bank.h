@@ -3,12 +3,22 @@
 // any rank and target set can be added and removed while the base stays
 // loaded. Not thread-safe: change the bank between forward calls, never
 // during one (the server serialises this).
+//
+// Removing an adapter that running sequences still use: the bank owns each
+// adapter through a shared_ptr, and a Lease (Hold) shares the ones a user
+// needs. Remove frees an adapter nobody holds at once; a held one is
+// retired: its name is gone at once (Find, Names, Require no longer see it,
+// and a new adapter may take the name), but its slot, tables and weights stay
+// exactly as they were until the last lease on it ends and Reclaim runs. So
+// a slot index never changes meaning under a running sequence, and weights a
+// sequence reads are never freed.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lora/adapter.h"
@@ -32,17 +42,38 @@ class AdapterBank {
   int Add(LoraAdapter adapter);
   // LoadAdapter + Add.
   int Load(const std::string& name, const std::string& path, const AdapterLoadOptions& options = {});
-  // Throws InputError naming the loaded adapters if `name` is not one of them.
-  void Remove(const std::string& name);
+  // Throws InputError naming the loaded adapters if `name` is not one of
+  // them. Returns true when the slot was freed now, false when a lease holds
+  // it (retired; freed by a later Reclaim).
+  bool Remove(const std::string& name);
+
+  // Shares the adapters of the slots in `mask` (bit i: slot i) for as long
+  // as the lease lives; free slots in the mask are skipped.
+  class Lease {
+   public:
+    Lease() = default;
+    bool holds(int slot) const;
+
+   private:
+    friend class AdapterBank;
+    std::vector<std::pair<int, std::shared_ptr<const LoraAdapter>>> held_;
+  };
+  Lease Hold(uint64_t mask) const;
+  // Frees retired slots no lease holds any more; returns how many. Call
+  // between forward calls (it changes generation()).
+  int Reclaim();
+  // Slots retired by Remove and still held.
+  int retired() const;
 
   // Slot of `name`, or -1.
   int Find(const std::string& name) const;
   // Slot of `name`; throws InputError listing the loaded adapters otherwise.
   int Require(const std::string& name) const;
   // The adapter in `slot`, or null for a free slot.
+  // (A retired slot still returns its adapter: running sequences use it.)
   const LoraAdapter* adapter(int slot) const { return slots_[static_cast<size_t>(slot)].get(); }
-  int size() const;
-  std::vector<std::string> Names() const;  // in slot order
+  int size() const;                        // adapters by name (not retired)
+  std::vector<std::string> Names() const;  // in slot order, not retired
   const Model& base() const { return base_; }
 
   // Bumped by every Add and Remove, so mixers can drop what they cached.
@@ -65,7 +96,10 @@ class AdapterBank {
   void RebuildTables();
 
   const Model& base_;
-  std::array<std::unique_ptr<LoraAdapter>, kMaxAdapters> slots_;
+  void Free(int slot);
+
+  std::array<std::shared_ptr<const LoraAdapter>, kMaxAdapters> slots_;
+  std::array<bool, kMaxAdapters> retired_{};  // removed by name, kept for a lease
   uint64_t generation_ = 0;
   uint64_t occupied_ = 0;
   std::vector<uint64_t> target_masks_;  // [n_layers · kNumLoraKinds]

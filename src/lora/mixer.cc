@@ -116,6 +116,7 @@ void LoraMixer::Clear() {
   union_mask_ = 0;
   weights_.clear();
   row_masks_.clear();
+  row_modes_.clear();
 }
 
 std::vector<float> LoraMixer::UniformWeights() const {
@@ -124,7 +125,7 @@ std::vector<float> LoraMixer::UniformWeights() const {
   return std::vector<float>(weights_.begin(), weights_.begin() + kMax);
 }
 
-void LoraMixer::CheckWeights(std::span<const float> w) const {
+void LoraMixer::CheckWeights(std::span<const float> w, std::optional<MixMode> mode) const {
   uint64_t mask = 0;
   if (w.size() > static_cast<size_t>(kMax)) {
     throw InputError("mixture weights have " + std::to_string(w.size()) + " columns; at most " +
@@ -140,7 +141,8 @@ void LoraMixer::CheckWeights(std::span<const float> w) const {
     }
     if (std::fabs(w[s]) > options_.min_weight) mask |= uint64_t{1} << s;
   }
-  if (options_.mode != MixMode::kExact) CheckRanks(mask, options_.mode);
+  const MixMode m = mode.value_or(options_.mode);
+  if (m != MixMode::kExact) CheckRanks(mask, m);
 }
 
 void LoraMixer::SetMixture(const std::vector<std::pair<std::string, float>>& weights) {
@@ -149,8 +151,10 @@ void LoraMixer::SetMixture(const std::vector<std::pair<std::string, float>>& wei
   SetTokenWeights(row, 1, kMax);
 }
 
-void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols) {
+void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols,
+                                std::span<const MixMode> row_modes) {
   TL_CHECK(n_rows >= 1 && n_cols >= 0);
+  TL_CHECK(row_modes.empty() || row_modes.size() == static_cast<size_t>(n_rows));
   if (n_cols > kMax) {
     throw InputError("mixture weights have " + std::to_string(n_cols) + " columns; at most " +
                      std::to_string(kMax) + " adapters are supported");
@@ -186,7 +190,10 @@ void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_
     union_mask_ |= mask;
   }
   weights_mode_ = options_.mode;
-  if (weights_mode_ != MixMode::kExact) {
+  row_modes_.assign(row_modes.begin(), row_modes.end());
+  const bool any_linear = weights_mode_ != MixMode::kExact ||
+                          std::any_of(row_modes_.begin(), row_modes_.end(), [](MixMode m) { return m != MixMode::kExact; });
+  if (any_linear) {
     try {
       ValidateRanks();
     } catch (const InputError&) {
@@ -201,11 +208,13 @@ void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_
 void LoraMixer::ValidateRanks() const {
   uint64_t checked[8];
   int n_checked = 0;
-  for (uint64_t mask : row_masks_) {
-    if (__builtin_popcountll(mask) < 2) continue;
+  for (size_t row = 0; row < row_masks_.size(); ++row) {
+    const uint64_t mask = row_masks_[row];
+    const MixMode mode = RowMode(static_cast<int64_t>(row));
+    if (mode == MixMode::kExact || __builtin_popcountll(mask) < 2) continue;
     if (std::find(checked, checked + n_checked, mask) != checked + n_checked) continue;
     if (n_checked < 8) checked[n_checked++] = mask;
-    CheckRanks(mask, weights_mode_);
+    CheckRanks(mask, mode);
   }
 }
 
@@ -292,7 +301,8 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, con
     float* z = &z_[static_cast<size_t>(t * R)];
     std::fill(z, z + R, 0.0f);
     if (row_mask == 0) continue;
-    if (weights_mode_ == MixMode::kExact) {
+    const MixMode mode = RowMode(row);
+    if (mode == MixMode::kExact) {
       for (const Segment& s : st.segments) {
         const float c = w[s.slot] * s.scale * (s.a_factor * s.b_factor);
         if (c == 0) continue;
@@ -311,15 +321,13 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, con
         std::fill(v, v + rank, 0.0f);
       }
       const float ws = w[s.slot] * s.scale;
-      const float ca =
-          weights_mode_ == MixMode::kPeftLinear ? std::copysign(std::sqrt(std::fabs(ws)), ws) : ws;
+      const float ca = mode == MixMode::kPeftLinear ? std::copysign(std::sqrt(std::fabs(ws)), ws) : ws;
       const float ca_stored = ca * s.a_factor;  // u holds A·x / a_factor
       for (int k = 0; k < rank; ++k) v[k] += ca_stored * u[s.offset + k];
     }
     for (const Segment& s : st.segments) {
       if (w[s.slot] == 0) continue;
-      const float cb =
-          weights_mode_ == MixMode::kPeftLinear ? std::sqrt(std::fabs(w[s.slot] * s.scale)) : 1.0f;
+      const float cb = mode == MixMode::kPeftLinear ? std::sqrt(std::fabs(w[s.slot] * s.scale)) : 1.0f;
       const float cb_stored = cb * s.b_factor;  // the stacked B block holds B / b_factor
       for (int k = 0; k < rank; ++k) z[s.offset + k] = cb_stored * v[k];
     }

@@ -37,6 +37,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -77,16 +78,20 @@ class LoraMixer final : public ProjectionHook {
   // forward batch must hold exactly n_rows tokens (row t = token t; rows of
   // different sequences may carry different mixtures). Throws InputError for
   // a non-finite weight, a weight on a free slot, or (linear modes) a row
-  // mixing adapters of different ranks at some module.
-  void SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols);
+  // mixing adapters of different ranks at some module. `row_modes`
+  // ([n_rows], optional): each row's own mix mode (sequences that asked for
+  // one); empty: every row in mode().
+  void SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_cols,
+                       std::span<const MixMode> row_modes = {});
   // No adapters: the base model.
   void Clear();
   // The weights set for every token ([kMaxAdapters] by slot; empty when
   // none are set). Per-row weights are not one row: TL_CHECK.
   std::vector<float> UniformWeights() const;
-  // Throws what SetTokenWeights would for this one row of weights by slot,
-  // without setting anything (a scheduler checks a request up front).
-  void CheckWeights(std::span<const float> w) const;
+  // Throws what SetTokenWeights would for this one row of weights by slot
+  // in `mode` (mode() when not given), without setting anything (a
+  // scheduler checks a request up front).
+  void CheckWeights(std::span<const float> w, std::optional<MixMode> mode = std::nullopt) const;
 
   void set_mode(MixMode mode);  // takes effect with the next Set*() call
   MixMode mode() const { return options_.mode; }
@@ -123,6 +128,7 @@ class LoraMixer final : public ProjectionHook {
   void ValidateRanks() const;
   // InputError unless the adapters of `mask` have equal ranks wherever two adapt a module.
   void CheckRanks(uint64_t mask, MixMode mode) const;
+  MixMode RowMode(int64_t row) const { return row_modes_.empty() ? weights_mode_ : row_modes_[static_cast<size_t>(row)]; }
   // z[t] from u[t] for every row, and row_active_[t]. rows[t]: the weight
   // row of u's row t (nullptr: t).
   void FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, const int64_t* rows) const;
@@ -134,6 +140,7 @@ class LoraMixer final : public ProjectionHook {
   const AdapterBank& bank_;
   MixerOptions options_;
   MixMode weights_mode_ = MixMode::kExact;  // the mode the weights were validated for
+  std::vector<MixMode> row_modes_;          // [n_rows] per-row modes; empty: weights_mode_ for all
   std::vector<float> weights_;              // [n_rows, kMaxAdapters], |w| <= min_weight stored as 0
   std::vector<uint64_t> row_masks_;         // [n_rows] slots with a nonzero weight
   int64_t n_rows_ = 0;

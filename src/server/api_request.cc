@@ -105,15 +105,8 @@ RoutingRequest ParseRouting(const json& r) {
     throw BadRequest("'routing' should be an object like {\"every\": 2, \"kv_policy\": \"keep\"}, got " + Short(r),
                      "routing", "invalid_type");
   }
-  for (const auto& [key, value] : r.items()) {
-    if (key == "adapters" || key == "mix_mode") {
-      throw BadRequest("routing." + key +
-                           " is fixed by the server's --router / --mix-mode flags in this version; per request give "
-                           "routing.every, kv_policy, policy, temperature, window or weights",
-                       "routing." + key, "unsupported_value");
-    }
-  }
-  CheckKnown(r, {"every", "kv_policy", "policy", "temperature", "window", "weights"}, "routing ");
+  CheckKnown(r, {"every", "kv_policy", "policy", "temperature", "window", "weights", "adapters", "mix_mode"},
+             "routing ");
   RoutingRequest out;
   if (r.contains("every")) {
     const json& v = r["every"];
@@ -156,9 +149,32 @@ RoutingRequest ParseRouting(const json& r) {
     for (const auto& [name, v] : w.items()) mix.emplace_back(name, Number(v, "routing.weights." + name, -100, 100));
     out.weights = std::move(mix);
   }
-  if (out.weights && (out.every || out.kv_policy || out.policy || out.temperature || out.window)) {
-    throw BadRequest("routing.weights fixes the mixture; routing.every / kv_policy / policy / temperature / window "
-                     "are for the router: give one",
+  if (r.contains("adapters")) {
+    const json& a = r["adapters"];
+    if (!a.is_array() || a.empty() || !std::all_of(a.begin(), a.end(), [](const json& x) { return x.is_string(); })) {
+      throw BadRequest("routing.adapters should be a non-empty list of adapter names (router tasks) to route among, got " +
+                           Short(a),
+                       "routing.adapters", "invalid_type");
+    }
+    std::vector<std::string> names;
+    for (const json& x : a) {
+      if (std::find(names.begin(), names.end(), x.get<std::string>()) != names.end()) {
+        throw BadRequest("routing.adapters names '" + x.get<std::string>() + "' twice", "routing.adapters");
+      }
+      names.push_back(x.get<std::string>());
+    }
+    out.adapters = std::move(names);
+  }
+  if (r.contains("mix_mode")) {
+    try {
+      out.mix_mode = ParseMixMode(String(r["mix_mode"], "routing.mix_mode"));
+    } catch (const InputError& e) {
+      throw BadRequest(std::string("routing.mix_mode: ") + e.what(), "routing.mix_mode");
+    }
+  }
+  if (out.weights && out.wants_router()) {
+    throw BadRequest("routing.weights fixes the mixture; routing.every / kv_policy / policy / temperature / window / "
+                     "adapters are for the router: give one or the other",
                      "routing.weights");
   }
   return out;
@@ -265,8 +281,10 @@ CompletionRequest ParseCompletionRequest(std::string_view body, bool chat) {
     if (so.contains("include_usage")) r.include_usage = Bool(so["include_usage"], "stream_options.include_usage");
     if (!r.stream) throw BadRequest("'stream_options' is only allowed with stream: true", "stream_options");
   }
-  RefuseUnlessNeutral(j, "presence_penalty", 0, "the sampler has a repetition penalty only");
-  RefuseUnlessNeutral(j, "frequency_penalty", 0, "the sampler has a repetition penalty only");
+  for (const char* key : {"presence_penalty", "frequency_penalty"}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    (std::string_view(key) == "presence_penalty" ? r.presence_penalty : r.frequency_penalty) = Number(j[key], key, -2, 2);
+  }
   RefuseUnlessNeutral(j, "logit_bias", json::object(), "no logit bias in the sampler");
   if (chat) {
     const bool want = j.contains("logprobs") && !j["logprobs"].is_null() && Bool(j["logprobs"], "logprobs");

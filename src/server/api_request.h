@@ -6,6 +6,8 @@
 // Extensions where OpenAI has no word:
 //   "routing": {"every": K | "prompt", "kv_policy": "keep"|"recompute",
 //               "policy": NAME, "temperature": T, "window": "whole"|"last:N",
+//               "adapters": [names],       — route among these router tasks only
+//               "mix_mode": "exact"|"peft-linear"|"peft04-linear",
 //               "weights": {adapter: w}}   — a fixed mixture instead of the
 //               router's, or the router's route-every / KV policy;
 //   "routing_trace": true                  — the per-token adapter weights.
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "generate/token_routing.h"
+#include "lora/mixer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tokenlora::server {
@@ -54,6 +57,10 @@ struct RoutingRequest {
   std::optional<RouteWindow> window;   // whole or last:N word pieces
   // A fixed mixture {adapter: weight} instead of the router (in body order).
   std::optional<std::vector<std::pair<std::string, float>>> weights;
+  std::optional<std::vector<std::string>> adapters;  // route among these router tasks only
+  std::optional<MixMode> mix_mode;                   // how a row's adapters are mixed
+  // Whether a router field is given (every ... window, adapters): the request is routed.
+  bool wants_router() const { return every || kv_policy || policy || temperature || window || adapters; }
 };
 
 // POST /v1/completions and /v1/chat/completions.
@@ -65,6 +72,8 @@ struct CompletionRequest {
   std::optional<int> max_tokens;      // absent: the server's default
   float temperature = 1.0f;           // OpenAI's default
   float top_p = 1.0f;
+  float presence_penalty = 0.0f;   // OpenAI's, in [-2, 2]
+  float frequency_penalty = 0.0f;  // OpenAI's, in [-2, 2]
   std::vector<std::string> stop;
   std::optional<uint64_t> seed;
   int n = 1;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "generate/token_logprobs.h"
 #include "server/http_server.h"
+#include "server/client_socket.h"
 #include "server/in_flight.h"
 
 namespace tokenlora::server {
@@ -162,6 +163,10 @@ void AwaitAccepted(JobState& s, int max_context) {
     // Events after kAccepted in the same batch are the job's first output: keep them.
     for (EngineEvent& e : s.channel->Wait(std::chrono::milliseconds(200))) {
       if (e.kind == EngineEvent::Kind::kError) {
+        if (e.error.find("mix mode") != std::string::npos) {  // the mixer: ranks the mode cannot mix
+          throw BadRequest("routing.mix_mode: " + e.error + " (supported for these adapters: exact)",
+                           "routing.mix_mode", "unsupported_value");
+        }
         const bool context = e.error.find("context") != std::string::npos;
         throw BadRequest(e.error, context ? "messages" : "", context ? "context_length_exceeded" : "invalid_value");
       }
@@ -223,17 +228,32 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
       if (r.routing.weights) {
         routed = false;
         mix = *r.routing.weights;
+        const std::vector<std::string> loaded = AdapterNames();
         for (const auto& [name, w] : mix) {
-          if (std::find(options_.adapter_names.begin(), options_.adapter_names.end(), name) == options_.adapter_names.end()) {
+          if (std::find(loaded.begin(), loaded.end(), name) == loaded.end()) {
             throw BadRequest("routing.weights names adapter '" + name + "', which is not loaded (GET /v1/models lists them)",
                              "routing.weights", "unknown_adapter");
           }
         }
-      } else {
+      } else if (r.routing.wants_router()) {
         if (options_.router_name.empty()) {
-          throw BadRequest("routing.every / kv_policy need a router: start the server with --router", "routing", "no_router");
+          throw BadRequest("routing.every / kv_policy / policy / adapters need a router: start the server with --router",
+                           "routing", "no_router");
         }
         routed = true;
+        if (r.routing.adapters) {
+          const std::vector<std::string> tasks = RouterTasks();
+          for (const std::string& name : *r.routing.adapters) {
+            if (std::find(tasks.begin(), tasks.end(), name) == tasks.end()) {
+              std::string list;
+              for (const std::string& t : tasks) list += (list.empty() ? "" : ", ") + t;
+              throw BadRequest("routing.adapters names '" + name + "', which is not one of the router's tasks (" + list +
+                                   "); the router routes among those only",
+                               "routing.adapters", "unknown_adapter");
+            }
+          }
+          routing.only_tasks = *r.routing.adapters;
+        }
         if (r.routing.every) routing.route_every = *r.routing.every;
         if (r.routing.kv_policy) routing.kv_policy = *r.routing.kv_policy;
         if (r.routing.window) routing.window = *r.routing.window;
@@ -293,12 +313,15 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
         c.options.max_new_tokens = r.max_tokens ? *r.max_tokens : (chat ? options_.default_chat_max_tokens : options_.default_max_tokens);
         c.options.sampling.temperature = r.temperature;
         c.options.sampling.top_p = r.top_p;
+        c.options.sampling.presence_penalty = r.presence_penalty;
+        c.options.sampling.frequency_penalty = r.frequency_penalty;
         c.options.sampling.seed = seed + choices.size();
         c.options.stop_strings = r.stop;
         c.routed = routed;
         c.routing = routing;
         c.router_text = text;
         c.mix = mix;
+        c.mix_mode = r.routing.mix_mode;
         c.logprobs = r.logprobs;
         choices.push_back(std::move(c));
       }
@@ -318,8 +341,21 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
     AwaitAccepted(*s, max_context);
     if (!r.stream) {
       for (EngineEvent& e : s->pending) s->Record(e);
+      // The client may hang up before the answer: free its sequences then.
+      const ClientSocket client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+      auto checked = Clock::now();
       while (!s->all_done()) {
-        for (EngineEvent& e : s->channel->Wait(std::chrono::milliseconds(200))) s->Record(e);
+        for (EngineEvent& e : s->channel->Wait(std::chrono::milliseconds(100))) s->Record(e);
+        if (s->all_done() || Clock::now() - checked < std::chrono::milliseconds(50)) continue;
+        checked = Clock::now();
+        if (client.HungUp()) {
+          s->channel->Cancel();
+          // nginx's 499 "client closed request": nobody reads it, the log and /metrics do.
+          SendError(res, ApiError(499, "the client closed the connection before the answer; its sequences were "
+                                       "cancelled", "invalid_request_error", "", "client_closed_request"));
+          log(*s, 499, " client_gone");
+          return;
+        }
       }
       json out = s->Envelope(false);
       json list = json::array();

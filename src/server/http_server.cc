@@ -53,7 +53,8 @@ std::string Base64(const void* data, size_t n) {
 
 }  // namespace
 
-HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(ServerOptions options)
+    : options_(std::move(options)), http_(std::make_unique<httplib::Server>()), adapters_(options_.adapter_names) {
   const int threads = options_.http_threads;
   // httplib owns the queue it is given (its API takes a raw pointer).
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -125,16 +126,28 @@ ServerEngine& HttpServer::Admit() {
   return *engine;
 }
 
+std::vector<std::string> HttpServer::AdapterNames() const {
+  std::lock_guard<std::mutex> lock(adapters_mu_);
+  return adapters_;
+}
+
+std::vector<std::string> HttpServer::RouterTasks() const {
+  ServerEngine* engine = engine_.load();
+  if (engine == nullptr || engine->resources().router == nullptr) return {};
+  return engine->resources().router->file().TaskNames();  // the router does not change after load
+}
+
 Selection HttpServer::Select(const std::string& model) const {
   if (model == options_.base_name) return {Selection::Kind::kBase, model};
-  for (const std::string& a : options_.adapter_names) {
+  const std::vector<std::string> adapters = AdapterNames();
+  for (const std::string& a : adapters) {
     if (model == a) return {Selection::Kind::kAdapter, model};
   }
   if (!options_.router_name.empty() && (model == "routed" || model == options_.router_name)) {
     return {Selection::Kind::kRouted, model};
   }
   std::string names = options_.base_name;
-  for (const std::string& a : options_.adapter_names) names += ", " + a;
+  for (const std::string& a : adapters) names += ", " + a;
   if (!options_.router_name.empty()) names += ", routed";
   throw ApiError(404, "The model '" + model + "' does not exist; this server has " + names, "invalid_request_error",
                  "model", "model_not_found");
@@ -199,6 +212,22 @@ void HttpServer::Routes() {
   });
   s.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { HandleCompletion(req, res, false); });
   s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { HandleCompletion(req, res, true); });
+  s.Post("/v1/adapters", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      HandleAdapterLoad(req, res);
+    } catch (const ApiError& e) {
+      SendError(res, e);
+    }
+    metrics_.CountRequest("/v1/adapters", res.status);
+  });
+  s.Delete(R"(/v1/adapters/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      HandleAdapterUnload(req.matches[1].str(), res);
+    } catch (const ApiError& e) {
+      SendError(res, e);
+    }
+    metrics_.CountRequest("/v1/adapters", res.status);
+  });
   s.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
     try {
       HandleEmbeddings(req, res);
@@ -217,9 +246,9 @@ void HttpServer::HandleModels(httplib::Response& res) {
     data.push_back(std::move(m));
   };
   add(options_.base_name, "tokenlora", {{"tokenlora_kind", "base"}});
-  for (const std::string& a : options_.adapter_names) add(a, "tokenlora", {{"tokenlora_kind", "adapter"}});
+  for (const std::string& a : AdapterNames()) add(a, "tokenlora", {{"tokenlora_kind", "adapter"}});
   if (!options_.router_name.empty()) {
-    add("routed", "tokenlora", {{"tokenlora_kind", "routed"}, {"router", options_.router_name}, {"adapters", options_.adapter_names}});
+    add("routed", "tokenlora", {{"tokenlora_kind", "routed"}, {"router", options_.router_name}, {"adapters", RouterTasks()}});
   }
   if (!options_.embedder_name.empty()) add(options_.embedder_name, "sentence-transformers", {{"tokenlora_kind", "embedder"}});
   res.set_content(json{{"object", "list"}, {"data", data}}.dump(), kJson);

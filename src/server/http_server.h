@@ -3,9 +3,10 @@
 // events. No math here; the model runs on the ServerEngine's thread.
 //
 // Routes: GET /health, GET /v1/models, POST /v1/completions,
-// POST /v1/chat/completions, POST /v1/embeddings, GET /metrics.
+// POST /v1/chat/completions, POST /v1/embeddings, GET /metrics, and with
+// --adapter-dir POST /v1/adapters, DELETE /v1/adapters/NAME.
 // Stateless between requests (replicas behind a load balancer need no
-// stickiness).
+// stickiness; run-time adapters are per replica: load them on each).
 #pragma once
 
 #include <atomic>
@@ -43,7 +44,11 @@ struct ServerOptions {
   int default_chat_max_tokens = 512;
   // The names GET /v1/models lists and `model` selects by.
   std::string base_name;
-  std::vector<std::string> adapter_names;
+  std::vector<std::string> adapter_names;  // --adapter's (the list then changes at run time)
+  // Run-time adapters (POST /v1/adapters) load from under this directory
+  // only (canonical path); empty: the adapter routes are off.
+  std::string adapter_dir;
+  AdapterLoadOptions adapter_load;
   std::string router_name;    // the router file's name ("" without a router)
   std::string embedder_name;  // "" without an embedder
   int64_t created = 0;        // unix time the server started
@@ -81,6 +86,12 @@ class HttpServer {
   void HandleCompletion(const httplib::Request& req, httplib::Response& res, bool chat);
   void HandleEmbeddings(const httplib::Request& req, httplib::Response& res);
   void HandleModels(httplib::Response& res);
+  void HandleAdapterLoad(const httplib::Request& req, httplib::Response& res);
+  void HandleAdapterUnload(const std::string& name, httplib::Response& res);
+  // The adapters `model` selects by and GET /v1/models lists (any thread).
+  std::vector<std::string> AdapterNames() const;
+  // The router's task names (empty without a router).
+  std::vector<std::string> RouterTasks() const;
   // The engine, or an ApiError 503 while loading / shutting down, 429 when full.
   ServerEngine& Admit();
   Selection Select(const std::string& model) const;
@@ -95,6 +106,9 @@ class HttpServer {
   std::atomic<int64_t> next_id_{1};
   Metrics metrics_;
   std::mutex log_mu_;
+  mutable std::mutex adapters_mu_;
+  std::vector<std::string> adapters_;  // --adapter's, then run-time ones, in load order
+  std::mutex adapter_ops_mu_;          // one load / unload at a time
   friend class InFlight;
 };
 

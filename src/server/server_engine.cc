@@ -46,6 +46,7 @@ struct ServerEngine::Job {
   std::vector<SequenceId> ids;                          // [choices] once submitted
   int remaining = 0;                                    // choices not done
   bool cancel_sent = false;
+  AdapterBank::Lease adapters;                          // what the sequences may use, until the job ends
 
   // The trace steps of `choice` not sent yet.
   void TakeTrace(int choice, EngineEvent& e) {
@@ -127,22 +128,26 @@ void ServerEngine::Start(std::unique_ptr<Job> job) {
   j->trace_sent.assign(n, 0);
   j->logprobs.resize(n);
   std::vector<SequenceRequest> requests(n);
+  uint64_t slots = 0;  // every adapter the sequences may weigh
   try {
     for (size_t c = 0; c < n; ++c) {
       ChoiceSpec& spec = j->choices[c];
       SequenceRequest& r = requests[c];
       r.prompt_ids = std::move(spec.prompt_ids);
       r.options = spec.options;
+      r.mix_mode = spec.mix_mode;
       if (spec.routed) {
         if (res_.router == nullptr || res_.bank == nullptr) throw InputError("this server has no router (start it with --router)");
         j->routings[c] = std::make_unique<TokenRouting>(*res_.router, *res_.bank, spec.router_text, spec.routing);
         r.schedule = j->routings[c].get();
+        slots |= j->routings[c]->possible_slots();
       } else if (!spec.mix.empty()) {
         for (const auto& [name, w] : spec.mix) {
           const int slot = res_.bank != nullptr ? res_.bank->Find(name) : -1;
           if (slot < 0) throw InputError("no adapter named '" + name + "' is loaded (GET /v1/models lists them)");
           if (r.weights.size() <= static_cast<size_t>(slot)) r.weights.resize(static_cast<size_t>(slot) + 1, 0.0f);
           r.weights[static_cast<size_t>(slot)] += w;
+          slots |= uint64_t{1} << slot;
         }
       }
       const int choice = static_cast<int>(c);
@@ -191,6 +196,7 @@ void ServerEngine::Start(std::unique_ptr<Job> job) {
       return;
     }
   }
+  if (res_.bank != nullptr) j->adapters = res_.bank->Hold(slots);
   j->channel->Push(MakeEvent(EngineEvent::Kind::kAccepted));
   jobs_.push_back(std::move(job));
 }
@@ -235,13 +241,17 @@ void ServerEngine::Loop() {
         }
       }
     }
-    jobs_.remove_if([this](const std::unique_ptr<Job>& j) {
+    bool ended = false;
+    jobs_.remove_if([this, &ended](const std::unique_ptr<Job>& j) {
       if (j->remaining > 0) return false;
       for (const auto& r : j->routings) {
         if (r != nullptr) finished_route_calls_ += r->stats().route_calls;
       }
+      ended = true;
       return true;
     });
+    // Adapters removed while these jobs ran go now (between steps).
+    if (ended && res_.bank != nullptr && res_.bank->retired() > 0) res_.bank->Reclaim();
     int64_t live_route_calls = 0;
     for (const auto& job : jobs_) {
       for (const auto& r : job->routings) {

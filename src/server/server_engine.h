@@ -10,6 +10,12 @@
 // one sequence. Its token-level schedules (TokenRouting) live in the job, not
 // in the sequences, so their traces outlive the sequences until the last
 // event is sent.
+//
+// Run-time adapters: the bank changes only on the engine thread (RunOnEngine),
+// between steps. A job holds a lease on the adapters its sequences may use
+// (AdapterBank::Hold), taken when it starts and dropped when its last
+// sequence ends; an adapter removed meanwhile is retired, its slot and
+// weights kept for the job, and reclaimed after it.
 #pragma once
 
 #include <atomic>
@@ -45,7 +51,7 @@ namespace tokenlora::server {
 struct EngineResources {
   const Model* model = nullptr;
   ThreadPool* pool = nullptr;
-  AdapterBank* bank = nullptr;
+  AdapterBank* bank = nullptr;  // changed on the engine thread only
   LoraMixer* mixer = nullptr;
   Router* router = nullptr;      // token-level routing (over `bank`)
   Embedder* embedder = nullptr;  // /v1/embeddings (the router's, when there is one)
@@ -63,6 +69,7 @@ struct ChoiceSpec {
   TokenRoutingOptions routing;
   std::string router_text;
   std::vector<std::pair<std::string, float>> mix;
+  std::optional<MixMode> mix_mode;  // not given: the mixer's (--mix-mode)
   int logprobs = -1;  // -1: none; else each token's log-probability and this many alternatives
 };
 

@@ -16,7 +16,7 @@ std::vector<float> Logits() { return {1.0f, 3.0f, 2.5f, -1.0f, 0.0f, 2.9f}; }
 TEST(Sampler, GreedyIsArgMax) {
   Sampler s({});
   auto l = Logits();
-  EXPECT_EQ(s.Sample(l, {}), 1);
+  EXPECT_EQ(s.Sample(l, {}, 0), 1);
 }
 
 TEST(Sampler, SameSeedSameTokens) {
@@ -27,8 +27,8 @@ TEST(Sampler, SameSeedSameTokens) {
   std::vector<int32_t> ta, tb;
   for (int i = 0; i < 200; ++i) {
     auto l1 = Logits(), l2 = Logits();
-    ta.push_back(a.Sample(l1, {}));
-    tb.push_back(b.Sample(l2, {}));
+    ta.push_back(a.Sample(l1, {}, 0));
+    tb.push_back(b.Sample(l2, {}, 0));
   }
   EXPECT_EQ(ta, tb);
   p.seed = 43;
@@ -36,7 +36,7 @@ TEST(Sampler, SameSeedSameTokens) {
   std::vector<int32_t> tc;
   for (int i = 0; i < 200; ++i) {
     auto l = Logits();
-    tc.push_back(c.Sample(l, {}));
+    tc.push_back(c.Sample(l, {}, 0));
   }
   EXPECT_NE(ta, tc);
 }
@@ -51,7 +51,7 @@ TEST(Sampler, FrequenciesFollowSoftmax) {
   const int n = 20000;
   for (int i = 0; i < n; ++i) {
     auto l = base;
-    ++counts[s.Sample(l, {})];
+    ++counts[s.Sample(l, {}, 0)];
   }
   // Binomial standard deviation at n=20000 is <= 0.0036; allow 4 sigma.
   EXPECT_NEAR(counts[0] / double(n), 0.5, 0.015);
@@ -70,7 +70,7 @@ TEST(Sampler, TopKOneTopPTinyMinPOneAreGreedy) {
     Sampler s(p);
     for (int i = 0; i < 50; ++i) {
       auto l = Logits();
-      EXPECT_EQ(s.Sample(l, {}), 1) << "mode " << mode;
+      EXPECT_EQ(s.Sample(l, {}, 0), 1) << "mode " << mode;
     }
   }
 }
@@ -83,7 +83,7 @@ TEST(Sampler, TopKLimitsCandidates) {
   Sampler s(p);
   for (int i = 0; i < 500; ++i) {
     auto l = Logits();
-    const int32_t t = s.Sample(l, {});
+    const int32_t t = s.Sample(l, {}, 0);
     EXPECT_TRUE(t == 1 || t == 5 || t == 2) << t;
   }
 }
@@ -94,7 +94,7 @@ TEST(Sampler, RepetitionPenaltyDemotesSeenTokens) {
   Sampler s(p);
   auto l = Logits();
   const std::vector<int32_t> history = {1};
-  EXPECT_EQ(s.Sample(l, history), 5);  // 3.0 / 2 = 1.5 < 2.9
+  EXPECT_EQ(s.Sample(l, history, 0), 5);  // 3.0 / 2 = 1.5 < 2.9
   EXPECT_FLOAT_EQ(l[1], 1.5f);
 }
 
@@ -178,7 +178,7 @@ TEST(Sampler, EveryKnobMatchesAnIndependentDistribution) {
     std::vector<int> counts(want.size(), 0);
     for (int i = 0; i < n; ++i) {
       auto l = Logits();
-      ++counts[static_cast<size_t>(s.Sample(l, c.history))];
+      ++counts[static_cast<size_t>(s.Sample(l, c.history, 0))];
     }
     for (size_t t = 0; t < want.size(); ++t) {
       const double got = counts[t] / static_cast<double>(n);
@@ -201,13 +201,55 @@ TEST(Sampler, RepetitionPenaltySignsAndWindow) {
   Sampler s(p);
   auto l = Logits();
   const std::vector<int32_t> history = {0, 3, 1};  // 0 is outside the window
-  s.Sample(l, history);
+  s.Sample(l, history, 0);
   EXPECT_FLOAT_EQ(l[0], 1.0f);
   EXPECT_FLOAT_EQ(l[1], 1.5f);
   EXPECT_FLOAT_EQ(l[3], -2.0f);
 }
 
+// OpenAI's penalties: logit -= count·frequency + (count > 0)·presence, over
+// the generated tokens only (the prompt is not counted).
+TEST(Sampler, PresenceAndFrequencyPenaltiesCountGeneratedTokens) {
+  SamplerParams p;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  Sampler s(p);
+  auto l = Logits();
+  // Prompt {2, 2}; generated {1, 1, 1, 3, 5}.
+  const std::vector<int32_t> history = {2, 2, 1, 1, 1, 3, 5};
+  s.Sample(l, history, 5);
+  EXPECT_FLOAT_EQ(l[0], 1.0f);                       // never seen
+  EXPECT_FLOAT_EQ(l[1], 3.0f - 3 * 0.25f - 0.5f);    // three times
+  EXPECT_FLOAT_EQ(l[2], 2.5f);                       // prompt only: not counted
+  EXPECT_FLOAT_EQ(l[3], -1.0f - 0.25f - 0.5f);       // once
+  EXPECT_FLOAT_EQ(l[5], 2.9f - 0.25f - 0.5f);
+  // Greedy picks from the penalised logits: 2 (2.5) beats 1 (1.75) and 5 (2.15).
+  auto g = Logits();
+  EXPECT_EQ(s.Sample(g, history, 5), 2);
+  // Nothing generated: nothing changes.
+  auto u = Logits();
+  s.Sample(u, history, 0);
+  EXPECT_EQ(u, Logits());
+}
+
+TEST(Sampler, NegativePenaltiesFavourRepeats) {
+  SamplerParams p;
+  p.frequency_penalty = -2.0f;
+  Sampler s(p);
+  auto l = Logits();
+  const std::vector<int32_t> history = {4, 4};
+  EXPECT_EQ(s.Sample(l, history, 2), 4);  // 0 + 2·2 > 3
+}
+
 TEST(Sampler, BadParamsAreInputErrors) {
+  for (float bad : {-2.5f, 2.01f, std::nanf("")}) {
+    SamplerParams p;
+    p.presence_penalty = bad;
+    EXPECT_THROW(Sampler{p}, InputError);
+    p = {};
+    p.frequency_penalty = bad;
+    EXPECT_THROW(Sampler{p}, InputError);
+  }
   SamplerParams p;
   p.top_p = 0.0f;
   EXPECT_THROW(Sampler{p}, InputError);

@@ -169,6 +169,40 @@ TEST_F(TokenRoutingTest, RoutesEveryKOnTheRunningText) {
   }
 }
 
+// routing.adapters: the policy weighs the subset's similarities alone; the
+// other tasks weigh 0 and their adapters are never weighed.
+TEST_F(TokenRoutingTest, RoutesAmongASubsetOfTasks) {
+  Router router(file_, "router.json", *embedder_, SharpSoftmax(), RouteWindow{});
+  TokenRoutingOptions options{1, KvPolicy::kKeep};
+  options.only_tasks = {"code", "math"};  // any order; task order inside
+  TokenRouting routing(router, *bank_, kPromptText, options);
+  EXPECT_EQ(routing.possible_slots(),
+            (uint64_t{1} << bank_->Require("math")) | (uint64_t{1} << bank_->Require("code")));
+  LoraMixer mixer(*bank_);
+  ThreadPool pool(2);
+  Generator g(*model_, pool);
+  GenerateOptions o;
+  o.max_new_tokens = 6;
+  o.stop_at_eos = false;
+  const GenerateResult r = g.Generate(testing::LoraPromptIds(), o, {}, &mixer, &routing);
+  auto embedder = Embedder::Load(embedder_dir_, 1);
+  Router reference(file_, "router.json", *embedder, SharpSoftmax(), RouteWindow{});
+  ASSERT_EQ(routing.trace().size(), 6u);
+  for (size_t t = 0; t < routing.trace().size(); ++t) {
+    const std::vector<float> sims = reference.Route(kPromptText + Decoded(r.output_ids, t)).similarities;
+    const std::vector<float> want = SharpSoftmax().Weights(std::vector<float>{sims[0], sims[2]});
+    const std::vector<float>& got = routing.trace()[t].weights;
+    EXPECT_NEAR(got[0], want[0], 1e-6) << "step " << t;
+    EXPECT_EQ(got[1], 0.0f) << "step " << t;
+    EXPECT_NEAR(got[2], want[1], 1e-6) << "step " << t;
+  }
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"poetry"}, {"math", "math"}}) {
+    TokenRoutingOptions b;
+    b.only_tasks = bad;
+    EXPECT_THROW(TokenRouting(router, *bank_, kPromptText, b), InputError);
+  }
+}
+
 TEST_F(TokenRoutingTest, RoutingOnceOnThePromptEqualsFixedWeights) {
   for (const MixMode mode : {MixMode::kExact, MixMode::kPeft04Linear}) {
     const Run routed = Generate(/*route_every=*/0, KvPolicy::kKeep, 12, mode);

@@ -222,6 +222,81 @@ TEST_F(MixerTest, LinearModesNeedEqualRanksWhereAdaptersMeet) {
   EXPECT_TRUE(mixer.active());
 }
 
+// Sequences that ask for their own mix mode share a batch: each row is mixed
+// in its mode, as in a batch of its own.
+TEST_F(MixerTest, RowsOfOneBatchKeepTheirOwnMixModes) {
+  const Linear& q = model_->weights().layers[1].q;
+  const int64_t n_in = q.n_in(), n_out = q.n_out();
+  std::vector<float> x(static_cast<size_t>(3 * n_in));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.21f * static_cast<float>(i % static_cast<size_t>(n_in)));
+  std::vector<float> w(3 * kMax, 0.0f);
+  for (int row = 0; row < 3; ++row) {
+    w[static_cast<size_t>(row * kMax + bank_->Require("qv"))] = 0.7f;
+    w[static_cast<size_t>(row * kMax + bank_->Require("qv2"))] = -0.4f;
+  }
+  const std::vector<MixMode> modes = {MixMode::kExact, MixMode::kPeft04Linear, MixMode::kPeftLinear};
+  LoraMixer mixer(*bank_);
+  std::vector<float> all(static_cast<size_t>(3 * n_out));
+  mixer.SetTokenWeights(w, 3, kMax, modes);
+  Project(q, x.data(), 3, all.data(), {&pool_, &mixer});
+  std::vector<float> exact_row;
+  for (int row = 0; row < 3; ++row) {
+    LoraMixer alone(*bank_, {.mode = modes[static_cast<size_t>(row)]});
+    alone.SetTokenWeights(std::span(w).subspan(static_cast<size_t>(row * kMax), kMax), 1, kMax);
+    std::vector<float> one(static_cast<size_t>(n_out));
+    Project(q, x.data() + row * n_in, 1, one.data(), {&pool_, &alone});
+    const std::vector<float> got(all.begin() + row * n_out, all.begin() + (row + 1) * n_out);
+    EXPECT_LE(testing::MaxAbsDiff(got, one), 1e-6f) << MixModeName(modes[static_cast<size_t>(row)]);
+  }
+  // Same input, same weights: the modes differ for a two-adapter mixture
+  // (else the test would show nothing).
+  const std::vector<float> r0(all.begin(), all.begin() + n_out), r1(all.begin() + n_out, all.begin() + 2 * n_out);
+  EXPECT_GT(testing::MaxAbsDiff(r0, r1), 1e-4f);
+  // A per-row linear mode checks ranks like the mixer's own mode does.
+  std::vector<float> bad(kMax, 0.0f);
+  bad[static_cast<size_t>(bank_->Require("qv"))] = 1.0f;
+  bad[static_cast<size_t>(bank_->Require("attn"))] = 1.0f;
+  const MixMode linear = MixMode::kPeft04Linear;
+  EXPECT_TRUE(Contains(ErrorOf([&] { mixer.SetTokenWeights(bad, 1, kMax, std::span(&linear, 1)); }), "r=8"));
+  EXPECT_TRUE(Contains(ErrorOf([&] { mixer.CheckWeights(bad, MixMode::kPeft04Linear); }), "r=8"));
+  mixer.CheckWeights(bad, MixMode::kExact);
+}
+
+// Unloading at run time: a leased adapter is retired, not freed, until its
+// last user is done; its slot never changes meaning meanwhile.
+TEST_F(MixerTest, RemovedAdapterStaysWhileLeased) {
+  const int slot = bank_->Require("qv");
+  std::vector<float> w(kMax, 0.0f);
+  w[static_cast<size_t>(slot)] = 1.0f;
+  LoraMixer mixer(*bank_);
+  mixer.SetTokenWeights(w, 1, kMax);
+  const std::vector<float> before = Logits(&mixer);
+
+  AdapterBank::Lease lease = bank_->Hold(uint64_t{1} << slot);
+  EXPECT_TRUE(lease.holds(slot));
+  const uint64_t generation = bank_->generation();
+  EXPECT_FALSE(bank_->Remove("qv"));  // held: retired
+  EXPECT_EQ(bank_->Find("qv"), -1);
+  EXPECT_EQ(bank_->retired(), 1);
+  EXPECT_EQ(bank_->size(), 3);
+  EXPECT_NE(bank_->adapter(slot), nullptr);
+  EXPECT_EQ(bank_->generation(), generation);  // the tables are unchanged
+  // The name is free at once; the new adapter takes another slot.
+  const int again = bank_->Load("qv", Data("qv"));
+  EXPECT_NE(again, slot);
+  EXPECT_EQ(bank_->Reclaim(), 0);  // still held
+  mixer.SetTokenWeights(w, 1, kMax);
+  EXPECT_EQ(Logits(&mixer), before);
+
+  lease = {};
+  EXPECT_EQ(bank_->Reclaim(), 1);
+  EXPECT_EQ(bank_->adapter(slot), nullptr);
+  EXPECT_EQ(bank_->retired(), 0);
+  EXPECT_GT(bank_->generation(), generation);
+  EXPECT_TRUE(Contains(ErrorOf([&] { mixer.SetTokenWeights(w, 1, kMax); }), "holds no adapter"));
+  EXPECT_TRUE(bank_->Remove("qv"));  // nobody holds the new one: freed at once
+}
+
 TEST_F(MixerTest, BadWeightsAreRefused) {
   LoraMixer mixer(*bank_);
   EXPECT_TRUE(Contains(ErrorOf([&] {

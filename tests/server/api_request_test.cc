@@ -71,7 +71,15 @@ TEST(ApiRequest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "n": 0})", false).param(), "n");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]})", false).param(), "stop");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "bogus": 1})", false).param(), "bogus");
-  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "presence_penalty": 0.5})", false).code(), "unsupported_value");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "presence_penalty": 2.5})", false).param(), "presence_penalty");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "frequency_penalty": -3})", false).param(), "frequency_penalty");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "frequency_penalty": "1"})", false).code(), "invalid_type");
+  {
+    const CompletionRequest pen =
+        ParseCompletionRequest(R"({"model": "m", "prompt": "x", "presence_penalty": 0.5, "frequency_penalty": -2})", false);
+    EXPECT_FLOAT_EQ(pen.presence_penalty, 0.5f);
+    EXPECT_FLOAT_EQ(pen.frequency_penalty, -2.0f);
+  }
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "logprobs": 9})", false).param(), "logprobs");
   EXPECT_EQ(ParseCompletionRequest(R"({"model": "m", "prompt": "x", "logprobs": 2})", false).logprobs, 2);
   EXPECT_EQ(ParseCompletionRequest(R"({"model": "m", "prompt": "x"})", false).logprobs, -1);
@@ -115,8 +123,23 @@ TEST(ApiRequest, RoutingExtension) {
             "routing.window");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"temperature": -1}})", false).param(),
             "routing.temperature");
-  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"mix_mode": "exact"}})", false).code(),
-            "unsupported_value");
+  const CompletionRequest sub = ParseCompletionRequest(
+      R"({"model": "m", "prompt": "x", "routing": {"adapters": ["a", "b"], "mix_mode": "peft04-linear"}})", false);
+  EXPECT_EQ(*sub.routing.adapters, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(*sub.routing.mix_mode, MixMode::kPeft04Linear);
+  EXPECT_TRUE(sub.routing.wants_router());
+  const CompletionRequest mode_only =
+      ParseCompletionRequest(R"({"model": "m", "prompt": "x", "routing": {"mix_mode": "exact"}})", false);
+  EXPECT_FALSE(mode_only.routing.wants_router());  // keeps the mixture `model` selects
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"mix_mode": "cat"}})", false).param(),
+            "routing.mix_mode");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"adapters": "a"}})", false).param(),
+            "routing.adapters");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"adapters": ["a", "a"]}})", false).param(),
+            "routing.adapters");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"weights": {"a": 1}, "adapters": ["a"]}})", false)
+                .param(),
+            "routing.weights");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"weights": {"a": 1}, "every": 2}})", false).param(),
             "routing.weights");
 }

@@ -105,6 +105,29 @@ def test_disconnect_mid_stream_frees_the_sequence(server):
     assert wait_idle(server, 10), "the cancelled sequence was not freed"
 
 
+def test_disconnect_before_a_non_streamed_answer_frees_the_sequence(server):
+    # No stream: the server writes nothing until the end, so it has to notice
+    # the hang-up on the socket itself (cpp-httplib 0.11 cannot tell it).
+    body = json.dumps({"model": BASE, "prompt": "Once upon a time", "max_tokens": 2000, "temperature": 0,
+                       "stream": False}).encode()
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    deadline = time.time() + 10
+    while gauge(server, "tokenlora_batch_size") < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    assert gauge(server, "tokenlora_batch_size") >= 1, "the request never ran"
+    t0 = time.time()
+    s.close()
+    assert wait_idle(server, 5), "the sequence of a client that hung up was not freed"
+    freed_s = time.time() - t0
+    assert freed_s < 2, f"freed only after {freed_s:.1f} s"
+    with open(server.log_path, errors="replace") as f:
+        log = f.read()
+    assert re.search(r"status=499 .*client_gone", log), "no 499 line in the server log"
+    assert 'status="499"' in server.metrics()
+
+
 def test_slow_reader_gets_everything(server):
     body = stream_body(60).encode()
     s = socket.create_connection(("127.0.0.1", server.port), timeout=60)

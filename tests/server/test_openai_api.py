@@ -118,6 +118,70 @@ def test_routing_policy_and_window_per_request(client):
     assert max(w_sharp.values()) > 0.9
 
 
+def test_presence_and_frequency_penalties(client):
+    # Greedy on a prompt that invites repeats: a strong frequency penalty
+    # changes the text and repeats tokens less; 0 is the plain answer.
+    prompt = "Repeat after me: la la la la la la la la"
+    plain = complete(client, prompt=prompt, max_tokens=24, logprobs=0)
+    zero = complete(client, prompt=prompt, max_tokens=24, presence_penalty=0, frequency_penalty=0)
+    assert zero.choices[0].text == plain.choices[0].text
+    pen = complete(client, prompt=prompt, max_tokens=24, frequency_penalty=2, presence_penalty=1, logprobs=0)
+    assert pen.choices[0].text != plain.choices[0].text
+
+    def most_repeated(r):
+        toks = r.choices[0].logprobs.tokens
+        return max(toks.count(t) for t in toks)
+    assert most_repeated(pen) < most_repeated(plain)
+    # Chat takes them too; negative values favour repeats.
+    chat = client.chat.completions.create(model=BASE, messages=[{"role": "user", "content": prompt}], max_tokens=8,
+                                          temperature=0, frequency_penalty=-1.5)
+    assert chat.choices[0].message.content is not None
+
+
+def test_routing_among_a_subset_of_adapters(client):
+    r = complete(client, model="routed", max_tokens=6, extra_body={
+        "routing": {"every": 1, "adapters": ["gsm8k", "squad"]}, "routing_trace": True})
+    for step in r.choices[0].model_extra["routing_trace"]["steps"]:
+        w = step["weights"]
+        assert w["arc_challenge"] == 0 and w["codealpaca"] == 0
+        assert math.isclose(w["gsm8k"] + w["squad"], 1.0, abs_tol=1e-3)
+    # One adapter: that adapter alone, as its own model gives.
+    one = complete(client, model=BASE, max_tokens=12, extra_body={"routing": {"adapters": ["gsm8k"]}})
+    assert one.choices[0].text == complete(client, model="gsm8k", max_tokens=12).choices[0].text
+    for bad, code in [(["nope"], "unknown_adapter"), ([], "invalid_type"), (["gsm8k", "gsm8k"], "invalid_value")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            complete(client, model="routed", extra_body={"routing": {"adapters": bad}})
+        assert e.value.body["param"] == "routing.adapters" and e.value.body["code"] == code, e.value.body
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(client, extra_body={"routing": {"adapters": ["gsm8k"], "weights": {"gsm8k": 1}}})
+    assert e.value.body["param"] == "routing.weights"
+
+
+def test_mix_mode_per_request(client):
+    # The four adapters share rank 64, so the linear modes can mix them.
+    weights = {"gsm8k": 0.6, "squad": 0.4}
+    exact = complete(client, max_tokens=16, extra_body={"routing": {"weights": weights}})
+    same = complete(client, max_tokens=16, extra_body={"routing": {"weights": weights, "mix_mode": "exact"}})
+    assert same.choices[0].text == exact.choices[0].text
+    lin = complete(client, max_tokens=16, extra_body={"routing": {"weights": weights, "mix_mode": "peft04-linear"}},
+                   logprobs=0)
+    lin_ex = complete(client, max_tokens=16, extra_body={"routing": {"weights": weights}}, logprobs=0)
+    assert lin.choices[0].logprobs.token_logprobs != lin_ex.choices[0].logprobs.token_logprobs
+    routed = complete(client, model="routed", max_tokens=8,
+                      extra_body={"routing": {"every": 2, "mix_mode": "peft04-linear"}})
+    assert routed.choices[0].text
+    # Requests in different modes run side by side in one batch.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futs = [pool.submit(complete, client, max_tokens=16,
+                            extra_body={"routing": {"weights": weights, "mix_mode": m}})
+                for m in ["exact", "peft04-linear", "exact", "peft04-linear"]]
+        texts = [f.result().choices[0].text for f in futs]
+    assert texts[0] == texts[2] == exact.choices[0].text and texts[1] == texts[3] == lin.choices[0].text
+    with pytest.raises(openai.BadRequestError) as e:
+        complete(client, extra_body={"routing": {"weights": weights, "mix_mode": "cat"}})
+    assert e.value.body["param"] == "routing.mix_mode" and "exact, peft-linear or peft04-linear" in e.value.body["message"]
+
+
 def test_embeddings(client):
     r = client.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a dog"])
     assert len(r.data) == 2 and len(r.data[0].embedding) == 384
@@ -139,9 +203,10 @@ def test_errors_are_the_clients_exceptions(client):
     with pytest.raises(openai.BadRequestError) as e:
         complete(client, extra_body={"bogus": 1})
     assert e.value.body["param"] == "bogus"
-    with pytest.raises(openai.BadRequestError) as e:
-        complete(client, presence_penalty=0.5)
-    assert e.value.body["code"] == "unsupported_value"
+    for field, value in [("presence_penalty", 2.5), ("frequency_penalty", -2.1)]:
+        with pytest.raises(openai.BadRequestError) as e:
+            complete(client, **{field: value})
+        assert e.value.body["param"] == field and e.value.body["code"] == "invalid_value"
     with pytest.raises(openai.BadRequestError) as e:
         complete(client, prompt="word " * 9000)
     assert e.value.body["code"] == "context_length_exceeded"
