@@ -127,12 +127,25 @@ def run_level(url, model, concurrency, n_requests, max_tokens):
             "itl_p50_ms": pct(gaps, 50) * 1e3, "itl_p99_ms": pct(gaps, 99) * 1e3}
 
 
+def encoder_seconds(url):
+    """tokenlora's /metrics: seconds its router encoder has run so far."""
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("tokenlora_encoder_seconds_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def bench_level(name, url, model, c, n_requests, max_tokens):
+    before = encoder_seconds(url) if name == "tokenlora routed" else 0.0
     row = run_level(url, model, c, max(n_requests, c), max_tokens)
     row["server"] = name
+    if name == "tokenlora routed":
+        row["router_share"] = (encoder_seconds(url) - before) / row["seconds"]
     print(f"{name:>14} c={c:<3} {row['requests_per_s']:7.2f} req/s {row['output_tokens_per_s']:8.1f} tok/s  "
           f"TTFT p50 {row['ttft_p50_ms']:7.1f} p99 {row['ttft_p99_ms']:7.1f} ms  "
-          f"ITL p50 {row['itl_p50_ms']:6.1f} p99 {row['itl_p99_ms']:6.1f} ms  ({row['output_tokens']} tokens)",
+          f"ITL p50 {row['itl_p50_ms']:6.1f} p99 {row['itl_p99_ms']:6.1f} ms  ({row['output_tokens']} tokens)"
+          + (f"  router {100 * row['router_share']:.0f}% of the time" if "router_share" in row else ""),
           flush=True)
     return row
 
@@ -140,11 +153,12 @@ def bench_level(name, url, model, c, n_requests, max_tokens):
 def print_table(rows):
     """A Markdown table, llama-server beside tokenlora at each level when both ran."""
     by = {(r["server"], r["concurrency"]): r for r in rows}
-    print("\n| streams | server | requests/s | output tokens/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("\n| streams | server | requests/s | output tokens/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | router share |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
+        share = f"{100 * r['router_share']:.0f}%" if "router_share" in r else ""
         print(f"| {r['concurrency']} | {r['server']} | {r['requests_per_s']:.2f} | {r['output_tokens_per_s']:.1f} | "
-              f"{r['ttft_p50_ms']:.0f} / {r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} / {r['itl_p99_ms']:.1f} |")
+              f"{r['ttft_p50_ms']:.0f} / {r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} / {r['itl_p99_ms']:.1f} | {share} |")
     for c in sorted({r["concurrency"] for r in rows}):
         t, l = by.get(("tokenlora", c)), by.get(("llama-server", c))
         if t and l:
@@ -187,6 +201,11 @@ def main():
     ap.add_argument("--requests", type=int, default=32, help="requests per level (at least the concurrency)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--routed", action="store_true",
+                    help="also run every level on tokenlora with model 'routed': the four committed adapters and "
+                         "adapters/router.json, re-routed every 2 tokens (reports the router encoder's share of "
+                         "the wall time, from /metrics)")
+    ap.add_argument("--embedder-precision", default="auto", help="tokenlora's router encoder (with --routed)")
     a = ap.parse_args()
     levels = [int(x) for x in a.concurrency.split(",")]
     rows = []
@@ -202,10 +221,19 @@ def main():
         servers = []
         try:
             port = free_port()
+            routing = ["--no-embedder"]
+            if a.routed:
+                adapters = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapters")
+                routing = ["--router", os.path.join(adapters, "router.json"), "--route-every", "2",
+                           "--embedder-precision", a.embedder_precision]
+                for task in ("gsm8k", "arc_challenge", "squad", "codealpaca"):
+                    routing += ["--adapter", f"{task}={os.path.join(adapters, task)}"]
             proc, url = start([a.tokenlora, "serve", "-m", a.model, "--port", str(port), "--parallel", str(a.parallel),
-                               "-t", str(a.threads), "--no-embedder"], port)
+                               "-t", str(a.threads)] + routing, port)
             model = os.path.basename(a.model)
             servers.append(("tokenlora", proc, url, model[:-5] if model.endswith(".gguf") else model))
+            if a.routed:
+                servers.append(("tokenlora routed", proc, url, "routed"))
             if a.llama_server:
                 port = free_port()
                 # -c: the whole KV cache, shared by the -np slots (each gets -c / -np).
@@ -220,7 +248,7 @@ def main():
                 for name, _, url, model in servers:
                     rows.append(bench_level(name, url, model, c, a.requests, a.max_tokens))
         finally:
-            for _, proc, _, _ in servers:
+            for proc in {id(p): p for _, p, _, _ in servers}.values():
                 stop(proc)
     print_table(rows)
     if a.json:

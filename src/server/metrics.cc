@@ -80,6 +80,8 @@ std::string Metrics::Prometheus(const EngineSnapshot& e) const {
   Scalar(out, "tokenlora_engine_steps_total", "counter", "Forward passes run.", e.steps);
   Scalar(out, "tokenlora_engine_rows_total", "counter", "Token rows of those passes.", e.rows);
   Scalar(out, "tokenlora_router_calls_total", "counter", "Token-level routings asked for.", e.route_calls);
+  Scalar(out, "tokenlora_encoder_runs_total", "counter", "Windows the router's encoder embedded.", e.encoder_runs);
+  Scalar(out, "tokenlora_encoder_seconds_total", "counter", "Time in the router's encoder.", e.encoder_seconds);
   ttft_.Write(out, "tokenlora_time_to_first_token_seconds", "Time from request to first output token.");
   tpot_.Write(out, "tokenlora_time_per_output_token_seconds", "Mean time between output tokens of a generation.");
   return out;

@@ -266,6 +266,10 @@ void ServerEngine::Loop() {
       snapshot_.steps = scheduler_->stats().steps;
       snapshot_.rows = scheduler_->stats().rows;
       snapshot_.route_calls = finished_route_calls_ + live_route_calls;
+      if (res_.embedder != nullptr) {  // used on this thread only
+        snapshot_.encoder_runs = res_.embedder->stats().encoder_runs;
+        snapshot_.encoder_seconds = res_.embedder->stats().encoder_ms / 1000.0;
+      }
       snapshot_.kv_bytes = scheduler_->kv_bytes_in_use();
       if (stop_ && scheduler_->idle() && inbox_.empty()) break;
     }

@@ -110,6 +110,8 @@ struct EngineSnapshot {
   int64_t steps = 0;
   int64_t rows = 0;
   int64_t route_calls = 0;  // routings of finished and running schedules
+  int64_t encoder_runs = 0;       // windows the router's encoder embedded (embeddings included)
+  double encoder_seconds = 0;     // time in the encoder
   size_t kv_bytes = 0;
 };
 
