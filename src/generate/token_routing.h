@@ -47,6 +47,9 @@ struct TokenRoutingOptions {
   // loaded router serves sequences that weigh or window differently).
   std::optional<RoutingPolicy> policy = std::nullopt;
   std::optional<RouteWindow> window = std::nullopt;
+  // This sequence's own task score over a multi-prototype router's
+  // prototypes (policy.h PrototypeScore) instead of the Router's policy's.
+  std::optional<PrototypeScore> score = std::nullopt;
 };
 
 // One generated token and the weights its logits were computed under.
