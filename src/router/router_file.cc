@@ -58,11 +58,10 @@ class Reader {
     }
     return v.get<int64_t>();
   }
-  // `dim` finite numbers.
-  std::vector<float> Vector(const ordered_json& v, const std::string& field, int dim,
-                            const char* what_dim = "embedder.dim") const {
+  // embedder.dim (`dim`) finite numbers that fit a float.
+  std::vector<float> Vector(const ordered_json& v, const std::string& field, int dim) const {
     if (!v.is_array() || v.size() != static_cast<size_t>(dim)) {
-      Fail(field, "expected " + std::to_string(dim) + " numbers (" + what_dim + "), got " +
+      Fail(field, "expected " + std::to_string(dim) + " numbers (embedder.dim), got " +
                       (v.is_array() ? std::to_string(v.size()) : std::string("no list")));
     }
     std::vector<float> out;
