@@ -83,7 +83,7 @@ std::map<int, std::pair<double, double>> RunPeer(const BatchedBenchArgs& a, int 
 
 }  // namespace
 
-std::vector<int> ParseParallelList(const std::string& text) {
+std::vector<int> ParseParallelList(const std::string& text, const std::string& flag) {
   std::vector<int> out;
   std::stringstream ss(text);
   std::string item;
@@ -96,12 +96,11 @@ std::vector<int> ParseParallelList(const std::string& text) {
       used = 0;
     }
     if (used != item.size() || item.empty() || v < 1 || v > 256) {
-      throw InputError("--parallel: expected sequence counts 1..256 separated by commas (e.g. 1,4,16), got '" +
-                       text + "'");
+      throw InputError(flag + ": expected counts 1..256 separated by commas (e.g. 1,4,16), got '" + text + "'");
     }
     out.push_back(v);
   }
-  if (out.empty()) throw InputError("--parallel: give at least one sequence count (e.g. 1,4,16)");
+  if (out.empty()) throw InputError(flag + ": give at least one count (e.g. 1,4,16)");
   return out;
 }
 
@@ -146,7 +145,7 @@ int RunBatchedBench(const BatchedBenchArgs& a) {
     if (bank == nullptr) throw InputError("bench --router: give the router's adapters with --adapter TASK=PATH");
     RouterFile file = RouterFile::Load(a.router);
     const RoutingPolicy policy = RoutingPolicy::Make("paper", 0, 1, "", file.TaskNames());
-    embedder = Embedder::Load(EmbedderPath(a.embedder), pool);
+    embedder = Embedder::Load(EmbedderPath(a.embedder), pool, ParseEncoderPrecision(a.embedder_precision));
     router = std::make_unique<Router>(std::move(file), a.router, *embedder, policy, RouteWindow::Parse(a.window));
     routing_options.route_every = ParseRouteEvery(a.route_every);
     routing_options.kv_policy = ParseKvPolicy(a.kv_policy);

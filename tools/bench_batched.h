@@ -22,13 +22,14 @@ struct BatchedBenchArgs {
   std::vector<std::string> adapters;
   std::string adapter_type = "f32", mix_mode = "exact";
   std::string router, embedder, route_every = "2", kv_policy = "keep", window = "whole";
+  std::string embedder_precision = "auto";
   std::string prompt_file;
   std::string peer;  // llama-batched-bench
   bool json = false;
 };
 
-// "1,4,16" -> {1, 4, 16}; InputError naming --parallel.
-std::vector<int> ParseParallelList(const std::string& text);
+// "1,4,16" -> {1, 4, 16}, each 1..256; InputError naming `flag`.
+std::vector<int> ParseParallelList(const std::string& text, const std::string& flag = "--parallel");
 
 int RunBatchedBench(const BatchedBenchArgs& args);
 

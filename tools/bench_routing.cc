@@ -75,7 +75,7 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
   RouterFile file = RouterFile::Load(a.router);
   const RoutingPolicy policy = RoutingPolicy::Make("paper", 0, 1, "", file.TaskNames());
   const RouteWindow window = RouteWindow::Parse(a.window);
-  auto embedder = Embedder::Load(EmbedderPath(a.embedder), pool);
+  auto embedder = Embedder::Load(EmbedderPath(a.embedder), pool, ParseEncoderPrecision(a.embedder_precision));
   Router router(std::move(file), a.router, *embedder, policy, window);
   TokenRoutingOptions routed_options;
   routed_options.route_every = ParseRouteEvery(a.route_every);

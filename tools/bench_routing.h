@@ -15,6 +15,7 @@ struct RoutingBenchArgs {
   std::vector<std::string> adapters;
   std::string adapter_type = "f32", mix_mode = "exact";
   std::string router, embedder, route_every = "2", kv_policy = "keep", window = "whole";
+  std::string embedder_precision = "auto";
   std::string prompt_file;  // text to cut the prompt from ("" = built-in passage)
   int n_prompt = 100, n_gen = 128, reps = 3, threads = 0;
   std::string activations = "int8";  // --activations

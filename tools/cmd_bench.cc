@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_batched.h"
+#include "bench_encoder.h"
 #include "bench_routing.h"
 #include "commands.h"
 #include "core/error.h"
@@ -145,6 +146,8 @@ RunFn AddBenchCommand(CLI::App& app) {
     int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0, mix_every = 0;
     bool json = false;
     RoutingBenchArgs routing;  // --router: the token-level routing benchmark
+    std::string encoder;       // --encoder: the router encoder's precisions
+    int encoder_batch = 1;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed (optionally beside llama.cpp)");
@@ -183,13 +186,37 @@ RunFn AddBenchCommand(CLI::App& app) {
                   "against the same with fixed weights; --adapter names = router tasks")
       ->group(kRouting);
   cmd->add_option("--embedder", a->routing.embedder, "the router's embedder (default: the built-in MiniLM)")->group(kRouting);
+  AddEmbedderPrecisionOption(cmd, &a->routing.embedder_precision);
+  cmd->get_option("--embedder-precision")->group(kRouting);
   cmd->add_option("--route-every", a->routing.route_every, "K, or 'prompt'")->capture_default_str()->group(kRouting);
   cmd->add_option("--kv-policy", a->routing.kv_policy, "keep or recompute")->capture_default_str()->group(kRouting);
   cmd->add_option("--route-window", a->routing.window, "whole or last:N")->capture_default_str()->group(kRouting);
   cmd->add_option("--prompt-file", a->routing.prompt_file, "text to cut the prompt from (default: a built-in passage)")
       ->check(CLI::ExistingFile)
       ->group(kRouting);
+  const char* kEncoder = "Router encoder benchmark (--encoder): f32 vs int8 milliseconds per call";
+  cmd->add_option("--encoder", a->encoder,
+                  "word pieces per window, e.g. 16,64,128,256: time the embedder (--embedder) in f32 and int8, "
+                  "interleaved, with the cosine between them; no language model is loaded")
+      ->group(kEncoder);
+  cmd->add_option("--encoder-batch", a->encoder_batch, "windows per encoder call (default 1)")
+      ->check(IntRange(1, 256))
+      ->group(kEncoder);
   return [a, cmd] {
+    if (!a->encoder.empty()) {
+      for (const char* flag : {"--parallel", "--router", "--adapter", "--peer", "--model", "--n-prompt", "--n-gen"}) {
+        if (cmd->count(flag) > 0) throw InputError(std::string("bench: ") + flag + " is not taken with --encoder");
+      }
+      EncoderBenchArgs e;
+      e.embedder = a->routing.embedder;
+      e.pieces = ParseParallelList(a->encoder, "--encoder");
+      e.batch = a->encoder_batch;
+      e.reps = a->reps;
+      e.threads = a->threads;
+      e.json = a->json;
+      return RunEncoderBench(e);
+    }
+    if (cmd->count("--encoder-batch") > 0) throw InputError("bench: --encoder-batch goes with --encoder");
     if (!a->parallel.empty()) {
       BatchedBenchArgs b;
       b.model = a->model.empty() ? DefaultModelPath() : a->model;
@@ -205,6 +232,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       b.mix_mode = a->mix_mode;
       b.router = a->routing.router;
       b.embedder = a->routing.embedder;
+      b.embedder_precision = a->routing.embedder_precision;
       b.route_every = a->routing.route_every;
       b.kv_policy = a->routing.kv_policy;
       b.window = a->routing.window;

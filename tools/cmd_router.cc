@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "router/builder.h"
 #include "router/embedder.h"
+#include "router/precision_check.h"
 #include "router/progress.h"
 #include "router/router.h"
 
@@ -20,8 +21,9 @@ namespace tokenlora::cli {
 namespace {
 namespace fs = std::filesystem;
 
-std::unique_ptr<Embedder> LoadEmbedder(const std::string& dir, int threads) {
-  return Embedder::Load(EmbedderPath(dir), threads > 0 ? threads : DefaultThreads());
+std::unique_ptr<Embedder> LoadEmbedder(const std::string& dir, int threads, const std::string& precision) {
+  return Embedder::Load(EmbedderPath(dir), threads > 0 ? threads : DefaultThreads(),
+                        ParseEncoderPrecision(precision));
 }
 
 std::string Json(const nlohmann::json& j) {
@@ -51,7 +53,7 @@ const char* kTaskHelp =
 
 RunFn AddEmbedCommand(CLI::App& app) {
   struct Args {
-    std::string embedder;
+    std::string embedder, precision = "auto";
     std::vector<std::string> texts;
     bool json = false;
     int threads = 0, repeat = 0;
@@ -63,11 +65,12 @@ RunFn AddEmbedCommand(CLI::App& app) {
   cmd->add_option("TEXT", a->texts, "texts to embed")->required();
   cmd->add_flag("--json", a->json, "print {\"embedder\": ..., \"dim\": n, \"embeddings\": [[...], ...]}");
   AddThreadsOption(cmd, &a->threads);
+  AddEmbedderPrecisionOption(cmd, &a->precision);
   cmd->add_option("--repeat", a->repeat,
                   "also time N more encoder calls per text and report ms per call on stderr")
       ->check(IntRange(0, 100000));
   return [a] {
-    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    auto embedder = LoadEmbedder(a->embedder, a->threads, a->precision);
     const size_t dim = static_cast<size_t>(embedder->dim());
     std::vector<float> emb(a->texts.size() * dim);
     embedder->EmbedBatch(a->texts, emb.data());
@@ -84,6 +87,7 @@ RunFn AddEmbedCommand(CLI::App& app) {
     if (a->json) {
       nlohmann::json j = {{"embedder", embedder->identity().name},
                           {"sha256", embedder->identity().sha256},
+                          {"precision", EncoderPrecisionName(embedder->model().precision())},
                           {"dim", dim},
                           {"embeddings", nlohmann::json::array()}};
       for (size_t i = 0; i < a->texts.size(); ++i)
@@ -102,7 +106,7 @@ RunFn AddEmbedCommand(CLI::App& app) {
 
 RunFn AddRouteCommand(CLI::App& app) {
   struct Args {
-    std::string router, embedder, text;
+    std::string router, embedder, text, precision = "auto";
     RoutingPolicyArgs policy;
     bool json = false;
     int threads = 0;
@@ -118,11 +122,12 @@ RunFn AddRouteCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "print {\"weights\": {task: w}, \"similarities\": {task: cos}, ...}");
   AddThreadsOption(cmd, &a->threads);
+  AddEmbedderPrecisionOption(cmd, &a->precision);
   return [a] {
     RouterFile file = RouterFile::Load(a->router);
     const RoutingPolicy policy = a->policy.Make(file);
     const RouteWindow window = a->policy.Window();
-    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    auto embedder = LoadEmbedder(a->embedder, a->threads, a->precision);
     Router router(std::move(file), a->router, *embedder, policy, window);
     const RouteResult r = router.Route(a->text);
     const auto& tasks = router.file().tasks;
@@ -151,7 +156,7 @@ RunFn AddRouteCommand(CLI::App& app) {
 
 RunFn AddRouterCommand(CLI::App& app) {
   struct Args {
-    std::string embedder, output, router;
+    std::string embedder, output, router, precision = "auto", check_precision = "int8";
     std::vector<std::string> tasks;
     RecordOptions records;
     PrototypeOptions prototypes;
@@ -179,6 +184,7 @@ RunFn AddRouterCommand(CLI::App& app) {
       ->check(IntRange(0, std::numeric_limits<long long>::max()));
   AddRecordOptions(build, &a->records);
   AddThreadsOption(build, &a->threads);
+  AddEmbedderPrecisionOption(build, &a->precision);
 
   auto* eval = cmd->add_subcommand(
       "eval", "Route held-out prompts and report how often the top weight is their own task");
@@ -190,14 +196,31 @@ RunFn AddRouterCommand(CLI::App& app) {
   a->policy.Add(eval, "");
   AddRecordOptions(eval, &a->records);
   AddThreadsOption(eval, &a->threads);
+  AddEmbedderPrecisionOption(eval, &a->precision);
   eval->add_flag("--json", a->json, "print the confusion matrix as JSON");
 
-  return [a, build, eval] {
+  auto* check = cmd->add_subcommand(
+      "check-precision",
+      "Embed and route data-set texts with the exact f32 encoder and with --embedder-precision (default int8): "
+      "cosine of the embeddings, routing weight differences, same top task");
+  check->add_option("--router", a->router, "router file whose centroids route the texts")->required();
+  check->add_option("--embedder", a->embedder,
+                    "the embedder the router was built with (default: models/all-MiniLM-L6-v2)");
+  check->add_option("--task", a->tasks, kTaskHelp)->required();
+  a->policy.Add(check, "");
+  AddRecordOptions(check, &a->records);
+  AddThreadsOption(check, &a->threads);
+  check->add_option("--embedder-precision", a->check_precision, "the precision checked against f32")
+      ->check(CLI::IsMember({"int8", "f32"}))
+      ->capture_default_str();
+  check->add_flag("--json", a->json, "print the per-text series' summary as JSON");
+
+  return [a, build, eval, check] {
     std::vector<TaskSpec> specs;
     for (const std::string& t : a->tasks) specs.push_back(TaskSpec::Parse(t));
     if (build->parsed()) {
       CheckWritableOutput(a->output);  // before minutes of embedding: never lose the run
-      auto embedder = LoadEmbedder(a->embedder, a->threads);
+      auto embedder = LoadEmbedder(a->embedder, a->threads, a->precision);
       const auto t0 = std::chrono::steady_clock::now();
       const RouterFile file = BuildRouter(specs, *embedder, a->records, a->prototypes);
       file.Save(a->output);
@@ -214,7 +237,35 @@ RunFn AddRouterCommand(CLI::App& app) {
     }
     RouterFile file = RouterFile::Load(a->router);
     const RoutingPolicy policy = a->policy.Make(file);
-    auto embedder = LoadEmbedder(a->embedder, a->threads);
+    if (check->parsed()) {
+      auto reference = LoadEmbedder(a->embedder, a->threads, "f32");
+      CheckEmbedderMatches(file, *reference, a->router);
+      auto candidate = LoadEmbedder(a->embedder, a->threads, a->check_precision);
+      const PrecisionComparison c = ComparePrecision(file, *reference, *candidate, policy, specs, a->records);
+      if (a->json) {
+        using Q = PrecisionComparison;
+        std::printf("%s\n", Json({{"reference", c.reference},
+                                  {"candidate", c.candidate},
+                                  {"policy", policy.Describe()},
+                                  {"texts", c.Texts()},
+                                  {"cosine", {{"min", Q::Quantile(c.cosine, 0)}, {"p1", Q::Quantile(c.cosine, 0.01)},
+                                              {"median", Q::Quantile(c.cosine, 0.5)}}},
+                                  {"weight_diff", {{"max", Q::Quantile(c.weight_diff, 1)},
+                                                   {"p99", Q::Quantile(c.weight_diff, 0.99)}}},
+                                  {"share_cosine_0999", c.ShareCosineAtLeast(0.999)},
+                                  {"share_weights_001", c.ShareWeightsWithin(0.01)},
+                                  {"share_same_top", c.ShareSameTop()},
+                                  {"near_ties", c.Texts() - c.TextsApartFromTies(kNearTieGap)},
+                                  {"share_weights_001_apart_from_ties",
+                                   c.ShareWeightsWithinApartFromTies(0.01, kNearTieGap)},
+                                  {"share_same_top_apart_from_ties", c.ShareSameTopApartFromTies(kNearTieGap)}})
+                                 .c_str());
+      } else {
+        std::printf("policy: %s\n%s", policy.Describe().c_str(), FormatPrecisionComparison(c).c_str());
+      }
+      return 0;
+    }
+    auto embedder = LoadEmbedder(a->embedder, a->threads, a->precision);
     CheckEmbedderMatches(file, *embedder, a->router);
     const RouterEval ev = EvaluateRouter(file, *embedder, policy, specs, a->records);
     if (a->json) {

@@ -153,7 +153,9 @@ RunFn AddServeCommand(CLI::App& app) {
         mo.mode = ParseMixMode(a->mixture.mix_mode);
         mixer = std::make_unique<LoraMixer>(*bank, mo);
       }
-      if (want_embedder) embedder = Embedder::Load(embedder_dir, *pool);
+      if (want_embedder) {
+        embedder = Embedder::Load(embedder_dir, *pool, ParseEncoderPrecision(a->mixture.embedder_precision));
+      }
       if (!a->mixture.router.empty()) {
         RouterFile file = RouterFile::Load(a->mixture.router);
         const RoutingPolicy policy = a->mixture.routing.Make(file);

@@ -78,6 +78,9 @@ std::string WeightPagesLabel(const Model& model);
 // models/all-MiniLM-L6-v2 (found like the model). InputError with a hint
 // when it does not exist.
 std::string EmbedderPath(const std::string& dir);
+// --embedder-precision f32|int8|auto (default auto: int8 where the CPU has
+// int8 kernels). Parse it with ParseEncoderPrecision.
+void AddEmbedderPrecisionOption(CLI::App* cmd, std::string* spec);
 // InputError (naming `path`) unless a file can be written at `path`: its
 // directory exists and is writable and `path` is not a directory. Called
 // before long work whose result goes there.

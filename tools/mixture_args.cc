@@ -10,7 +10,7 @@
 namespace tokenlora::cli {
 namespace {
 constexpr const char* kRoutingGroup = "Token-level routing (the adapters are re-weighted from the running text)";
-constexpr const char* kRoutingOnlyFlags[] = {"--embedder",          "--route-every", "--kv-policy",
+constexpr const char* kRoutingOnlyFlags[] = {"--embedder",          "--embedder-precision", "--route-every", "--kv-policy",
                                              "--route-policy",      "--route-temperature",
                                              "--route-top-k",       "--route-weights", "--route-window",
                                              "--route-score"};
@@ -29,6 +29,8 @@ void MixtureArgs::Add(CLI::App* cmd) {
       ->group(kRoutingGroup);
   cmd->add_option("--embedder", embedder, "the router's embedder directory (default: the built-in all-MiniLM-L6-v2)")
       ->group(kRoutingGroup);
+  AddEmbedderPrecisionOption(cmd, &embedder_precision);
+  cmd->get_option("--embedder-precision")->group(kRoutingGroup);
   cmd->add_option("--route-every", route_every,
                   "re-route every K new tokens (K >= 1; the paper's best: 2), or 'prompt' to route once")
       ->capture_default_str()
@@ -81,7 +83,10 @@ std::unique_ptr<AdapterBank> LoadAdapterBank(const Model& model, const std::vect
 }
 
 MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPool& pool)
-    : embedder_dir_(args.embedder), policy_args_(args.routing), pool_(&pool) {
+    : embedder_dir_(args.embedder),
+      embedder_precision_(ParseEncoderPrecision(args.embedder_precision)),
+      policy_args_(args.routing),
+      pool_(&pool) {
   routing_options_.route_every = ParseRouteEvery(args.route_every);
   routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
   if (args.adapters.empty()) return;
@@ -93,13 +98,14 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
     RouterFile file = RouterFile::Load(args.router);
     const RoutingPolicy policy = args.routing.Make(file);
     const RouteWindow window = args.routing.Window();
-    embedder_ = Embedder::Load(EmbedderPath(args.embedder), pool);
+    embedder_ = Embedder::Load(EmbedderPath(args.embedder), pool, embedder_precision_);
     router_ = std::make_unique<Router>(std::move(file), args.router, *embedder_, policy, window);
     // Fails early (adapter names vs router tasks) and names the tasks.
     const std::unique_ptr<TokenRouting> probe = RoutingFor("");
     std::fprintf(stderr, "router %s: tasks", args.router.c_str());
     for (const std::string& t : probe->task_names()) std::fprintf(stderr, " %s", t.c_str());
-    std::fprintf(stderr, " | policy %s | window %s | route every %s | kv %s | mix %s\n", policy.Describe().c_str(),
+    std::fprintf(stderr, " | encoder %s | policy %s | window %s | route every %s | kv %s | mix %s\n",
+                 EncoderPrecisionName(embedder_precision_), policy.Describe().c_str(),
                  window.Describe().c_str(),
                  routing_options_.route_every == 0 ? "prompt (once)"
                                                    : std::to_string(routing_options_.route_every).c_str(),
@@ -140,7 +146,7 @@ std::unique_ptr<TokenRouting> MixtureSetup::RoutingFor(const std::string& prompt
     RouterFile file = RouterFile::Load(router_path);
     const RoutingPolicy policy = policy_args_.Make(file);
     const RouteWindow window = policy_args_.Window();
-    if (embedder_ == nullptr) embedder_ = Embedder::Load(EmbedderPath(embedder_dir_), *pool_);
+    if (embedder_ == nullptr) embedder_ = Embedder::Load(EmbedderPath(embedder_dir_), *pool_, embedder_precision_);
     it = routers_by_path_.emplace(router_path, std::make_unique<Router>(std::move(file), router_path, *embedder_,
                                                                          policy, window)).first;
   }

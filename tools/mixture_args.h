@@ -24,7 +24,7 @@ namespace tokenlora::cli {
 struct MixtureArgs {
   std::vector<std::string> adapters;
   std::string mix, mix_mode = "exact", adapter_type = "f32";
-  std::string router, embedder, route_every = "2", kv_policy = "keep";
+  std::string router, embedder, embedder_precision = "auto", route_every = "2", kv_policy = "keep";
   RoutingPolicyArgs routing;
 
   // Registers the flags on `cmd`; the routing ones in their own help group.
@@ -85,6 +85,7 @@ class MixtureSetup {
   std::vector<float> default_weights_;
   // What per-request routers need: the embedder directory and policy flags.
   std::string embedder_dir_;
+  EncoderPrecision embedder_precision_ = EncoderPrecision::kF32;
   RoutingPolicyArgs policy_args_;
   ThreadPool* pool_ = nullptr;
   std::map<std::string, std::unique_ptr<Router>> routers_by_path_;

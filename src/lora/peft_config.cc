@@ -1,7 +1,10 @@
 #include "lora/peft_config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "core/error.h"
@@ -35,6 +38,30 @@ NamesOrRegex ReadNamesOrRegex(const Json& j, const char* field, const std::strin
     out.names.push_back(e.get<std::string>());
   }
   return out;
+}
+
+// An integer field as an int: refuses fractions and values outside int's
+// range (a rank or layer index of 2^40 is a corrupt file, not a big model).
+int CheckedInt(const Json& v, const std::string& field, const std::string& who) {
+  if (!v.is_number()) throw InputError(who + ": " + field + " must be a number, got " + v.dump());
+  if (!v.is_number_integer()) throw InputError(who + ": " + field + " must be an integer, got " + v.dump());
+  const bool fits = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max())
+                        : v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+                              v.get<int64_t>() <= std::numeric_limits<int>::max();
+  if (!fits) throw InputError(who + ": " + field + " is out of range, got " + v.dump());
+  return static_cast<int>(v.get<int64_t>());
+}
+
+// A real-valued field as a float: refuses what does not fit one (1e300
+// becomes infinity in float, and an infinite LoRA scale poisons every logit).
+float CheckedFloat(const Json& v, const std::string& field, const std::string& who) {
+  if (!v.is_number()) throw InputError(who + ": " + field + " must be a number, got " + v.dump());
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max()) {
+    throw InputError(who + ": " + field + " must be a finite number, got " + v.dump());
+  }
+  return static_cast<float>(d);
 }
 
 bool IsUnset(const Json& v) {
@@ -89,18 +116,16 @@ PeftConfig ParsePeftConfig(const Json& j, const std::string& who) {
       throw InputError(who + ": adapter_config.json " + key + " must be a number, got " + j[key].dump());
     }
     if constexpr (std::is_integral_v<T>) {
-      if (!j[key].is_number_integer()) {
-        throw InputError(who + ": adapter_config.json " + key + " must be an integer, got " + j[key].dump());
-      }
+      return CheckedInt(j[key], std::string("adapter_config.json ") + key, who);
+    } else {
+      return CheckedFloat(j[key], std::string("adapter_config.json ") + key, who);
     }
-    return j[key].get<T>();
   };
   c.r = number("r", 8);
   c.r_given = j.contains("r") && !j["r"].is_null();
   c.lora_alpha = number("lora_alpha", 8.0f);
   if (c.r <= 0)
     throw InputError(who + ": adapter_config.json r must be positive, got " + std::to_string(c.r));
-  if (!std::isfinite(c.lora_alpha)) throw InputError(who + ": adapter_config.json lora_alpha is not finite");
   if (j.contains("use_rslora") && !j["use_rslora"].is_null()) {
     if (!j["use_rslora"].is_boolean()) {
       throw InputError(who + ": adapter_config.json use_rslora must be true or false, got " +
@@ -122,15 +147,11 @@ PeftConfig ParsePeftConfig(const Json& j, const std::string& who) {
   c.exclude_modules = ReadNamesOrRegex(j, "exclude_modules", who);
   if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
     const Json& v = j["layers_to_transform"];
-    if (v.is_number_integer()) {
-      c.layers_to_transform.push_back(v.get<int>());
+    if (v.is_number()) {
+      c.layers_to_transform.push_back(CheckedInt(v, "adapter_config.json layers_to_transform", who));
     } else if (v.is_array()) {
       for (const Json& e : v) {
-        if (!e.is_number_integer()) {
-          throw InputError(who + ": adapter_config.json layers_to_transform must list integers, got " +
-                           e.dump());
-        }
-        c.layers_to_transform.push_back(e.get<int>());
+        c.layers_to_transform.push_back(CheckedInt(e, "adapter_config.json layers_to_transform", who));
       }
     } else {
       throw InputError(who + ": adapter_config.json layers_to_transform must be an integer or a list, got " +
@@ -167,14 +188,20 @@ PeftConfig ParsePeftConfig(const Json& j, const std::string& who) {
     if (!j.contains(key) || j[key].is_null()) return;
     if (!j[key].is_object()) throw InputError(who + ": adapter_config.json " + key + " must be an object");
     for (const auto& [k, v] : j[key].items()) {
-      if (!v.is_number()) {
-        throw InputError(who + ": adapter_config.json " + key + "[" + Quote(k) + "] must be a number, got " +
-                         v.dump());
-      }
+      const std::string field = std::string("adapter_config.json ") + key + "[" + Quote(k) + "]";
       using Value = typename std::decay_t<decltype(out)>::value_type::second_type;
+      Value value;
+      if constexpr (std::is_integral_v<Value>) {
+        value = CheckedInt(v, field, who);
+        if (value <= 0) {
+          throw InputError(who + ": " + field + " must be a positive rank, got " + v.dump());
+        }
+      } else {
+        value = CheckedFloat(v, field, who);
+      }
       out.emplace_back(lora_internal::Pattern::Compile("(.*\\.)?(" + k + ")",
                                                        who + ": adapter_config.json " + key + " key"),
-                       v.template get<Value>());
+                       value);
     }
   };
   patterns("rank_pattern", c.rank_pattern);
@@ -199,7 +226,9 @@ bool Targets(const PeftConfig& c, const std::string& key) {
     if ((index = finder.MatchGroup(key, "idx"))) break;
   }
   if (!index) return false;
-  const int layer = std::stoi(*index);
+  int layer = 0;
+  const auto [end, err] = std::from_chars(index->data(), index->data() + index->size(), layer);
+  if (err != std::errc() || end != index->data() + index->size()) return false;  // no layer that big
   return std::find(c.layers_to_transform.begin(), c.layers_to_transform.end(), layer) !=
          c.layers_to_transform.end();
 }

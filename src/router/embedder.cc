@@ -30,16 +30,16 @@ std::string RouteWindow::Describe() const {
   return last_pieces == 0 ? "whole text" : "last " + std::to_string(last_pieces) + " word pieces";
 }
 
-std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, int n_threads) {
+std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, int n_threads, EncoderPrecision precision) {
   auto pool = std::make_unique<ThreadPool>(n_threads);
-  std::unique_ptr<Embedder> e = Load(dir, *pool);
+  std::unique_ptr<Embedder> e = Load(dir, *pool, precision);
   e->own_pool_ = std::move(pool);
   return e;
 }
 
-std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, ThreadPool& pool) {
+std::unique_ptr<Embedder> Embedder::Load(const std::string& dir, ThreadPool& pool, EncoderPrecision precision) {
   std::unique_ptr<Embedder> e(new Embedder());
-  e->model_ = BertModel::Load(dir);
+  e->model_ = BertModel::Load(dir, precision);
   e->pool_ = &pool;
   const BertModel& m = *e->model_;
   EmbedderIdentity& id = e->identity_;
@@ -133,10 +133,7 @@ void Embedder::EmbedPending(std::span<EmbedderState* const> states) {
 }
 
 double Embedder::EncoderFlops(int64_t n) const {
-  const BertConfig& c = model_->config();
-  const double d = c.d_model, ff = c.d_ff, tokens = static_cast<double>(n);
-  const double per_layer = tokens * (4 * d * d + 2 * d * ff) * 2 + 2 * tokens * tokens * d * 2;
-  return per_layer * c.n_layers;
+  return BertEncoderFlops(model_->config(), n);
 }
 
 const std::vector<float>& Embedder::EmbedWindow(EmbedderState& state, std::string_view text,

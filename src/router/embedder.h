@@ -52,10 +52,14 @@ struct EmbedderState {
 class Embedder {
  public:
   // Loads the model in `dir` and hashes its weights. Throws InputError.
-  static std::unique_ptr<Embedder> Load(const std::string& dir, int n_threads);
+  // `precision`: the encoder's arithmetic (f32 is exact; int8 is the
+  // fast one, checked against f32 by tests/router/encoder_precision_test.cc).
+  static std::unique_ptr<Embedder> Load(const std::string& dir, int n_threads,
+                                        EncoderPrecision precision = EncoderPrecision::kF32);
   // The same, running on `pool` (which must outlive it) — e.g. the
   // generator's, so routing and decode share one set of threads.
-  static std::unique_ptr<Embedder> Load(const std::string& dir, ThreadPool& pool);
+  static std::unique_ptr<Embedder> Load(const std::string& dir, ThreadPool& pool,
+                                        EncoderPrecision precision = EncoderPrecision::kF32);
 
   const EmbedderIdentity& identity() const { return identity_; }
   const BertModel& model() const { return *model_; }

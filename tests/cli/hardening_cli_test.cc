@@ -133,5 +133,17 @@ TEST_F(HardeningCliTest, FilesAndPathsAreJudgedForWhatTheyAre) {
                 {"directory " + dir_ + "/no/such/dir does not exist"});
 }
 
+// The router encoder's precision flag and its benchmark: values checked
+// where parsed, the encoder benchmark refuses the language-model flags.
+TEST_F(HardeningCliTest, EmbedderPrecisionAndEncoderBenchFlags) {
+  ExpectRefused("embed --embedder-precision bf16 hello", {"--embedder-precision 'bf16'", "expected f32", "int8"});
+  ExpectRefused("generate -m " + model_ + " -p hi --embedder-precision int8", {"--embedder-precision", "needs a router"});
+  ExpectRefused("bench --encoder 0", {"--encoder", "1..256"});
+  ExpectRefused("bench --encoder 16 --parallel 4", {"--parallel is not taken with --encoder"});
+  ExpectRefused("bench --encoder-batch 4", {"--encoder-batch goes with --encoder"});
+  ExpectRefused("router check-precision --router r.json --task a=x.jsonl --embedder-precision auto",
+                {"--embedder-precision"});
+}
+
 }  // namespace
 }  // namespace tokenlora

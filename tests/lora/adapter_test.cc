@@ -155,6 +155,28 @@ TEST_F(AdapterTest, UnsupportedOptionsAreRefusedByName) {
        "rank_pattern key"},
       {[](auto& j) { j["r"] = 4; }, "has rank 8 but adapter_config.json gives r=4"},
       {[](auto& j) { j["r"] = "8"; }, "r must be a number"},
+      {[](auto& j) { j["r"] = 4294967304ull; }, "r is out of range"},
+      {[](auto& j) { j["lora_alpha"] = 1e39; }, "lora_alpha must be a finite number"},
+      {[](auto& j) {
+         j["rank_pattern"] = {{"q_proj", 0}};
+       },
+       "rank_pattern['q_proj'] must be a positive rank"},
+      {[](auto& j) {
+         j["rank_pattern"] = {{"q_proj", 2.5}};
+       },
+       "must be an integer"},
+      {[](auto& j) {
+         j["rank_pattern"] = {{"q_proj", -4294967288ll}};
+       },
+       "is out of range"},
+      {[](auto& j) {
+         j["alpha_pattern"] = {{"v_proj", 1e300}};
+       },
+       "alpha_pattern['v_proj'] must be a finite number"},
+      {[](auto& j) {
+         j["layers_to_transform"] = {0, 1.5};
+       },
+       "layers_to_transform must be an integer"},
       {[](auto& j) { j["target_modules"] = {"q_proj"}; }, "v_proj but adapter_config.json's target_modules"},
       {[](auto& j) { j["layers_to_transform"] = {1}; }, "model.layers.0.self_attn.q_proj but"},
       {[](auto& j) { j.erase("target_modules"); }, "no target_modules"},

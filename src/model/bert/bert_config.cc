@@ -257,4 +257,10 @@ SentenceConfig SentenceConfigFromDirectory(const std::string& dir) {
   return s;
 }
 
+double BertEncoderFlops(const BertConfig& c, int64_t n) {
+  const double d = c.d_model, ff = c.d_ff, tokens = static_cast<double>(n);
+  const double per_layer = tokens * (4 * d * d + 2 * d * ff) * 2 + 2 * tokens * tokens * d * 2;
+  return per_layer * c.n_layers;
+}
+
 }  // namespace tokenlora

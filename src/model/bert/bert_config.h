@@ -3,6 +3,7 @@
 // (pooling, normalisation, max_seq_length).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace tokenlora {
@@ -30,6 +31,11 @@ BertConfig BertConfigFromJson(const std::string& path);
 // From GGUF metadata of llama.cpp's `bert` architecture (bert.block_count,
 // bert.embedding_length, ...; general.architecture must be "bert").
 BertConfig BertConfigFromGguf(const GgufFile& gguf);
+
+// Floating-point operations of the encoder on one sequence of n tokens
+// ([CLS] and [SEP] included): every layer's four attention projections, the
+// two feed-forward matmuls, and the n² scores and weighted sums.
+double BertEncoderFlops(const BertConfig& c, int64_t n_tokens);
 
 enum class Pooling { kMean, kCls, kMax };
 const char* PoolingName(Pooling p);  // "mean", "cls", "max"

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 #include "model/bert/bert_ops.h"
 
@@ -19,11 +20,62 @@ void ForRows(ThreadPool& pool, int64_t n_rows, const std::function<void(int64_t)
   });
 }
 
-// y = x · Wᵀ + b.  x: [n, n_in], y: [n, n_out]
-void Linear(const BertLinear& lin, const float* x, int64_t n, float* y, ThreadPool& pool) {
-  kernels::MatMul(lin.weight, x, n, y, pool);
-  const int64_t n_out = lin.weight.shape[0];
-  ForRows(pool, n, [&](int64_t r) { bert_ops::AddBias(y + r * n_out, lin.bias.data(), n_out); });
+// The int8 product of `lin` (packed) over x: x's outlier channels are
+// zeroed in xz (scratch [n, n_in]) before quantization and added in f32.
+// `y` gets no bias. xz is unused when lin has no outlier channels.
+const float* Int8Input(const BertLinear& lin, const float* x, int64_t n, float* xz, ThreadPool& pool) {
+  if (lin.outlier_channels.empty()) return x;
+  const int64_t n_in = lin.weight.shape[1];
+  ForRows(pool, n, [&](int64_t t) {
+    std::copy(x + t * n_in, x + (t + 1) * n_in, xz + t * n_in);
+    for (int32_t c : lin.outlier_channels) xz[t * n_in + c] = 0.0f;
+  });
+  return xz;
+}
+
+// y += Σ_k x[:, c_k] ⊗ outlier_columns[k], then + bias.  x: [n, n_in], y: [n, n_out]
+void AddOutliersAndBias(const BertLinear& lin, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  const int64_t n_in = lin.weight.shape[1], n_out = lin.weight.shape[0];
+  ForRows(pool, n, [&](int64_t t) {
+    float* row = y + t * n_out;
+    for (size_t k = 0; k < lin.outlier_channels.size(); ++k) {
+      const float v = x[t * n_in + lin.outlier_channels[k]];
+      const float* col = lin.outlier_columns.data() + k * static_cast<size_t>(n_out);
+      for (int64_t o = 0; o < n_out; ++o) row[o] += v * col[o];
+    }
+    bert_ops::AddBias(row, lin.bias.data(), n_out);
+  });
+}
+
+// y = x · Wᵀ + b.  x: [n, n_in], y: [n, n_out]; xz: scratch [n, n_in].
+void Linear(const BertLinear& lin, const float* x, int64_t n, float* y, float* xz, ThreadPool& pool) {
+  if (lin.packed != nullptr) {
+    kernels::MatMulInt8(*lin.packed, Int8Input(lin, x, n, xz, pool), n, y, pool);
+  } else {
+    kernels::MatMul(lin.weight, x, n, y, pool);
+  }
+  AddOutliersAndBias(lin, x, n, y, pool);
+}
+
+// q, k, v = Linear(query/key/value, x); when all three run int8 with the
+// same outlier channels, x is quantized once and the matmuls share one
+// parallel region (the same results as three calls).
+void QueryKeyValue(const BertLayer& layer, const float* x, int64_t n, float* q, float* k, float* v, float* xz,
+                   ThreadPool& pool) {
+  const BertLinear* lins[3] = {&layer.query, &layer.key, &layer.value};
+  float* ys[3] = {q, k, v};
+  bool shared = true;
+  for (const BertLinear* l : lins) {
+    shared = shared && l->packed != nullptr && l->packed->dtype == layer.query.packed->dtype &&
+             l->outlier_channels == layer.query.outlier_channels;
+  }
+  if (!shared) {
+    for (int i = 0; i < 3; ++i) Linear(*lins[i], x, n, ys[i], xz, pool);
+    return;
+  }
+  const kernels::PackedMatrix* ws[3] = {layer.query.packed.get(), layer.key.packed.get(), layer.value.packed.get()};
+  kernels::MatMulInt8Shared(ws, ys, 3, Int8Input(layer.query, x, n, xz, pool), n, pool);
+  for (int i = 0; i < 3; ++i) AddOutliersAndBias(*lins[i], x, n, ys[i], pool);
 }
 
 // x = LayerNorm(x + y), row by row.  x, y: [n, d]
@@ -36,13 +88,23 @@ void AddAndNorm(float* x, const float* y, const BertLayerNorm& norm, int64_t n, 
   });
 }
 
+// peak[j] = max(peak[j], max_t |x[t, j]|).  x: [n, d]
+void RecordPeaks(const float* x, int64_t n, int64_t d, std::vector<float>* peak) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t j = 0; j < d; ++j) {
+      float& p = (*peak)[static_cast<size_t>(j)];
+      p = std::max(p, std::fabs(x[t * d + j]));
+    }
+  }
+}
+
 }  // namespace
 
 BertWorkspace::BertWorkspace() : serial_(std::make_unique<ThreadPool>(1)) {}
 BertWorkspace::~BertWorkspace() = default;
 
 void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std::vector<int32_t>> batch,
-                 ThreadPool& pool, BertWorkspace& ws) {
+                 ThreadPool& pool, BertWorkspace& ws, BertActivationRanges* ranges) {
   const int64_t d = c.d_model, ff = c.d_ff, hd = c.head_dim;
   std::vector<int64_t> offsets(batch.size() + 1, 0);  // first row of each sequence
   int64_t max_len = 0;
@@ -72,6 +134,7 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
   fit(ws.v_, n_tok * d);
   fit(ws.ctx_, n_tok * d);
   fit(ws.ff_, n_tok * ff);
+  fit(ws.xz_, n_tok * std::max(d, ff));
   ws.attn_.resize(static_cast<size_t>(pool.size()));
   for (auto& a : ws.attn_) fit(a, max_len * hd * 3 + max_len * max_len);
   float* x = ws.x_.data();
@@ -94,10 +157,14 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t n_items = batch.size() * static_cast<size_t>(c.n_heads);
-  for (const BertLayer& layer : w.layers) {
-    Linear(layer.query, x, n_tok, ws.q_.data(), pool);
-    Linear(layer.key, x, n_tok, ws.k_.data(), pool);
-    Linear(layer.value, x, n_tok, ws.v_.data(), pool);
+  if (ranges) {
+    ranges->attention_input.resize(w.layers.size(), std::vector<float>(static_cast<size_t>(d), 0.0f));
+    ranges->mlp_input.resize(w.layers.size(), std::vector<float>(static_cast<size_t>(d), 0.0f));
+  }
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const BertLayer& layer = w.layers[l];
+    if (ranges) RecordPeaks(x, n_tok, d, &ranges->attention_input[l]);
+    QueryKeyValue(layer, x, n_tok, ws.q_.data(), ws.k_.data(), ws.v_.data(), ws.xz_.data(), pool);
 
     // Self-attention, one (sequence, head) per item. Each item gathers its
     // head into contiguous buffers and runs two single-threaded matmuls:
@@ -132,11 +199,12 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
       }
     });
 
-    Linear(layer.attn_output, ws.ctx_.data(), n_tok, ws.q_.data(), pool);
+    Linear(layer.attn_output, ws.ctx_.data(), n_tok, ws.q_.data(), ws.xz_.data(), pool);
     AddAndNorm(x, ws.q_.data(), layer.attn_norm, n_tok, d, c.ln_eps, pool);
-    Linear(layer.intermediate, x, n_tok, ws.ff_.data(), pool);
+    if (ranges) RecordPeaks(x, n_tok, d, &ranges->mlp_input[l]);
+    Linear(layer.intermediate, x, n_tok, ws.ff_.data(), ws.xz_.data(), pool);
     ForRows(pool, n_tok, [&](int64_t r) { bert_ops::GeluErf(ws.ff_.data() + r * ff, ff); });
-    Linear(layer.output, ws.ff_.data(), n_tok, ws.q_.data(), pool);
+    Linear(layer.output, ws.ff_.data(), n_tok, ws.q_.data(), ws.xz_.data(), pool);
     AddAndNorm(x, ws.q_.data(), layer.output_norm, n_tok, d, c.ln_eps, pool);
   }
 }

@@ -29,13 +29,14 @@ class BertWorkspace {
 
  private:
   friend void BertForward(const BertConfig&, const BertWeights&, std::span<const std::vector<int32_t>>,
-                          ThreadPool&, BertWorkspace&);
+                          ThreadPool&, BertWorkspace&, BertActivationRanges*);
   std::vector<float> x_;                  // [n_tokens, d_model] residual stream
   std::vector<float> q_;                  // [n_tokens, d_model]
   std::vector<float> k_;                  // [n_tokens, d_model]
   std::vector<float> v_;                  // [n_tokens, d_model]
   std::vector<float> ctx_;                // [n_tokens, d_model] attention output
   std::vector<float> ff_;                 // [n_tokens, d_ff]
+  std::vector<float> xz_;                 // [n_tokens, max(d_model, d_ff)] int8 input without outlier channels
   std::vector<std::vector<float>> attn_;  // per pool thread: one head of one sequence
   std::unique_ptr<ThreadPool> serial_;    // 1 thread: matmuls inside a ParallelFor item
 };
@@ -44,8 +45,11 @@ class BertWorkspace {
 // and [SEP], each 1..max_positions long, ids < vocab_size: checked) and
 // leaves the last hidden states in ws.hidden(), sequences one after another.
 // Token types are all 0 and positions start at 0 for every sequence.
+// `ranges`, when given, gets the largest |input| per channel of q/k/v and
+// the MLP's first matmul in every layer (maxima with its earlier contents).
 void BertForward(const BertConfig& config, const BertWeights& weights,
-                 std::span<const std::vector<int32_t>> batch, ThreadPool& pool, BertWorkspace& ws);
+                 std::span<const std::vector<int32_t>> batch, ThreadPool& pool, BertWorkspace& ws,
+                 BertActivationRanges* ranges = nullptr);
 
 // Pools each sequence's rows of `hidden` ([Σ n_tokens, d_model], the batch
 // order of BertForward) as `sentence` says, L2-normalising when asked.

@@ -6,8 +6,36 @@
 
 namespace tokenlora {
 namespace fs = std::filesystem;
+namespace {
 
-std::unique_ptr<BertModel> BertModel::Load(const std::string& path) {
+// Calibration text of the int8 encoder: ordinary English across the router's
+// kinds of text (arithmetic, science, code, a reading passage).
+constexpr const char* kCalibrationText =
+    "Question: A baker makes 24 muffins and sells them in boxes of 4. How many boxes does she fill? "
+    "Which process lets plants turn sunlight into chemical energy? A. respiration B. photosynthesis. "
+    "Write a Python function that returns the largest number in a list, then explain its complexity. "
+    "The printing press, built around 1440 in Mainz, spread across Europe within a few decades and "
+    "changed how people shared news, science and religious texts.";
+
+}  // namespace
+
+std::unique_ptr<BertModel> BertModel::Load(const std::string& path, EncoderPrecision precision) {
+  std::unique_ptr<BertModel> m = LoadF32(path);
+  if (precision == EncoderPrecision::kInt8) {
+    // Outlier channels are a property of the model, not of the text: one
+    // f32 pass over a fixed calibration text finds them.
+    const std::vector<int32_t> ids = m->Tokenize(kCalibrationText);
+    ThreadPool pool(1);
+    BertWorkspace ws;
+    BertActivationRanges ranges;
+    BertForward(m->config_, m->weights_, {&ids, 1}, pool, ws, &ranges);
+    PackBertForInt8(m->weights_, &ranges);
+  }
+  m->precision_ = precision;
+  return m;
+}
+
+std::unique_ptr<BertModel> BertModel::LoadF32(const std::string& path) {
   std::error_code ec;
   const bool gguf = fs::is_regular_file(path, ec) && fs::path(path).extension() == ".gguf";
   if (!gguf && !fs::is_directory(path, ec)) {

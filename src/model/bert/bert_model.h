@@ -25,7 +25,10 @@ class BertModel {
   // Hugging Face BERT directory, or a GGUF file of llama.cpp's `bert`
   // architecture (sentence-transformers files beside it, when present, set
   // pooling, normalisation and max_seq_length). Throws InputError naming the file.
-  static std::unique_ptr<BertModel> Load(const std::string& path);
+  // `precision`: how the linear layers compute (bert_weights.h); kInt8
+  // packs them at load.
+  static std::unique_ptr<BertModel> Load(const std::string& path,
+                                         EncoderPrecision precision = EncoderPrecision::kF32);
 
   const BertConfig& config() const { return config_; }
   const SentenceConfig& sentence() const { return sentence_; }
@@ -34,6 +37,7 @@ class BertModel {
   // The weight files, in the order their bytes identify the model.
   const std::vector<std::string>& weight_files() const { return checkpoint_->files(); }
   int dim() const { return config_.d_model; }
+  EncoderPrecision precision() const { return precision_; }
   // Word pieces that fit between [CLS] and [SEP] (max_seq_length - 2).
   int max_pieces() const { return sentence_.max_seq_length - 2; }
 
@@ -52,12 +56,14 @@ class BertModel {
 
  private:
   explicit BertModel(WordPieceTokenizer tokenizer) : tokenizer_(std::move(tokenizer)) {}
+  static std::unique_ptr<BertModel> LoadF32(const std::string& path);
 
   std::string dir_;
   std::unique_ptr<BertCheckpoint> checkpoint_;  // the mapping the weight views point into
   BertConfig config_;
   SentenceConfig sentence_;
   BertWeights weights_;
+  EncoderPrecision precision_ = EncoderPrecision::kF32;
   WordPieceTokenizer tokenizer_;
 };
 

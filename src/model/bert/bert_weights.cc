@@ -1,8 +1,11 @@
 #include "model/bert/bert_weights.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "io/io_util.h"
 #include "kernels/kernels.h"
+#include "kernels/quantize.h"
 #include "model/bert/bert_checkpoint.h"
 
 namespace tokenlora {
@@ -40,7 +43,7 @@ class Lookup {
   }
 
   BertLinear Linear(const std::string& name, int64_t n_out, int64_t n_in) const {
-    return {Require(name + ".weight", {n_out, n_in}), Vector(name + ".bias", n_out)};
+    return {Require(name + ".weight", {n_out, n_in}), Vector(name + ".bias", n_out), nullptr, {}, {}};
   }
 
   BertLayerNorm Norm(const std::string& name, int64_t d) const {
@@ -127,6 +130,84 @@ BertWeights BertWeightsFromCheckpoint(const BertCheckpoint& st, const BertConfig
     layer.output_norm = l.Norm(p + n.out_norm, d);
   }
   return w;
+}
+
+}  // namespace tokenlora
+
+namespace tokenlora {
+
+const char* EncoderPrecisionName(EncoderPrecision p) {
+  return p == EncoderPrecision::kInt8 ? "int8" : "f32";
+}
+
+EncoderPrecision ParseEncoderPrecision(std::string_view spec, std::string_view flag) {
+  if (spec == "f32") return EncoderPrecision::kF32;
+  if (spec == "int8") return EncoderPrecision::kInt8;
+  if (spec == "auto") return kernels::Int8Accelerated() ? EncoderPrecision::kInt8 : EncoderPrecision::kF32;
+  throw InputError(std::string(flag) + " " + io_internal::Quote(spec) +
+                   ": expected f32 (exact, the reference's arithmetic), int8 (8-bit weights and "
+                   "activations, ~3x faster) or auto");
+}
+
+std::vector<int32_t> OutlierChannels(const std::vector<float>& peaks) {
+  if (peaks.empty()) return {};
+  std::vector<float> sorted = peaks;
+  const auto mid = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
+  std::nth_element(sorted.begin(), mid, sorted.end());
+  const float median = *mid;
+  std::vector<int32_t> out;
+  for (size_t j = 0; j < peaks.size(); ++j) {
+    if (peaks[j] > 0 && peaks[j] >= kOutlierRatio * median) out.push_back(static_cast<int32_t>(j));
+  }
+  std::sort(out.begin(), out.end(), [&](int32_t a, int32_t b) {
+    return peaks[static_cast<size_t>(a)] > peaks[static_cast<size_t>(b)];
+  });
+  if (out.size() > static_cast<size_t>(kMaxOutliers)) out.resize(static_cast<size_t>(kMaxOutliers));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+void PackLinear(BertLinear& lin, const std::vector<int32_t>& outliers) {
+  const TensorView& w = lin.weight;
+  const int64_t n_out = w.shape[0], n_in = w.shape[1];
+  if (n_in % 32 != 0) return;  // stays f32
+  if (outliers.empty() && kernels::Int8Packable(w.dtype)) {
+    lin.packed = kernels::PackForInt8(w);
+    return;
+  }
+  const size_t row_bytes = RowBytes(DType::kQ8_0, n_in);
+  std::vector<float> row(static_cast<size_t>(n_in));
+  std::vector<uint8_t> q8(row_bytes * static_cast<size_t>(n_out));
+  lin.outlier_channels = outliers;
+  lin.outlier_columns.assign(outliers.size() * static_cast<size_t>(n_out), 0.0f);
+  for (int64_t r = 0; r < n_out; ++r) {
+    kernels::DequantizeRow(w.dtype, w.RowPtr(r), row.data(), n_in);
+    for (size_t k = 0; k < outliers.size(); ++k) {
+      float& v = row[static_cast<size_t>(outliers[k])];
+      lin.outlier_columns[k * static_cast<size_t>(n_out) + static_cast<size_t>(r)] = v;
+      v = 0.0f;  // added in f32; zero here so it cannot widen its block's scale either
+    }
+    kernels::QuantizeRow(DType::kQ8_0, row.data(), q8.data() + static_cast<size_t>(r) * row_bytes, n_in);
+  }
+  // PackForInt8 copies: q8 is scratch.
+  lin.packed = kernels::PackForInt8(TensorView{w.name, DType::kQ8_0, {n_out, n_in}, q8.data()});
+}
+
+}  // namespace
+
+void PackBertForInt8(BertWeights& w, const BertActivationRanges* ranges) {
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    BertLayer& layer = w.layers[l];
+    const std::vector<int32_t> attention_outliers =
+        ranges ? OutlierChannels(ranges->attention_input.at(l)) : std::vector<int32_t>{};
+    const std::vector<int32_t> mlp_outliers = ranges ? OutlierChannels(ranges->mlp_input.at(l)) : std::vector<int32_t>{};
+    for (BertLinear* lin : {&layer.query, &layer.key, &layer.value}) PackLinear(*lin, attention_outliers);
+    PackLinear(layer.intermediate, mlp_outliers);
+    PackLinear(layer.attn_output, {});
+    PackLinear(layer.output, {});
+  }
 }
 
 }  // namespace tokenlora
