@@ -38,10 +38,13 @@ RecordOptions AddRecordOptions(CLI::App* cmd, RecordOptions* o) {
   cmd->add_option("--batch", o->batch, "texts per encoder batch")
       ->capture_default_str()
       ->check(IntRange(1, 4096));
-  cmd->add_option("--embeddings-cache", o->embeddings_cache,
-                  "folder that keeps each task's embeddings between runs (keyed by the embedder and every "
-                  "text): later builds and evals over the same texts skip the encoder");
   return *o;
+}
+
+void AddEmbeddingsCacheOption(CLI::App* cmd, RecordOptions* o) {
+  cmd->add_option("--embeddings-cache", o->embeddings_cache,
+                  "folder that keeps each task's embeddings between runs (keyed by the embedder, its precision "
+                  "and every text): later builds and evals over the same texts skip the encoder");
 }
 
 const char* kTaskHelp =
@@ -183,6 +186,7 @@ RunFn AddRouterCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(IntRange(0, std::numeric_limits<long long>::max()));
   AddRecordOptions(build, &a->records);
+  AddEmbeddingsCacheOption(build, &a->records);
   AddThreadsOption(build, &a->threads);
   AddEmbedderPrecisionOption(build, &a->precision);
 
@@ -195,6 +199,7 @@ RunFn AddRouterCommand(CLI::App& app) {
       ->required();
   a->policy.Add(eval, "");
   AddRecordOptions(eval, &a->records);
+  AddEmbeddingsCacheOption(eval, &a->records);
   AddThreadsOption(eval, &a->threads);
   AddEmbedderPrecisionOption(eval, &a->precision);
   eval->add_flag("--json", a->json, "print the confusion matrix as JSON");

@@ -54,7 +54,11 @@ TaskEmbeddings EmbedTask(const TaskSpec& spec, Embedder& embedder, const RecordO
   std::string key;
   if (!o.embeddings_cache.empty() && !texts.empty()) {
     cache.emplace(o.embeddings_cache);
-    key = EmbeddingCache::Key(embedder.identity(), o.embedder_variant, texts);
+    // The exact f32 encoder keeps the empty variant (keys made before
+    // --embedder-precision existed stay valid); int8 embeddings are keyed apart.
+    const EncoderPrecision precision = embedder.model().precision();
+    key = EmbeddingCache::Key(embedder.identity(),
+                              precision == EncoderPrecision::kF32 ? "" : EncoderPrecisionName(precision), texts);
     if (auto rows = cache->Load(key, texts.size(), out.dim)) {
       out.rows = std::move(*rows);
       if (o.progress) {

@@ -21,7 +21,6 @@ struct RecordOptions {
   int batch = 32;         // texts per encoder batch
   bool progress = true;   // progress bar on stderr
   std::string embeddings_cache;  // folder of embeddings kept between runs (embedding_cache.h); "" = none
-  std::string embedder_variant;  // what else changes the embedder's numbers, for the cache key
 };
 
 // One task's selected records, embedded (the embedder's output as it is).
@@ -33,7 +32,8 @@ struct TaskEmbeddings {
 };
 
 // Reads and formats the records of `spec`, then embeds them in batches with
-// a progress bar, or reads them from the embeddings cache. Throws InputError.
+// a progress bar, or reads them from the embeddings cache (keyed by the
+// embedder's identity, its precision and the texts). Throws InputError.
 TaskEmbeddings EmbedTask(const TaskSpec& spec, Embedder& embedder, const RecordOptions& options);
 
 // Prototypes per task: k = 1 keeps the centroid alone (a version 1 file);

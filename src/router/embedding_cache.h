@@ -6,7 +6,8 @@
 //
 // One file per list of texts, DIR/<key>.emb, where the key is the SHA-256 of
 // the embedder's identity (name, weights sha256, dim, max_seq_length,
-// pooling, normalize, and `variant`: anything else that changes the numbers)
+// pooling, normalize, and `variant`: the encoder's precision, "" for f32,
+// "int8"; anything else that changes the numbers)
 // and of every text, length-prefixed, in order. A changed record, template,
 // slice, limit or embedder is a different key, so a stale entry is never
 // read; entries are never deleted (remove the folder to clear it).
