@@ -149,7 +149,10 @@ TEST(Policy, TemperatureIsCheckedAndErrorsNameTheTypedFlag) {
 
 class TinyEmbedder : public ::testing::Test {
  protected:
-  void SetUp() override { embedder_ = Embedder::Load(testing::WriteTinyBert(testing::TinyBert()), 2); }
+  void SetUp() override {
+    dir_ = testing::WriteTinyBert(testing::TinyBert());
+    embedder_ = Embedder::Load(dir_, 2);
+  }
 
   // The embedding of exactly these pieces, from scratch.
   std::vector<float> Fresh(const std::vector<int32_t>& pieces) {
@@ -160,6 +163,7 @@ class TinyEmbedder : public ::testing::Test {
     embedder_->model().Embed({&ids, 1}, pool, ws, out.data());
     return out;
   }
+  std::string dir_;
   std::unique_ptr<Embedder> embedder_;
 };
 
@@ -290,6 +294,12 @@ TEST_F(TinyEmbedder, PrototypesAndTheEmbeddingsCache) {
   for (const auto& f : std::filesystem::directory_iterator(o.embeddings_cache)) entries += f.path().extension() == ".emb";
   EXPECT_EQ(entries, 2u);
   EXPECT_EQ(BuildRouter(specs, *embedder_, o, {3, 0, 100}).Serialize(), built);
+  // The int8 encoder's embeddings are cached apart from f32's.
+  auto int8 = Embedder::Load(dir_, 2, EncoderPrecision::kInt8);
+  BuildRouter(specs, *int8, o, {3, 0, 100});
+  entries = 0;
+  for (const auto& f : std::filesystem::directory_iterator(o.embeddings_cache)) entries += f.path().extension() == ".emb";
+  EXPECT_EQ(entries, 4u);
   // router eval reads the same cache and scores the tasks by their prototypes.
   RoutingPolicy max = RoutingPolicy::Make("paper", 0, 1, "", three.TaskNames());
   const RouterEval ev = EvaluateRouter(three, *embedder_, max, {specs[0]}, o);
