@@ -1,7 +1,10 @@
 // libFuzzer target: RouterFile::Parse over arbitrary text. Only InputError
 // may escape; what loads must have valid, distinct task names, finite
-// centroids of embedder.dim numbers, and survive Serialize -> Parse with the
-// same tasks (the file `router build` writes is the file `route` reads).
+// centroids of embedder.dim numbers, prototypes exactly in a version 2 file
+// (1..min(kmeans.k, records) finite vectors of embedder.dim numbers each), and
+// survive Serialize -> Parse with the same tasks, centroids and prototypes
+// (the file `router build` writes is the file `route` reads).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -20,13 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const InputError&) {
     return 0;  // the expected outcome for malformed input
   }
+  const auto check_vector = [&](const std::vector<float>& v) {
+    if (v.size() != static_cast<size_t>(file.embedder.dim)) __builtin_trap();
+    for (const float x : v) {
+      if (!std::isfinite(x)) __builtin_trap();
+    }
+  };
   std::set<std::string> names;
   for (const RouterTask& t : file.tasks) {
     if (!IsValidTaskName(t.name) || !names.insert(t.name).second) __builtin_trap();
-    if (t.centroid.size() != static_cast<size_t>(file.embedder.dim)) __builtin_trap();
-    for (const float v : t.centroid) {
-      if (!std::isfinite(v)) __builtin_trap();
-    }
+    check_vector(t.centroid);
+    if ((file.version() == 2) == t.prototypes.empty()) __builtin_trap();
+    if (static_cast<int64_t>(t.prototypes.size()) > std::min<int64_t>(file.kmeans.k, t.records)) __builtin_trap();
+    for (const auto& p : t.prototypes) check_vector(p);
   }
   RouterFile again;
   try {
@@ -34,9 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const InputError&) {
     __builtin_trap();  // what we write, we must read
   }
-  if (again.TaskNames() != file.TaskNames() || again.embedder.dim != file.embedder.dim) __builtin_trap();
+  if (again.TaskNames() != file.TaskNames() || again.embedder.dim != file.embedder.dim ||
+      again.version() != file.version() || again.kmeans.k != file.kmeans.k || again.kmeans.seed != file.kmeans.seed)
+    __builtin_trap();
   for (size_t i = 0; i < file.tasks.size(); ++i) {
     if (again.tasks[i].centroid != file.tasks[i].centroid) __builtin_trap();
+    if (again.tasks[i].prototypes != file.tasks[i].prototypes) __builtin_trap();
   }
   return 0;
 }

@@ -41,6 +41,12 @@ RecordOptions AddRecordOptions(CLI::App* cmd, RecordOptions* o) {
   return *o;
 }
 
+void AddEmbeddingsCacheOption(CLI::App* cmd, RecordOptions* o) {
+  cmd->add_option("--embeddings-cache", o->embeddings_cache,
+                  "folder that keeps each task's embeddings between runs (keyed by the embedder, its precision "
+                  "and every text): later builds and evals over the same texts skip the encoder");
+}
+
 const char* kTaskHelp =
     "NAME=FILE.jsonl[SLICE][:TEMPLATE]; SLICE like [:90%] or [5696:]; TEMPLATE: gsm8k, arc_challenge, squad, "
     "codealpaca (the reference's formats; default: the task's name), NAME_prompt (the same cut after "
@@ -156,6 +162,7 @@ RunFn AddRouterCommand(CLI::App& app) {
     std::string embedder, output, router, precision = "auto", check_precision = "int8";
     std::vector<std::string> tasks;
     RecordOptions records;
+    PrototypeOptions prototypes;
     RoutingPolicyArgs policy;
     int threads = 0;
     bool json = false;
@@ -170,7 +177,16 @@ RunFn AddRouterCommand(CLI::App& app) {
                     "sentence-transformers directory (default: models/all-MiniLM-L6-v2)");
   build->add_option("--task", a->tasks, kTaskHelp)->required();
   build->add_option("-o,--output", a->output, "router file to write (atomically)")->required();
+  build->add_option("--prototypes", a->prototypes.k,
+                    "prototypes per task: 1 = the paper's centroid alone (a version 1 file); K > 1 adds "
+                    "the K clusters of spherical k-means over the task's embeddings (a version 2 file)")
+      ->capture_default_str()
+      ->check(IntRange(1, KMeansSettings::kMaxK));
+  build->add_option("--seed", a->prototypes.seed, "seed of the k-means++ seeding (--prototypes K > 1)")
+      ->capture_default_str()
+      ->check(IntRange(0, std::numeric_limits<long long>::max()));
   AddRecordOptions(build, &a->records);
+  AddEmbeddingsCacheOption(build, &a->records);
   AddThreadsOption(build, &a->threads);
   AddEmbedderPrecisionOption(build, &a->precision);
 
@@ -183,6 +199,7 @@ RunFn AddRouterCommand(CLI::App& app) {
       ->required();
   a->policy.Add(eval, "");
   AddRecordOptions(eval, &a->records);
+  AddEmbeddingsCacheOption(eval, &a->records);
   AddThreadsOption(eval, &a->threads);
   AddEmbedderPrecisionOption(eval, &a->precision);
   eval->add_flag("--json", a->json, "print the confusion matrix as JSON");
@@ -210,13 +227,14 @@ RunFn AddRouterCommand(CLI::App& app) {
       CheckWritableOutput(a->output);  // before minutes of embedding: never lose the run
       auto embedder = LoadEmbedder(a->embedder, a->threads, a->precision);
       const auto t0 = std::chrono::steady_clock::now();
-      const RouterFile file = BuildRouter(specs, *embedder, a->records);
+      const RouterFile file = BuildRouter(specs, *embedder, a->records, a->prototypes);
       file.Save(a->output);
       int64_t records = 0;
       for (const RouterTask& t : file.tasks) records += t.records;
       std::fprintf(
-          stderr, "wrote %s: %zu tasks, %lld records, embedder %s (sha256 %.12s…), %s\n", a->output.c_str(),
-          file.tasks.size(), static_cast<long long>(records), file.embedder.name.c_str(),
+          stderr, "wrote %s (version %d): %zu tasks, %lld records, embedder %s (sha256 %.12s…), %s\n",
+          a->output.c_str(), file.version(), file.tasks.size(), static_cast<long long>(records),
+          file.embedder.name.c_str(),
           file.embedder.sha256.c_str(),
           FormatDuration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
               .c_str());

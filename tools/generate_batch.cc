@@ -32,6 +32,7 @@ struct BatchLine {
   std::string route_policy;          // "" : the command's
   float route_temperature = 0;       // 0: the policy's default
   std::string route_window;          // "" : the command's
+  std::optional<PrototypeScore> route_score;  // nothing: the command's
   TokenRoutingOptions routing;
   bool trace = false;
 };
@@ -85,7 +86,7 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
   }
   if (!j.is_object()) throw InputError(where + ": expected a JSON object like {\"prompt\": \"...\"}, got " + j.dump().substr(0, 60));
   static const char* kKnown[] = {"prompt", "id", "mix", "router", "route_every", "kv_policy", "route_policy",
-                                 "route_temperature", "route_window", "max_tokens", "temperature", "top_p",
+                                 "route_temperature", "route_window", "route_score", "max_tokens", "temperature", "top_p",
                                  "top_k", "seed", "stop", "trace"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
@@ -130,6 +131,14 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
     }
   }
   if (j.contains("route_policy")) l.route_policy = Field<std::string>(j, "route_policy", where, "a policy name");
+  if (j.contains("route_score")) {
+    try {
+      l.route_score =
+          PrototypeScore::Parse(Field<std::string>(j, "route_score", where, "max, softmax:T or centroid"), "");
+    } catch (const InputError& e) {
+      throw InputError(where + ": route_score: " + e.what());
+    }
+  }
   if (j.contains("route_window")) {
     l.route_window = Field<std::string>(j, "route_window", where, "\"whole\" or \"last:N\"");
     try {
@@ -233,7 +242,7 @@ int RunGenerateBatch(const BatchGenerateArgs& args, const Model& model, ThreadPo
       r.options = l.options;
       const bool routed = !l.router.empty() || (!l.has_mix && mixture.routed());
       const bool route_fields = l.has_route_every || l.has_kv_policy || !l.route_policy.empty() ||
-                                l.route_temperature > 0 || !l.route_window.empty();
+                                l.route_temperature > 0 || !l.route_window.empty() || l.route_score.has_value();
       if (route_fields && !routed) {
         throw InputError("route_every / kv_policy / route_* need a router: give the line a \"router\" or the "
                          "command --router");
@@ -244,6 +253,7 @@ int RunGenerateBatch(const BatchGenerateArgs& args, const Model& model, ThreadPo
         if (l.has_route_every) o.route_every = l.routing.route_every;
         if (l.has_kv_policy) o.kv_policy = l.routing.kv_policy;
         if (!l.route_window.empty()) o.window = RouteWindow::Parse(l.route_window);
+        if (l.route_score) o.score = l.route_score;
         if (!l.route_policy.empty() || l.route_temperature > 0) {
           o.policy = mixture.PolicyFor(l.router, l.route_policy, l.route_temperature);
         }

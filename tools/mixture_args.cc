@@ -12,7 +12,8 @@ namespace {
 constexpr const char* kRoutingGroup = "Token-level routing (the adapters are re-weighted from the running text)";
 constexpr const char* kRoutingOnlyFlags[] = {"--embedder",          "--embedder-precision", "--route-every", "--kv-policy",
                                              "--route-policy",      "--route-temperature",
-                                             "--route-top-k",       "--route-weights", "--route-window"};
+                                             "--route-top-k",       "--route-weights", "--route-window",
+                                             "--route-score"};
 }  // namespace
 
 void MixtureArgs::Add(CLI::App* cmd) {
@@ -43,7 +44,8 @@ void MixtureArgs::Add(CLI::App* cmd) {
   cmd->add_option("--route-window", routing.window, "text the router embeds: whole (the reference) or last:N word pieces")
       ->capture_default_str()
       ->group(kRoutingGroup);
-  for (const char* name : {"--route-policy", "--route-temperature", "--route-top-k", "--route-weights"}) {
+  for (const char* name :
+       {"--route-policy", "--route-temperature", "--route-top-k", "--route-weights", "--route-score"}) {
     cmd->get_option(name)->group(kRoutingGroup);
   }
 }
@@ -160,8 +162,10 @@ RoutingPolicy MixtureSetup::PolicyFor(const std::string& router_path, const std:
     r = routers_by_path_.at(router_path).get();
   }
   if (r == nullptr) throw InputError("no router: add --router FILE, or give the request its own router");
-  return RoutingPolicy::Make(name.empty() ? policy_args_.policy : name, temperature, policy_args_.top_k,
-                             policy_args_.weights, r->file().TaskNames());
+  RoutingPolicy p = RoutingPolicy::Make(name.empty() ? policy_args_.policy : name, temperature, policy_args_.top_k,
+                                        policy_args_.weights, r->file().TaskNames());
+  p.score = r->policy().score;  // the router scores the tasks; this policy only weighs them
+  return p;
 }
 
 std::vector<float> MixtureSetup::DefaultWeights() const { return default_weights_; }

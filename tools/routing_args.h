@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.h"
+#include "core/error.h"
 #include "router/embedder.h"
 #include "router/policy.h"
 #include "router/router_file.h"
@@ -13,12 +14,13 @@
 namespace tokenlora::cli {
 
 struct RoutingPolicyArgs {
-  std::string policy = "paper", weights, window = "whole";
+  std::string policy = "paper", weights, window = "whole", score = "max";
   float temperature = 0;
   int top_k = 1;
   std::string prefix;  // "" (route, router eval) or "route-" (generate, eval): errors name the typed flag
 
-  // --<prefix>policy, --<prefix>temperature, --<prefix>top-k, --<prefix>weights.
+  // --<prefix>policy, --<prefix>temperature, --<prefix>top-k, --<prefix>weights,
+  // --<prefix>score.
   void Add(CLI::App* cmd, const std::string& flag_prefix) {
     prefix = flag_prefix;
     cmd->add_option("--" + prefix + "policy", policy,
@@ -32,10 +34,28 @@ struct RoutingPolicyArgs {
         ->check(IntRange(1))
         ->capture_default_str();
     cmd->add_option("--" + prefix + "weights", weights, "weights of policy fixed: task=w,task=w");
+    cmd->add_option("--" + prefix + "score", score,
+                    "how a task with several prototypes (router build --prototypes K) is scored: max (its best "
+                    "prototype's cosine), softmax[:T] (T·log mean exp(cos/T); T=0.05) or centroid (the paper's "
+                    "mean); a one-centroid router scores the same under all three")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+              try {
+                PrototypeScore::Parse(text, "");
+                return {};
+              } catch (const InputError& e) {
+                return e.what();  // "'mean': unknown score (max, ...)"
+              }
+            },
+            "max|softmax[:T]|centroid"));
   }
   RoutingPolicy Make(const RouterFile& file) const {
-    return RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames(), prefix);
+    RoutingPolicy p = RoutingPolicy::Make(policy, temperature, top_k, weights, file.TaskNames(), prefix);
+    p.score = Score();
+    return p;
   }
+  PrototypeScore Score() const { return PrototypeScore::Parse(score, "--" + prefix + "score"); }
   RouteWindow Window() const { return RouteWindow::Parse(window, "--" + prefix + "window"); }
 };
 

@@ -148,11 +148,14 @@ bool TokenRouting::FinishStep(double encoder_ms) {
   if (begun_encoder_) ++stats_.encoder_runs;
   ++stats_.route_calls;
   RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
+  if (options_.score) {
+    r.similarities = TaskSimilarities(router_.file(), embedder_state_.last_embedding, *options_.score);
+  }
   const RoutingPolicy& policy = options_.policy ? *options_.policy : router_.policy();
   if (!subset_.empty()) {
     r.weights = SubsetWeights(policy, r.similarities);
-  } else if (options_.policy) {
-    r.weights = options_.policy->Weights(r.similarities);
+  } else if (options_.policy || options_.score) {
+    r.weights = policy.Weights(r.similarities);
   }
   similarities_ = std::move(r.similarities);
   const bool changed = step == 0 || r.weights != weights_;

@@ -50,6 +50,9 @@ struct TokenRoutingOptions {
   // Route among these router tasks only (names; empty: all): the policy
   // weighs the subset's similarities alone, the other tasks weigh 0.
   std::vector<std::string> only_tasks = {};
+  // This sequence's own task score over a multi-prototype router's
+  // prototypes (policy.h PrototypeScore) instead of the Router's policy's.
+  std::optional<PrototypeScore> score = std::nullopt;
 };
 
 // One generated token and the weights its logits were computed under.

@@ -3,89 +3,150 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
 #include "io/io_util.h"
+#include "router/embedding_cache.h"
+#include "router/kmeans.h"
 #include "router/progress.h"
+#include "router/router.h"
 
 namespace tokenlora {
 namespace {
 
-// Calls fn(records, embeddings [n, dim]) batch by batch over a task's records.
-template <typename Fn>
-void ForEachEmbeddedBatch(const TaskSpec& spec, Embedder& embedder, const RecordOptions& o,
-                          TaskRecords& records, Fn&& fn) {
-  ProgressBar bar(spec.name, records.total(), stderr);
-  std::vector<FormattedRecord> batch;
-  std::vector<std::string> texts;
-  std::vector<float> emb;
-  const size_t dim = static_cast<size_t>(embedder.dim());
-  while (true) {
-    batch.clear();
-    if (!records.NextBatch(static_cast<size_t>(std::max(1, o.batch)), &batch)) break;
-    texts.clear();
-    for (auto& r : batch) texts.push_back(std::move(r.text));
-    emb.resize(texts.size() * dim);
-    embedder.EmbedBatch(texts, emb.data());
-    fn(batch, emb);
-    if (o.progress) bar.Update(records.done());
-  }
-  if (o.progress) {
-    bar.Finish(records.done(),
-               records.skipped() > 0 ? std::to_string(records.skipped()) + " bad records skipped" : "");
-    for (const std::string& m : records.skip_messages()) std::fprintf(stderr, "  skipped %s\n", m.c_str());
-  }
-}
-
-}  // namespace
-
-RouterFile BuildRouter(const std::vector<TaskSpec>& tasks, Embedder& embedder, const RecordOptions& o) {
+void CheckUniqueTasks(const std::vector<TaskSpec>& tasks) {
   if (tasks.empty()) throw InputError("no --task given (NAME=FILE.jsonl[:TEMPLATE], one per adapter)");
   std::set<std::string> names;
   for (const TaskSpec& t : tasks) {
     if (!names.insert(t.name).second) throw InputError("--task " + t.name + " is given twice");
     t.Template();  // fail on a bad template before hours of embedding
   }
+}
+
+void RequireRecords(const TaskSpec& spec, const TaskEmbeddings& emb) {
+  if (emb.size() > 0) return;
+  throw InputError("--task " + spec.name + "=" + spec.Describe() + ": no records to embed (" +
+                   (emb.skipped > 0 ? std::to_string(emb.skipped) + " bad records skipped" : "empty file or slice") +
+                   ")");
+}
+
+}  // namespace
+
+TaskEmbeddings EmbedTask(const TaskSpec& spec, Embedder& embedder, const RecordOptions& o) {
+  TaskRecords records(spec, spec.Template(), o.limit, o.skip_bad);
+  std::vector<FormattedRecord> formatted;
+  while (records.NextBatch(4096, &formatted)) {
+  }
+  std::vector<std::string> texts;
+  texts.reserve(formatted.size());
+  for (auto& r : formatted) texts.push_back(std::move(r.text));
+  const auto report_skipped = [&] {
+    if (!o.progress) return;
+    for (const std::string& m : records.skip_messages()) std::fprintf(stderr, "  skipped %s\n", m.c_str());
+  };
+
+  TaskEmbeddings out;
+  out.dim = static_cast<size_t>(embedder.dim());
+  out.skipped = records.skipped();
+  std::optional<EmbeddingCache> cache;
+  std::string key;
+  if (!o.embeddings_cache.empty() && !texts.empty()) {
+    cache.emplace(o.embeddings_cache);
+    // The exact f32 encoder keeps the empty variant (keys made before
+    // --embedder-precision existed stay valid); int8 embeddings are keyed apart.
+    const EncoderPrecision precision = embedder.model().precision();
+    key = EmbeddingCache::Key(embedder.identity(),
+                              precision == EncoderPrecision::kF32 ? "" : EncoderPrecisionName(precision), texts);
+    if (auto rows = cache->Load(key, texts.size(), out.dim)) {
+      out.rows = std::move(*rows);
+      if (o.progress) {
+        std::fprintf(stderr, "%s: %zu embeddings from the cache (%s)%s\n", spec.name.c_str(), texts.size(),
+                     cache->PathOf(key).c_str(),
+                     out.skipped ? (", " + std::to_string(out.skipped) + " bad records skipped").c_str() : "");
+      }
+      report_skipped();
+      return out;
+    }
+  }
+  ProgressBar bar(spec.name, static_cast<int64_t>(texts.size()), stderr);
+  out.rows.resize(texts.size() * out.dim);
+  const size_t step = static_cast<size_t>(std::max(1, o.batch));
+  for (size_t i = 0; i < texts.size(); i += step) {
+    const size_t m = std::min(step, texts.size() - i);
+    embedder.EmbedBatch(std::span<const std::string>(texts.data() + i, m), out.rows.data() + i * out.dim);
+    if (o.progress) bar.Update(static_cast<int64_t>(i + m));
+  }
+  if (o.progress) {
+    bar.Finish(static_cast<int64_t>(texts.size()),
+               out.skipped > 0 ? std::to_string(out.skipped) + " bad records skipped" : "");
+  }
+  report_skipped();
+  if (cache) cache->Store(key, texts.size(), out.dim, out.rows);
+  return out;
+}
+
+RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const EmbedderIdentity& identity,
+                                     const std::vector<TaskEmbeddings>& embeddings, const PrototypeOptions& p) {
+  TL_CHECK(tasks.size() == embeddings.size() && p.k >= 1 && p.k <= KMeansSettings::kMaxK);
   RouterFile file;
-  file.embedder = embedder.identity();
-  const size_t dim = static_cast<size_t>(embedder.dim());
-  for (const TaskSpec& spec : tasks) {
-    const RecordTemplate tmpl = spec.Template();
-    TaskRecords records(spec, tmpl, o.limit, o.skip_bad);
+  file.embedder = identity;
+  if (p.k > 1) file.kmeans = {p.k, p.seed};
+  const size_t dim = static_cast<size_t>(identity.dim);
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const TaskSpec& spec = tasks[t];
+    const TaskEmbeddings& emb = embeddings[t];
+    TL_CHECK(emb.dim == dim);
+    RequireRecords(spec, emb);
+    const size_t n = emb.size();
+    // The reference averages sentence-transformers' (normalised) output;
+    // normalising here keeps that meaning for embedders without a Normalize
+    // module and changes nothing for those with one.
     std::vector<double> sum(dim, 0.0);
-    int64_t n = 0;
-    ForEachEmbeddedBatch(spec, embedder, o, records,
-                         [&](const std::vector<FormattedRecord>& batch, const std::vector<float>& emb) {
-                           for (size_t i = 0; i < batch.size(); ++i) {
-                             // The reference averages sentence-transformers' (normalised) output;
-                             // normalising here keeps that meaning for embedders without a
-                             // Normalize module and changes nothing for those with one.
-                             const float* e = emb.data() + i * dim;
-                             double sq = 0.0;
-                             for (size_t j = 0; j < dim; ++j) sq += double{e[j]} * e[j];
-                             const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
-                             for (size_t j = 0; j < dim; ++j) sum[j] += e[j] * inv;
-                           }
-                           n += static_cast<int64_t>(batch.size());
-                         });
-    if (n == 0) {
-      throw InputError("--task " + spec.name + "=" + spec.Describe() + ": no records to embed (" +
-                       (records.skipped() > 0 ? std::to_string(records.skipped()) + " bad records skipped"
-                                              : "empty file or slice") +
-                       ")");
+    std::vector<float> unit(p.k > 1 ? n * dim : 0);  // k-means input: unit rows
+    for (size_t i = 0; i < n; ++i) {
+      const float* e = emb.rows.data() + i * dim;
+      double sq = 0.0;
+      for (size_t j = 0; j < dim; ++j) sq += double{e[j]} * e[j];
+      const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
+      for (size_t j = 0; j < dim; ++j) sum[j] += e[j] * inv;
+      if (p.k > 1)
+        for (size_t j = 0; j < dim; ++j) unit[i * dim + j] = static_cast<float>(e[j] * inv);
     }
     RouterTask task;
     task.name = spec.name;
     task.source = spec.Describe();
-    task.template_spec = tmpl.spec();
-    task.records = n;
-    task.skipped = records.skipped();
+    task.template_spec = spec.Template().spec();
+    task.records = static_cast<int64_t>(n);
+    task.skipped = emb.skipped;
     task.centroid.resize(dim);
     for (size_t j = 0; j < dim; ++j) task.centroid[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+    if (p.k > 1) {
+      // Each task draws from its own stream: adding a task leaves the others' prototypes as they were.
+      const KMeansOptions ko{p.k, p.seed + 0x9E3779B97F4A7C15ull * (t + 1), p.max_iterations};
+      KMeansResult km = SphericalKMeans(unit, n, dim, ko);
+      task.prototypes = std::move(km.centroids);
+      std::string sizes;
+      for (int64_t s : km.sizes) sizes += (sizes.empty() ? "" : " ") + std::to_string(s);
+      std::fprintf(stderr, "%s: %zu prototypes (records per prototype: %s), k-means %s after %d iterations\n",
+                   spec.name.c_str(), task.prototypes.size(), sizes.c_str(),
+                   km.converged ? "converged" : "stopped", km.iterations);
+    }
     file.tasks.push_back(std::move(task));
   }
   return file;
+}
+
+RouterFile BuildRouter(const std::vector<TaskSpec>& tasks, Embedder& embedder, const RecordOptions& o,
+                       const PrototypeOptions& p) {
+  CheckUniqueTasks(tasks);
+  std::vector<TaskEmbeddings> embeddings;
+  for (const TaskSpec& spec : tasks) {
+    embeddings.push_back(EmbedTask(spec, embedder, o));
+    RequireRecords(spec, embeddings.back());  // at once, not after embedding the tasks that follow
+  }
+  return BuildRouterFromEmbeddings(tasks, embedder.identity(), embeddings, p);
 }
 
 int64_t RouterEval::Total(size_t row) const {
@@ -122,22 +183,16 @@ RouterEval EvaluateRouter(const RouterFile& file, Embedder& embedder, const Rout
   }
   const size_t dim = static_cast<size_t>(embedder.dim());
   for (const TaskSpec& spec : specs) {
-    TaskRecords records(spec, spec.Template(), o.limit, o.skip_bad);
+    const TaskEmbeddings emb = EmbedTask(spec, embedder, o);
     std::vector<int64_t> row(ev.tasks.size(), 0);
-    ForEachEmbeddedBatch(spec, embedder, o, records,
-                         [&](const std::vector<FormattedRecord>& batch, const std::vector<float>& emb) {
-                           for (size_t i = 0; i < batch.size(); ++i) {
-                             std::vector<float> sims;
-                             const std::span<const float> e(emb.data() + i * dim, dim);
-                             for (const RouterTask& t : file.tasks)
-                               sims.push_back(CosineSimilarity(e, t.centroid));
-                             const std::vector<float> w = policy.Weights(sims);
-                             ++row[static_cast<size_t>(std::max_element(w.begin(), w.end()) - w.begin())];
-                           }
-                         });
+    for (size_t i = 0; i < emb.size(); ++i) {
+      const std::span<const float> e(emb.rows.data() + i * dim, dim);
+      const std::vector<float> w = policy.Weights(TaskSimilarities(file, e, policy.score));
+      ++row[static_cast<size_t>(std::max_element(w.begin(), w.end()) - w.begin())];
+    }
     ev.eval_tasks.push_back(spec.name);
     ev.confusion.push_back(std::move(row));
-    ev.skipped.push_back(records.skipped());
+    ev.skipped.push_back(emb.skipped);
   }
   return ev;
 }

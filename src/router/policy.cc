@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 
 #include "core/error.h"
@@ -33,6 +34,58 @@ float CosineSimilarity(std::span<const float> a, std::span<const float> b) {
   }
   constexpr double kEps = 1e-6;
   return static_cast<float>(ab / (std::max(std::sqrt(aa), kEps) * std::max(std::sqrt(bb), kEps)));
+}
+
+PrototypeScore PrototypeScore::Parse(std::string_view spec, std::string_view flag) {
+  PrototypeScore s;
+  const auto bad = [&](const std::string& why) {
+    return InputError((flag.empty() ? std::string() : std::string(flag) + " ") + io_internal::Quote(spec) + ": " + why +
+                      " (max, softmax, softmax:T with 0 < T <= 1e6, or centroid)");
+  };
+  if (spec == "max") return s;
+  if (spec == "centroid") {
+    s.kind = Kind::kCentroid;
+    return s;
+  }
+  constexpr std::string_view kSoftmax = "softmax";
+  if (spec.substr(0, kSoftmax.size()) != kSoftmax) throw bad("unknown score");
+  s.kind = Kind::kSoftmax;
+  s.temperature = kDefaultTemperature;
+  const std::string_view rest = spec.substr(kSoftmax.size());
+  if (rest.empty()) return s;
+  if (rest[0] != ':' || rest.size() == 1) throw bad("expected softmax:T");
+  const std::string t(rest.substr(1));
+  char* end = nullptr;
+  const float v = std::strtof(t.c_str(), &end);
+  if (*end != '\0' || !(v > 0) || v > RoutingPolicy::kMaxTemperature) throw bad("T must be a number");
+  s.temperature = v;
+  return s;
+}
+
+std::string PrototypeScore::Describe() const {
+  switch (kind) {
+    case Kind::kMax:
+      return "max";
+    case Kind::kCentroid:
+      return "centroid";
+    case Kind::kSoftmax: {
+      char t[32];
+      std::snprintf(t, sizeof t, "%g", static_cast<double>(temperature));
+      return std::string("softmax:") + t;
+    }
+  }
+  return "?";
+}
+
+float PrototypeScore::Combine(std::span<const float> cos) const {
+  TL_CHECK(!cos.empty() && kind != Kind::kCentroid);
+  if (cos.size() == 1) return cos[0];  // exactly, whatever the rule
+  const float mx = *std::max_element(cos.begin(), cos.end());
+  if (kind == Kind::kMax) return mx;
+  // T·log(mean exp(c/T)) = max + T·log(mean exp((c − max)/T)): no overflow.
+  double sum = 0.0;
+  for (float c : cos) sum += std::exp((double{c} - mx) / temperature);
+  return static_cast<float>(mx + temperature * std::log(sum / static_cast<double>(cos.size())));
 }
 
 RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int top_k,
@@ -99,6 +152,13 @@ RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int 
 }
 
 std::string RoutingPolicy::Describe() const {
+  if (score.kind != PrototypeScore::Kind::kMax) {
+    RoutingPolicy plain = *this;
+    plain.score = PrototypeScore{};
+    return plain.Describe() + (score.kind == PrototypeScore::Kind::kCentroid
+                                   ? std::string("; tasks scored by their centroid")
+                                   : "; tasks scored by " + score.Describe() + " over prototypes");
+  }
   char t[32];
   std::snprintf(t, sizeof t, "%g", static_cast<double>(temperature));
   switch (kind) {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "router/progress.h"
+#include "router/router.h"
 
 namespace tokenlora {
 namespace {
@@ -20,10 +21,9 @@ double CosineOf(const float* a, const float* b, size_t n) {
   return ab / std::sqrt(std::max(aa * bb, 1e-300));
 }
 
-std::vector<float> SimilaritiesOf(const RouterFile& file, const float* e, size_t dim) {
-  std::vector<float> sims;
-  for (const RouterTask& t : file.tasks) sims.push_back(CosineSimilarity({e, dim}, t.centroid));
-  return sims;
+// The router's task similarities (its prototypes scored by `score`).
+std::vector<float> SimilaritiesOf(const RouterFile& file, const float* e, size_t dim, const PrototypeScore& score) {
+  return TaskSimilarities(file, {e, dim}, score);
 }
 
 }  // namespace
@@ -110,8 +110,9 @@ PrecisionComparison ComparePrecision(const RouterFile& file, Embedder& reference
         const float* b = cand.data() + i * dim;
         c.pieces.push_back(static_cast<int>(reference.model().tokenizer().Encode(texts[i], false).size()));
         c.cosine.push_back(CosineOf(a, b, dim));
-        std::vector<float> sa = SimilaritiesOf(file, a, dim);
-        const std::vector<float> wa = policy.Weights(sa), wb = policy.Weights(SimilaritiesOf(file, b, dim));
+        std::vector<float> sa = SimilaritiesOf(file, a, dim, policy.score);
+        const std::vector<float> wa = policy.Weights(sa);
+        const std::vector<float> wb = policy.Weights(SimilaritiesOf(file, b, dim, policy.score));
         std::sort(sa.rbegin(), sa.rend());
         c.top_gap.push_back(sa.size() < 2 ? 1.0 : double{sa[0]} - sa[1]);
         double diff = 0;

@@ -4,6 +4,23 @@
 
 namespace tokenlora {
 
+std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
+                                    const PrototypeScore& score) {
+  std::vector<float> sims;
+  sims.reserve(file.tasks.size());
+  std::vector<float> cos;
+  for (const RouterTask& t : file.tasks) {
+    if (score.kind == PrototypeScore::Kind::kCentroid || t.prototypes.empty()) {
+      sims.push_back(CosineSimilarity(embedding, t.centroid));
+      continue;
+    }
+    cos.clear();
+    for (const auto& p : t.prototypes) cos.push_back(CosineSimilarity(embedding, p));
+    sims.push_back(score.Combine(cos));
+  }
+  return sims;
+}
+
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name) {
   const EmbedderIdentity& want = file.embedder;
   const EmbedderIdentity& have = embedder.identity();
@@ -34,7 +51,7 @@ Router::Router(RouterFile file, const std::string& source, Embedder& embedder, R
 
 RouteResult Router::FromEmbedding(const std::vector<float>& embedding) const {
   RouteResult r;
-  for (const RouterTask& t : file_.tasks) r.similarities.push_back(CosineSimilarity(embedding, t.centroid));
+  r.similarities = TaskSimilarities(file_, embedding, policy_.score);
   r.weights = policy_.Weights(r.similarities);
   return r;
 }

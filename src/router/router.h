@@ -3,6 +3,7 @@
 // task, in the file's task order.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,7 +16,7 @@ namespace tokenlora {
 
 struct RouteResult {
   std::vector<float> weights;       // [n_tasks], the policy's output
-  std::vector<float> similarities;  // [n_tasks], cosine to each centroid
+  std::vector<float> similarities;  // [n_tasks], cosine to each centroid (TaskSimilarities)
 };
 
 class Router {
@@ -41,6 +42,12 @@ class Router {
   RoutingPolicy policy_;
   RouteWindow window_;
 };
+
+// Each task's similarity to `embedding` ([dim]): the cosine to its one
+// prototype (a version 1 file, or `score` centroid: its centroid), else its
+// prototypes' cosines combined by `score`. In the file's task order.
+std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
+                                    const PrototypeScore& score);
 
 // InputError unless `embedder` is the one `file` was built with.
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name);

@@ -1,5 +1,7 @@
 #include "router/router_file.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,7 +19,7 @@ namespace {
 using nlohmann::ordered_json;
 
 constexpr const char* kFormat = "tokenlora-router";
-constexpr int kVersion = 1;
+constexpr int kMaxVersion = 2;
 
 // Shortest decimal that reads back as the same float: 9 significant digits
 // always do, and shorter often do.
@@ -55,6 +57,23 @@ class Reader {
                       io_internal::Quote(v.dump(), 40));
     }
     return v.get<int64_t>();
+  }
+  // embedder.dim (`dim`) finite numbers that fit a float.
+  std::vector<float> Vector(const ordered_json& v, const std::string& field, int dim) const {
+    if (!v.is_array() || v.size() != static_cast<size_t>(dim)) {
+      Fail(field, "expected " + std::to_string(dim) + " numbers (embedder.dim), got " +
+                      (v.is_array() ? std::to_string(v.size()) : std::string("no list")));
+    }
+    std::vector<float> out;
+    out.reserve(v.size());
+    for (size_t j = 0; j < v.size(); ++j) {
+      if (!v[j].is_number() || !std::isfinite(v[j].get<double>()) ||
+          !std::isfinite(static_cast<float>(v[j].get<double>()))) {
+        Fail(field + "[" + std::to_string(j) + "]", "expected a finite number");
+      }
+      out.push_back(v[j].get<float>());
+    }
+    return out;
   }
   bool Bool(const ordered_json& obj, const char* key, const std::string& field) const {
     const auto& v = Get(obj, key, field);
@@ -94,11 +113,19 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
   if (r.String(root, "format", "format") != kFormat)
     r.Fail("format", std::string("expected \"") + kFormat + "\"");
   const int64_t version = r.Int(root, "version", "version", 0, 1 << 20);
-  if (version != kVersion) {
-    r.Fail("version", "version " + std::to_string(version) + " is not supported (this build reads version " +
-                          std::to_string(kVersion) + ")");
+  if (version < 1 || version > kMaxVersion) {
+    r.Fail("version", "version " + std::to_string(version) + " is not supported (this build reads versions 1 to " +
+                          std::to_string(kMaxVersion) + ")");
   }
   RouterFile f;
+  if (version == 2) {
+    const auto& k = r.Get(root, "kmeans", "kmeans");
+    if (!k.is_object()) r.Fail("kmeans", "expected an object {\"k\": K, \"seed\": S}");
+    f.kmeans.k = static_cast<int>(r.Int(k, "k", "kmeans.k", 2, KMeansSettings::kMaxK));
+    f.kmeans.seed = static_cast<uint64_t>(r.Int(k, "seed", "kmeans.seed", 0, INT64_MAX));
+  } else if (root.contains("kmeans")) {
+    r.Fail("kmeans", "only in version 2 files (version 1 holds one centroid per task)");
+  }
   const auto& e = r.Get(root, "embedder", "embedder");
   if (!e.is_object()) r.Fail("embedder", "expected an object");
   f.embedder.name = r.String(e, "name", "embedder.name");
@@ -126,17 +153,20 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
     task.template_spec = r.String(t, "template", field + ".template");
     task.records = r.Int(t, "records", field + ".records", 1, int64_t{1} << 50);
     task.skipped = r.Int(t, "skipped", field + ".skipped", 0, int64_t{1} << 50);
-    const auto& c = r.Get(t, "centroid", field + ".centroid");
-    if (!c.is_array() || c.size() != static_cast<size_t>(f.embedder.dim)) {
-      r.Fail(field + ".centroid", "expected " + std::to_string(f.embedder.dim) +
-                                      " numbers (embedder.dim), got " +
-                                      (c.is_array() ? std::to_string(c.size()) : std::string("no list")));
-    }
-    for (size_t j = 0; j < c.size(); ++j) {
-      if (!c[j].is_number() || !std::isfinite(c[j].get<double>())) {
-        r.Fail(field + ".centroid[" + std::to_string(j) + "]", "expected a finite number");
+    task.centroid = r.Vector(r.Get(t, "centroid", field + ".centroid"), field + ".centroid", f.embedder.dim);
+    if (version == 2) {
+      const std::string pf = field + ".prototypes";
+      const auto& p = r.Get(t, "prototypes", pf);
+      const int64_t most = std::min<int64_t>(f.kmeans.k, task.records);
+      if (!p.is_array() || p.empty() || static_cast<int64_t>(p.size()) > most) {
+        r.Fail(pf, "expected a list of 1 to " + std::to_string(most) +
+                       " prototypes (at most kmeans.k and the task's records), got " +
+                       (p.is_array() ? std::to_string(p.size()) : std::string("no list")));
       }
-      task.centroid.push_back(c[j].get<float>());
+      for (size_t j = 0; j < p.size(); ++j)
+        task.prototypes.push_back(r.Vector(p[j], pf + "[" + std::to_string(j) + "]", f.embedder.dim));
+    } else if (t.contains("prototypes")) {
+      r.Fail(field + ".prototypes", "only in version 2 files (a version 1 task has one centroid)");
     }
     f.tasks.push_back(std::move(task));
   }
@@ -149,16 +179,27 @@ std::string RouterFile::Serialize() const {
   const ordered_json e = {{"name", embedder.name},       {"sha256", embedder.sha256},
                           {"dim", embedder.dim},         {"max_seq_length", embedder.max_seq_length},
                           {"pooling", embedder.pooling}, {"normalize", embedder.normalize}};
-  std::string out = "{\"format\": \"" + std::string(kFormat) +
-                    "\", \"version\": " + std::to_string(kVersion) + ",\n \"embedder\": " + e.dump() +
-                    ",\n \"tasks\": [";
+  const auto numbers = [](const std::vector<float>& v) {
+    ordered_json a = ordered_json::array();
+    for (float x : v) a.push_back(FloatForJson(x));
+    return a;
+  };
+  std::string out = "{\"format\": \"" + std::string(kFormat) + "\", \"version\": " + std::to_string(version()) +
+                    ",\n \"embedder\": " + e.dump();
+  if (version() == 2) {
+    out += ",\n \"kmeans\": " + ordered_json{{"k", kmeans.k}, {"seed", kmeans.seed}}.dump();
+  }
+  out += ",\n \"tasks\": [";
   for (size_t i = 0; i < tasks.size(); ++i) {
     const RouterTask& t = tasks[i];
-    ordered_json centroid = ordered_json::array();
-    for (float v : t.centroid) centroid.push_back(FloatForJson(v));
-    const ordered_json task = {
-        {"name", t.name},       {"source", t.source},   {"template", t.template_spec},
-        {"records", t.records}, {"skipped", t.skipped}, {"centroid", std::move(centroid)}};
+    TL_CHECK_MSG((version() == 2) == !t.prototypes.empty(), "prototypes exactly in a version 2 file");
+    ordered_json task = {{"name", t.name},       {"source", t.source},   {"template", t.template_spec},
+                         {"records", t.records}, {"skipped", t.skipped}, {"centroid", numbers(t.centroid)}};
+    if (!t.prototypes.empty()) {
+      ordered_json p = ordered_json::array();
+      for (const auto& v : t.prototypes) p.push_back(numbers(v));
+      task["prototypes"] = std::move(p);
+    }
     out += (i ? ",\n  " : "\n  ") + task.dump();
   }
   return out + "\n ]}\n";

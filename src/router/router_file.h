@@ -9,6 +9,24 @@
 //
 // A centroid is the mean of the tasks' L2-normalised record embeddings (as
 // the reference computes it: not re-normalised).
+//
+// Version 2 (`router build --prototypes K`, K > 1) adds several prototypes
+// per task — the clusters of spherical k-means over the task's embeddings —
+// and the k-means settings; every task keeps its centroid:
+//
+//   {"format": "tokenlora-router", "version": 2, "embedder": {...},
+//    "kmeans": {"k": 8, "seed": 0},
+//    "tasks": [{"name": ..., "records": 7473, "skipped": 0, "centroid": [384 numbers],
+//               "prototypes": [[384 numbers], ...]}, ...]}
+//
+// A task has 1..k prototypes (fewer when it has fewer distinct records), at
+// most `records`, largest cluster first; each is its cluster's mean embedding,
+// not re-normalised, like the centroid (cosine ignores the length). A file
+// whose tasks have one prototype each is written as version 1 (`--prototypes
+// 1` writes today's file byte for byte), and version 1 files load unchanged:
+// the centroid is then the task's one prototype. Builds that read only
+// version 1 refuse version 2 by its number instead of silently ignoring the
+// prototypes.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +51,24 @@ struct RouterTask {
   int64_t records = 0;          // records embedded
   int64_t skipped = 0;          // bad records skipped (--skip-bad)
   std::vector<float> centroid;  // [dim]
+  // [n_prototypes][dim] in a version 2 file; empty in a version 1 file
+  // (the centroid is then the one prototype; router.h TaskSimilarities).
+  std::vector<std::vector<float>> prototypes;
+};
+
+// The k-means settings of a version 2 file (k = 0: version 1, none).
+struct KMeansSettings {
+  static constexpr int kMaxK = 4096;
+  int k = 0;          // prototypes asked for per task, 0 or 1..kMaxK
+  uint64_t seed = 0;  // k-means++ seeding
 };
 
 struct RouterFile {
   EmbedderIdentity embedder;
   std::vector<RouterTask> tasks;
+  KMeansSettings kmeans;  // k > 0 iff the tasks carry prototypes (version 2)
+
+  int version() const { return kmeans.k > 0 ? 2 : 1; }
 
   std::vector<std::string> TaskNames() const;
   // Throws InputError naming the file and field.

@@ -76,6 +76,14 @@ TEST_F(HardeningCliTest, RoutingFlagsAreCheckedAndNamedAsTyped) {
   }
   ExpectRefused("generate -m " + model_ + " -p hi --router r.json --adapter a=x --route-top-k 0",
                 {"--route-top-k", "expected an integer >= 1, got 0"});
+  for (const std::string s : {"mean", "softmax:0", "softmax:x"}) {
+    ExpectRefused("route --router r.json --score " + s + " hello", {"--score", "'" + s + "'", "softmax:T"});
+    ExpectRefused("router eval --router r.json --task a=x.jsonl --score " + s, {"--score", "'" + s + "'"});
+    ExpectRefused("generate -m " + model_ + " -p hi --router r.json --adapter a=x --route-score " + s,
+                  {"--route-score", "'" + s + "'"});
+  }
+  ExpectRefused("router build --task a=x.jsonl -o r.json --prototypes 0", {"--prototypes", "[1, 4096], got 0"});
+  ExpectRefused("router build --task a=x.jsonl -o r.json --seed -1", {"--seed", "got -1"});
 }
 
 // Sizes: -c beyond the model's context is refused with what fits; a prompt

@@ -113,6 +113,8 @@ TEST_F(BatchCliTest, EveryLineEqualsItsRequestAlone) {
       {{{"prompt", "mats and cats"}, {"router", dir_ + "/router.json"}, {"route_policy", "softmax"},
         {"route_temperature", 0.2}, {"route_window", "last:3"}, {"route_every", 1}},
        "-n 7" + r + " --route-every 1 --route-policy softmax --route-temperature 0.2 --route-window last:3"},
+      {{{"prompt", "cats on mats"}, {"router", dir_ + "/router.json"}, {"route_score", "softmax:0.1"}},
+       "-n 7" + r + " --route-score softmax:0.1"},
   };
   // Lines without "mix"/"router" use the command's flags (here: every adapter at weight 1).
   ExpectBatchEqualsAlone(dir_, common_, cases, "-n 7 --parallel 3 --batch-tokens 8 --embedder " + embedder_);
@@ -157,6 +159,7 @@ TEST_F(BatchCliTest, BadLinesAndFlagsExitWithTwoAndSayWhere) {
       {"{\"prompt\": \"a\", \"max_tokens\": -3}\n", "", "'max_tokens' should be a whole number >= 0"},
       {"{\"prompt\": \"a\", \"route_every\": 2}\n", "", "need a router"},
       {"{\"prompt\": \"a\", \"route_window\": \"last:0\"}\n", "", "route_window"},
+      {"{\"prompt\": \"a\", \"route_score\": \"mean\"}\n", "", "route_score: 'mean': unknown score"},
       {"{\"prompt\": \"a\", \"route_temperature\": 0}\n", "", "'route_temperature' should be > 0"},
       {"{\"prompt\": \"a\", \"trace\": true}\n", "", "not routed"},
       {"{\"prompt\": \"a\", \"temperature\": -1}\n", "", "temperature"},

@@ -101,6 +101,45 @@ TEST_F(RoutingCliTest, BadRoutingFlagsExitWithTwoAndSayWhy) {
   }
 }
 
+// A router with several prototypes per task, built and measured through the
+// binary, routes generate under every score rule.
+TEST_F(RoutingCliTest, PrototypeRouterBuildsEvaluatesAndRoutes) {
+  const char* texts[] = {"the cat sat", "cat cat", "the mat", "on the mat .", "sat on the", "mat cat ."};
+  std::string tasks;
+  for (size_t t = 0; t < kTasks.size(); ++t) {
+    std::ofstream out(dir_ + "/" + kTasks[t] + ".jsonl");
+    for (size_t i = 0; i < 6; ++i) out << "{\"t\": \"" << texts[(i + 2 * t) % 6] << " " << kTasks[t] << "\"}\n";
+    tasks += " --task " + kTasks[t] + "=" + dir_ + "/" + kTasks[t] + ".jsonl:{t}";
+  }
+  const std::string cache = " --embeddings-cache " + dir_ + "/cache --embedder " + embedder_;
+  const auto b = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + cache + " -o " + dir_ + "/p.json");
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(b.out.find("math: 3 prototypes (records per prototype:"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("(version 2)"), std::string::npos) << b.out;
+  const RouterFile f = RouterFile::Load(dir_ + "/p.json");
+  EXPECT_EQ(f.kmeans.k, 3);
+  EXPECT_EQ(f.kmeans.seed, 4u);
+  // The same build again reads every task from the cache, and writes the same bytes.
+  const auto again = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + cache + " -o " + dir_ + "/q.json");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("code: 6 embeddings from the cache"), std::string::npos) << again.out;
+  EXPECT_EQ(ReadTextFile(dir_ + "/q.json"), ReadTextFile(dir_ + "/p.json"));
+
+  const auto ev = RunTokenlora("router eval --router " + dir_ + "/p.json" + tasks + cache + " --score softmax:0.1");
+  ASSERT_EQ(ev.code, 0) << ev.out;
+  EXPECT_NE(ev.out.find("tasks scored by softmax:0.1 over prototypes"), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("overall: "), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("embeddings from the cache"), std::string::npos) << ev.out;
+
+  const std::string gen = "generate -m " + model_ + " -p 'the cat sat on the mat' -n 4 --ignore-eos --router " +
+                          dir_ + "/p.json --embedder " + embedder_ + adapters_;
+  for (const char* score : {"max", "softmax:0.05", "centroid"}) {
+    const auto r = RunTokenlora(gen + " --route-score " + score);
+    ASSERT_EQ(r.code, 0) << score << "\n" << r.out;
+    EXPECT_NE(r.out.find("router: 2 calls"), std::string::npos) << r.out;
+  }
+}
+
 // The real thing, as scripts/demo runs it: SmolLM2-135M-Instruct,
 // all-MiniLM-L6-v2, the router built from the paper's four task data sets and
 // the four adapters trained for the default model (adapters/).

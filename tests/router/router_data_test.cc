@@ -210,8 +210,8 @@ TEST(Progress, Durations) {
 RouterFile SmallRouterFile() {
   RouterFile f;
   f.embedder = {"tiny", std::string(64, 'a'), 3, 8, "mean", true};
-  f.tasks.push_back({"math", "m.jsonl[:10]", "gsm8k", 10, 1, {0.1f, -0.2f, 1.0f / 3.0f}});
-  f.tasks.push_back({"code", "c.jsonl", "{instruction}\n", 4, 0, {1e-8f, 0.5f, -123.456f}});
+  f.tasks.push_back({"math", "m.jsonl[:10]", "gsm8k", 10, 1, {0.1f, -0.2f, 1.0f / 3.0f}, {}});
+  f.tasks.push_back({"code", "c.jsonl", "{instruction}\n", 4, 0, {1e-8f, 0.5f, -123.456f}, {}});
   return f;
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <fstream>
 
@@ -148,7 +149,10 @@ TEST(Policy, TemperatureIsCheckedAndErrorsNameTheTypedFlag) {
 
 class TinyEmbedder : public ::testing::Test {
  protected:
-  void SetUp() override { embedder_ = Embedder::Load(testing::WriteTinyBert(testing::TinyBert()), 2); }
+  void SetUp() override {
+    dir_ = testing::WriteTinyBert(testing::TinyBert());
+    embedder_ = Embedder::Load(dir_, 2);
+  }
 
   // The embedding of exactly these pieces, from scratch.
   std::vector<float> Fresh(const std::vector<int32_t>& pieces) {
@@ -159,6 +163,7 @@ class TinyEmbedder : public ::testing::Test {
     embedder_->model().Embed({&ids, 1}, pool, ws, out.data());
     return out;
   }
+  std::string dir_;
   std::unique_ptr<Embedder> embedder_;
 };
 
@@ -241,6 +246,64 @@ TEST_F(TinyEmbedder, BuildEvalAndRoute) {
       [&] { EvaluateRouter(file, *embedder_, RoutingPolicy{}, {TaskSpec::Parse("dogs=x.jsonl:{t}")}, o); },
       "--task dogs: not a task of the router (cats, mats)");
   ExpectInputError([&] { BuildRouter({specs[0], specs[0]}, *embedder_, o); }, "--task cats is given twice");
+}
+
+// --prototypes 1 writes the centroid exactly as before prototypes existed
+// (the double-precision mean of the normalised embeddings, a version 1 file);
+// K > 1 keeps that centroid and adds the k-means prototypes; the embeddings
+// cache gives the same file without running the encoder.
+TEST_F(TinyEmbedder, PrototypesAndTheEmbeddingsCache) {
+  const std::string dir = TempDir();
+  const std::vector<std::string> texts = {"the cat sat", "the cats", "cat", "on the mat .", "mat mat", "sat on"};
+  std::string jsonl;
+  for (const std::string& t : texts) jsonl += "{\"t\": \"" + t + "\"}\n";
+  WriteFileAtomically(dir + "/p.jsonl", jsonl);
+  RecordOptions o;
+  o.progress = false;
+  const std::vector<TaskSpec> specs = {TaskSpec::Parse("all=" + dir + "/p.jsonl:{t}"),
+                                       TaskSpec::Parse("two=" + dir + "/p.jsonl[:2]:{t}")};
+  const RouterFile one = BuildRouter(specs, *embedder_, o);
+  EXPECT_EQ(one.version(), 1);
+  // Today's centroid, computed as the builder did before prototypes: bit for bit.
+  std::vector<float> e(texts.size() * 16);
+  embedder_->EmbedBatch(texts, e.data());
+  std::vector<double> sum(16, 0.0);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    double sq = 0.0;
+    for (size_t j = 0; j < 16; ++j) sq += double{e[i * 16 + j]} * e[i * 16 + j];
+    const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
+    for (size_t j = 0; j < 16; ++j) sum[j] += e[i * 16 + j] * inv;
+  }
+  for (size_t j = 0; j < 16; ++j) EXPECT_EQ(one.tasks[0].centroid[j], static_cast<float>(sum[j] / 6)) << j;
+  EXPECT_EQ(BuildRouter(specs, *embedder_, o, {1, 99, 100}).Serialize(), one.Serialize());
+
+  const RouterFile three = BuildRouter(specs, *embedder_, o, {3, 0, 100});
+  EXPECT_EQ(three.version(), 2);
+  EXPECT_EQ(three.kmeans.k, 3);
+  EXPECT_EQ(three.tasks[0].prototypes.size(), 3u);
+  EXPECT_EQ(three.tasks[1].prototypes.size(), 2u);  // two records: two prototypes at most
+  for (size_t t = 0; t < 2; ++t) EXPECT_EQ(three.tasks[t].centroid, one.tasks[t].centroid);
+  const RouterFile again = RouterFile::Parse(three.Serialize(), "three.json");
+  EXPECT_EQ(again.Serialize(), three.Serialize());
+
+  // A cache hit gives the same file; a different text is a miss.
+  o.embeddings_cache = dir + "/cache";
+  const std::string built = BuildRouter(specs, *embedder_, o, {3, 0, 100}).Serialize();
+  EXPECT_EQ(built, three.Serialize());
+  size_t entries = 0;
+  for (const auto& f : std::filesystem::directory_iterator(o.embeddings_cache)) entries += f.path().extension() == ".emb";
+  EXPECT_EQ(entries, 2u);
+  EXPECT_EQ(BuildRouter(specs, *embedder_, o, {3, 0, 100}).Serialize(), built);
+  // The int8 encoder's embeddings are cached apart from f32's.
+  auto int8 = Embedder::Load(dir_, 2, EncoderPrecision::kInt8);
+  BuildRouter(specs, *int8, o, {3, 0, 100});
+  entries = 0;
+  for (const auto& f : std::filesystem::directory_iterator(o.embeddings_cache)) entries += f.path().extension() == ".emb";
+  EXPECT_EQ(entries, 4u);
+  // router eval reads the same cache and scores the tasks by their prototypes.
+  RoutingPolicy max = RoutingPolicy::Make("paper", 0, 1, "", three.TaskNames());
+  const RouterEval ev = EvaluateRouter(three, *embedder_, max, {specs[0]}, o);
+  EXPECT_EQ(ev.Total(0), 6);
 }
 
 // MiniLM end to end: centroids from the same records and the prompts' weights,
