@@ -105,7 +105,7 @@ RoutingRequest ParseRouting(const json& r) {
     throw BadRequest("'routing' should be an object like {\"every\": 2, \"kv_policy\": \"keep\"}, got " + Short(r),
                      "routing", "invalid_type");
   }
-  CheckKnown(r, {"every", "kv_policy", "policy", "temperature", "window", "weights", "adapters", "mix_mode"},
+  CheckKnown(r, {"every", "kv_policy", "policy", "temperature", "window", "weights", "adapters", "mix_mode", "score"},
              "routing ");
   RoutingRequest out;
   if (r.contains("every")) {
@@ -137,6 +137,13 @@ RoutingRequest ParseRouting(const json& r) {
       out.window = RouteWindow::Parse(String(r["window"], "routing.window"));
     } catch (const InputError& e) {
       throw BadRequest(std::string("routing.window: ") + e.what(), "routing.window");
+    }
+  }
+  if (r.contains("score")) {
+    try {
+      out.score = PrototypeScore::Parse(String(r["score"], "routing.score"), "routing.score");
+    } catch (const InputError& e) {
+      throw BadRequest(e.what(), "routing.score");
     }
   }
   if (r.contains("weights")) {

@@ -59,8 +59,9 @@ struct RoutingRequest {
   std::optional<std::vector<std::pair<std::string, float>>> weights;
   std::optional<std::vector<std::string>> adapters;  // route among these router tasks only
   std::optional<MixMode> mix_mode;                   // how a row's adapters are mixed
-  // Whether a router field is given (every ... window, adapters): the request is routed.
-  bool wants_router() const { return every || kv_policy || policy || temperature || window || adapters; }
+  std::optional<PrototypeScore> score;               // a task's score from its prototypes (max, softmax:T, centroid)
+  // Whether a router field is given (every ... window, adapters, score): the request is routed.
+  bool wants_router() const { return every || kv_policy || policy || temperature || window || adapters || score; }
 };
 
 // POST /v1/completions and /v1/chat/completions.

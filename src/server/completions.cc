@@ -257,6 +257,7 @@ void HttpServer::HandleCompletion(const httplib::Request& req, httplib::Response
         if (r.routing.every) routing.route_every = *r.routing.every;
         if (r.routing.kv_policy) routing.kv_policy = *r.routing.kv_policy;
         if (r.routing.window) routing.window = *r.routing.window;
+        if (r.routing.score) routing.score = *r.routing.score;
         if (r.routing.policy || r.routing.temperature) {
           const Router& router = *engine.resources().router;
           static const char* const kNames[] = {"paper", "softmax", "top-k", "uniform", "fixed"};

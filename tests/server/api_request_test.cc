@@ -123,6 +123,13 @@ TEST(ApiRequest, RoutingExtension) {
             "routing.window");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"temperature": -1}})", false).param(),
             "routing.temperature");
+  const CompletionRequest sc =
+      ParseCompletionRequest(R"({"model": "m", "prompt": "x", "routing": {"score": "softmax:0.02"}})", false);
+  ASSERT_TRUE(sc.routing.score.has_value());
+  EXPECT_EQ(sc.routing.score->Describe(), "softmax:0.02");
+  EXPECT_TRUE(sc.routing.wants_router());
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"score": "best"}})", false).param(), "routing.score");
+  EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": "x", "routing": {"score": 3}})", false).param(), "routing.score");
   const CompletionRequest sub = ParseCompletionRequest(
       R"({"model": "m", "prompt": "x", "routing": {"adapters": ["a", "b"], "mix_mode": "peft04-linear"}})", false);
   EXPECT_EQ(*sub.routing.adapters, (std::vector<std::string>{"a", "b"}));
