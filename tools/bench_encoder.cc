@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "kernels/int8_matmul.h"
 #include "model/bert/bert_model.h"
+#include "router/policy.h"
 
 namespace tokenlora::cli {
 namespace {
@@ -21,16 +22,6 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double Cosine(const float* a, const float* b, int n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < n; ++i) {
-    ab += double{a[i]} * b[i];
-    aa += double{a[i]} * a[i];
-    bb += double{b[i]} * b[i];
-  }
-  return ab / std::sqrt(std::max(aa * bb, 1e-30));
 }
 
 }  // namespace
@@ -82,7 +73,8 @@ int RunEncoderBench(const EncoderBenchArgs& a) {
     }
     double min_cos = 1;
     for (int w = 0; w < a.batch; ++w) {
-      min_cos = std::min(min_cos, Cosine(out[0].data() + w * dim, out[1].data() + w * dim, dim));
+      const size_t n = static_cast<size_t>(dim), at = static_cast<size_t>(w) * n;
+      min_cos = std::min(min_cos, double{CosineSimilarity({out[0].data() + at, n}, {out[1].data() + at, n})});
     }
     // Calls per rep: about 0.2 s of f32 work, at least 3.
     const auto t0 = std::chrono::steady_clock::now();

@@ -9,25 +9,6 @@
 #include "router/router.h"
 
 namespace tokenlora {
-namespace {
-
-double CosineOf(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    ab += double{a[i]} * b[i];
-    aa += double{a[i]} * a[i];
-    bb += double{b[i]} * b[i];
-  }
-  return ab / std::sqrt(std::max(aa * bb, 1e-300));
-}
-
-// The router's task similarities (its prototypes scored by `score`).
-std::vector<float> SimilaritiesOf(const RouterFile& file, const float* e, size_t dim, const PrototypeScore& score) {
-  return TaskSimilarities(file, {e, dim}, score);
-}
-
-}  // namespace
-
 double PrecisionComparison::ShareCosineAtLeast(double threshold) const {
   if (cosine.empty()) return 0;
   return static_cast<double>(std::count_if(cosine.begin(), cosine.end(), [&](double c) { return c >= threshold; })) /
@@ -109,10 +90,10 @@ PrecisionComparison ComparePrecision(const RouterFile& file, Embedder& reference
         const float* a = ref.data() + i * dim;
         const float* b = cand.data() + i * dim;
         c.pieces.push_back(static_cast<int>(reference.model().tokenizer().Encode(texts[i], false).size()));
-        c.cosine.push_back(CosineOf(a, b, dim));
-        std::vector<float> sa = SimilaritiesOf(file, a, dim, policy.score);
+        c.cosine.push_back(CosineSimilarity({a, dim}, {b, dim}));
+        std::vector<float> sa = TaskSimilarities(file, {a, dim}, policy.score);
         const std::vector<float> wa = policy.Weights(sa);
-        const std::vector<float> wb = policy.Weights(SimilaritiesOf(file, b, dim, policy.score));
+        const std::vector<float> wb = policy.Weights(TaskSimilarities(file, {b, dim}, policy.score));
         std::sort(sa.rbegin(), sa.rend());
         c.top_gap.push_back(sa.size() < 2 ? 1.0 : double{sa[0]} - sa[1]);
         double diff = 0;

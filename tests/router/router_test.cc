@@ -21,19 +21,11 @@
 namespace tokenlora {
 namespace {
 
+using testing::ExpectInputError;
+
 using nlohmann::json;
 using testing::SourcePath;
 using testing::TempDir;
-
-template <typename Fn>
-void ExpectInputError(Fn&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an InputError containing: " << needle;
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 struct RouterGolden {
   json meta;

@@ -2,10 +2,14 @@
 // files of tests/golden/router (made by scripts/make_golden_router.py).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace tokenlora::testing {
 
@@ -27,5 +31,16 @@ std::vector<float> ReadF16File(const std::string& path);
 std::vector<float> ReadF32File(const std::string& path);
 
 double Cosine(const float* a, const float* b, size_t n);
+
+// fn() throws an InputError whose message contains `needle`.
+template <typename Fn>
+void ExpectInputError(Fn&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an InputError containing: " << needle;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace tokenlora::testing
