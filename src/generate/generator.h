@@ -24,6 +24,16 @@ struct GenerateOptions {
   std::vector<std::string> stop_strings;
   int ctx_size = 0;             // 0: prompt + max_new_tokens, capped by the model's context
   bool stop_at_eos = true;
+  // The reference code's loop (jb-01/LoRA-TLE): after every token the text
+  // (prompt + output) is decoded and tokenized again from scratch, so e.g.
+  // two "\n" tokens can come back as one "\n\n"; when the ids change, the
+  // whole text is run again on the new ids. With stop_at_eos false an
+  // end-of-generation token is dropped as the reference's decoding drops it
+  // (the text stays as it was): greedy decoding would pick it again at every
+  // step until the total limit, so the sequence ends there with that text;
+  // sampled decoding draws again from the same logits (what the next step
+  // would compute).
+  bool retokenize = false;
   int prefill_batch = 256;
   // Stop once prompt + output hold this many tokens; 0: no such limit. (The
   // paper's reference code generates until 256 tokens in all.)

@@ -8,6 +8,11 @@
 namespace tokenlora {
 namespace {
 
+// GenerateOptions::retokenize with sampling: draws after an end-of-text
+// token before giving up (at temperature 0.9 the reference's model rarely
+// puts more than a few percent on it).
+constexpr int kMaxEndOfTextRedraws = 1000;
+
 double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Length of the longest suffix of `text` that is a proper prefix of a stop
@@ -54,7 +59,8 @@ void Sequence::Admit(std::unique_ptr<KvCache> kv, std::chrono::steady_clock::tim
 
 void Sequence::PrepareStep(bool weights_changed) {
   step_prepared_ = true;
-  if (weights_changed && step_ > 0 && schedule_ != nullptr && schedule_->recompute_past()) {
+  // (Not decoding at a later step: the feed is already the whole text.)
+  if (weights_changed && step_ > 0 && decoding_ && schedule_ != nullptr && schedule_->recompute_past()) {
     // Every past key/value again under the new weights: the whole text as
     // one feed, as a fresh run would compute it.
     kv_->Truncate(0);
@@ -97,9 +103,23 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
                       "large (or a corrupt model/adapter file)?", now);
     }
   }
-  if (request_.on_token) raw_logits_.assign(logits.begin(), logits.end());
-  const int32_t next = sampler_.Sample(logits, history_, result_.output_ids.size());
-  if (o.stop_at_eos && model_.tokenizer().IsEndOfGeneration(next)) return Finish("eos", now);
+  const Tokenizer& tok = model_.tokenizer();
+  const bool redraw_eos = o.retokenize && !o.stop_at_eos && o.sampling.temperature > 0;
+  if (request_.on_token || redraw_eos) raw_logits_.assign(logits.begin(), logits.end());
+  int32_t next = sampler_.Sample(logits, history_, result_.output_ids.size());
+  if (o.retokenize && !o.stop_at_eos && tok.IsEndOfGeneration(next)) {
+    // Dropped from the text, so the next step would see the same ids: greedy
+    // picks it again until the limit (end now, same text); sampling draws
+    // again from the same logits.
+    if (!redraw_eos) return Finish("eos", now);
+    std::vector<float> again(raw_logits_.size());
+    for (int draw = 0; draw < kMaxEndOfTextRedraws && tok.IsEndOfGeneration(next); ++draw) {
+      again = raw_logits_;
+      next = sampler_.Sample(again, history_, result_.output_ids.size());
+    }
+    if (tok.IsEndOfGeneration(next)) return Finish("eos", now);
+  }
+  if (o.stop_at_eos && tok.IsEndOfGeneration(next)) return Finish("eos", now);
   if (request_.on_token) request_.on_token(next, raw_logits_);
   result_.output_ids.push_back(next);
   history_.push_back(next);
@@ -121,16 +141,33 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
   Emit(pending_.size() - HeldBackLength(pending_, o.stop_strings));
   if (cancel_requested_) return Finish("cancelled", now);
   if (i + 1 == o.max_new_tokens) return Finish("length", now);  // no need to run the last token
+  const bool ids_changed = o.retokenize && Retokenize();
   if (o.max_total_tokens > 0 && static_cast<int>(history_.size()) >= o.max_total_tokens) {
     return Finish("length", now);
   }
-  if (kv_->n_past() >= kv_->capacity()) return Finish("context_full", now);
+  const size_t positions_needed = ids_changed ? history_.size() : static_cast<size_t>(kv_->n_past()) + 1;
+  if (positions_needed > static_cast<size_t>(kv_->capacity())) return Finish("context_full", now);
   step_ = i + 1;
-  feed_.assign(1, next);
-  feed_done_ = 0;
   step_prepared_ = false;
+  feed_done_ = 0;
+  if (ids_changed) {  // the whole text again, on its new ids
+    kv_->Truncate(0);
+    feed_ = history_;
+    decoding_ = false;
+    result_.recomputed_tokens += static_cast<int>(history_.size()) - 1;
+    return;
+  }
+  feed_.assign(1, next);
   decoding_ = true;
   ++result_.decoded_tokens;
+}
+
+bool Sequence::Retokenize() {
+  const Tokenizer& tok = model_.tokenizer();
+  std::vector<int32_t> ids = tok.EncodeWithBos(tok.Decode(history_, /*skip_special=*/true), /*parse_special=*/false);
+  if (ids == history_) return false;
+  history_ = std::move(ids);
+  return true;
 }
 
 void Sequence::Fail(const std::string& message, std::chrono::steady_clock::time_point now) {

@@ -107,6 +107,9 @@ class Sequence {
  private:
   // Hands the first n pending bytes to on_text.
   void Emit(size_t n);
+  // GenerateOptions::retokenize: the history as the text's fresh
+  // tokenization; true when that changed it (the feed is then the whole text).
+  bool Retokenize();
 
   SequenceId id_;
   SequenceRequest request_;

@@ -101,5 +101,44 @@ TEST_F(GeneratorTest, BadRequestsAreInputErrors) {
   EXPECT_THROW(Run(o), InputError);
 }
 
+
+// GenerateOptions::retokenize is the reference code's loop: every step
+// decodes prompt + output, tokenizes it from scratch and runs it. Here that
+// loop is written out with fresh one-token generations on the re-encoded
+// ids; the sequence (which re-runs the text only when its ids change) must
+// pick the same tokens. The tiny model's random tokens re-merge often.
+TEST_F(GeneratorTest, RetokenizePicksWhatTheReferenceLoopPicks) {
+  const Tokenizer& tok = model_->tokenizer();
+  // The prompt spelled one character per token, which its first
+  // re-tokenization merges: the ids change, the text is run again.
+  const std::string text = tok.Decode(testing::TinyPromptIds(), true);
+  std::vector<int32_t> prompt = tok.EncodeWithBos("", false);
+  for (const char c : text) {
+    for (const int32_t id : tok.Encode(std::string(1, c), false)) prompt.push_back(id);
+  }
+  ASSERT_NE(prompt, tok.EncodeWithBos(text, false)) << "the tiny tokenizer merges nothing";
+  GenerateOptions o;
+  o.max_new_tokens = 24;
+  o.stop_at_eos = false;
+  o.retokenize = true;
+  ThreadPool pool(2);
+  Generator g(*model_, pool);
+  const GenerateResult r = g.Generate(prompt, o);
+  EXPECT_GT(r.recomputed_tokens, 0) << "no re-tokenization changed the ids: the test does not test it";
+
+  std::vector<int32_t> ids = prompt, expected;
+  GenerateOptions one;
+  one.max_new_tokens = 1;
+  one.stop_at_eos = false;
+  while (expected.size() < r.output_ids.size()) {
+    const GenerateResult step = g.Generate(ids, one);
+    ASSERT_EQ(step.output_ids.size(), 1u);
+    expected.push_back(step.output_ids[0]);
+    ids.push_back(step.output_ids[0]);
+    ids = tok.EncodeWithBos(tok.Decode(ids, true), false);
+  }
+  EXPECT_EQ(r.output_ids, expected);
+}
+
 }  // namespace
 }  // namespace tokenlora
