@@ -175,7 +175,10 @@ RunFn AddRouterCommand(CLI::App& app) {
       cmd->add_subcommand("build", "Embed each task's records and write their centroids to a router file");
   build->add_option("--embedder", a->embedder,
                     "sentence-transformers directory (default: models/all-MiniLM-L6-v2)");
-  build->add_option("--task", a->tasks, kTaskHelp)->required();
+  build->add_option("--task", a->tasks,
+                    std::string(kTaskHelp) + "; a NAME given again with another file or slice pools their "
+                    "records into one task (e.g. ARC train + test, as the reference's centroid)")
+      ->required();
   build->add_option("-o,--output", a->output, "router file to write (atomically)")->required();
   build->add_option("--prototypes", a->prototypes.k,
                     "prototypes per task: 1 = the paper's centroid alone (a version 1 file); K > 1 adds "

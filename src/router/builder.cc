@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -16,13 +17,43 @@
 namespace tokenlora {
 namespace {
 
+// A NAME may come several times with different files or slices: its
+// records are pooled (Hugging Face's "train+test"), so the templates must
+// agree; the same file and slice twice would count records twice.
 void CheckUniqueTasks(const std::vector<TaskSpec>& tasks) {
   if (tasks.empty()) throw InputError("no --task given (NAME=FILE.jsonl[:TEMPLATE], one per adapter)");
-  std::set<std::string> names;
+  std::set<std::string> sources;
+  std::map<std::string, std::string> template_of;
   for (const TaskSpec& t : tasks) {
-    if (!names.insert(t.name).second) throw InputError("--task " + t.name + " is given twice");
-    t.Template();  // fail on a bad template before hours of embedding
+    if (!sources.insert(t.name + "=" + t.Describe()).second) throw InputError("--task " + t.name + " is given twice");
+    const std::string tmpl = t.Template().spec();  // fails on a bad template before hours of embedding
+    const auto [it, fresh] = template_of.emplace(t.name, tmpl);
+    if (!fresh && it->second != tmpl) {
+      throw InputError("--task " + t.name + " is given with two templates ('" + it->second + "' and '" + tmpl +
+                       "'): the files of one task are pooled, so they need one template");
+    }
   }
+}
+
+// Specs of one name merged into the first (in order of first appearance),
+// their embeddings concatenated.
+void PoolRepeatedTasks(std::vector<TaskSpec>& specs, std::vector<TaskEmbeddings>& embeddings) {
+  std::vector<TaskSpec> out_specs;
+  std::vector<TaskEmbeddings> out;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    size_t j = 0;
+    while (j < out_specs.size() && out_specs[j].name != specs[i].name) ++j;
+    if (j == out_specs.size()) {
+      out_specs.push_back(specs[i]);
+      out.push_back(std::move(embeddings[i]));
+      continue;
+    }
+    out_specs[j].pooled_sources += " + " + specs[i].Describe();
+    out[j].rows.insert(out[j].rows.end(), embeddings[i].rows.begin(), embeddings[i].rows.end());
+    out[j].skipped += embeddings[i].skipped;
+  }
+  specs = std::move(out_specs);
+  embeddings = std::move(out);
 }
 
 void RequireRecords(const TaskSpec& spec, const TaskEmbeddings& emb) {
@@ -146,7 +177,9 @@ RouterFile BuildRouter(const std::vector<TaskSpec>& tasks, Embedder& embedder, c
     embeddings.push_back(EmbedTask(spec, embedder, o));
     RequireRecords(spec, embeddings.back());  // at once, not after embedding the tasks that follow
   }
-  return BuildRouterFromEmbeddings(tasks, embedder.identity(), embeddings, p);
+  std::vector<TaskSpec> pooled = tasks;
+  PoolRepeatedTasks(pooled, embeddings);
+  return BuildRouterFromEmbeddings(pooled, embedder.identity(), embeddings, p);
 }
 
 int64_t RouterEval::Total(size_t row) const {

@@ -128,7 +128,7 @@ RecordTemplate TaskSpec::Template() const {
                    "squad, codealpaca; or a custom one such as ':Question: {question}')");
 }
 
-std::string TaskSpec::Describe() const { return file + slice.text; }
+std::string TaskSpec::Describe() const { return file + slice.text + pooled_sources; }
 
 TaskSpec TaskSpec::FromFile(std::string name, const std::string& file_with_slice) {
   TaskSpec spec;

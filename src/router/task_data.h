@@ -43,6 +43,7 @@ struct TaskSpec {
   RecordSlice slice;
   std::string template_spec;  // "" = the built-in template named like the task
   std::string flag = "--task";  // the flag that gave it, named in errors ("--data", "--val" for train)
+  std::string pooled_sources;   // " + FILE[SLICE]..." of later --task NAME=... pooled into this one (router build)
 
   // NAME=FILE[SLICE][:TEMPLATE]. NAME is letters, digits, '_', '-', '.'. In a
   // custom TEMPLATE, \n, \t and \\ stand for newline, tab and backslash (a
@@ -52,7 +53,7 @@ struct TaskSpec {
   static TaskSpec FromFile(std::string name, const std::string& file_with_slice);
   // The template to use; InputError when none was given and NAME is not a built-in.
   RecordTemplate Template() const;
-  std::string Describe() const;  // "FILE[SLICE]"
+  std::string Describe() const;  // "FILE[SLICE]" (+ pooled_sources)
 };
 
 // Non-blank lines of a JSONL file, counted once up front.
