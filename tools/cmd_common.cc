@@ -23,7 +23,7 @@ std::string DefaultModelPath() {
 }
 
 std::string FindBundledPath(const char* env_var, const std::string& rel) {
-  if (const char* env = std::getenv(env_var); env != nullptr && *env != '\0') return env;
+  if (const char* env = env_var != nullptr ? std::getenv(env_var) : nullptr; env != nullptr && *env != '\0') return env;
   std::error_code ec;
   if (fs::exists(rel, ec)) return rel;
   // Next to the source tree of this binary: <root>/build/tools/tokenlora.

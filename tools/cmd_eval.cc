@@ -14,12 +14,51 @@
 #include "eval/evaluator.h"
 #include "eval/task_eval.h"
 #include "eval/task_runs.h"
+#include "eval_suite.h"
 #include "generate/generator.h"
 #include "mixture_args.h"
 #include "model/model.h"
 #include "router/progress.h"
 
 namespace tokenlora::cli {
+
+namespace {
+
+// --suite: the suite sets tasks, data, adapters' weights and routing; the
+// flags that would set them for one run are refused by name.
+template <typename Args>
+int RunSuiteCommand(const Args& a, const CLI::App& cmd) {
+  for (const char* flag : {"--task", "--data", "--every", "-n", "--max-total", "--mix", "--mix-mode", "--route-every",
+                           "--kv-policy", "--route-policy", "--route-temperature", "--route-top-k", "--route-weights",
+                           "--route-window", "--route-score"}) {
+    if (cmd.count(flag) > 0) {
+      throw InputError(std::string("eval --suite: ") + flag +
+                       " is set per task or configuration in the suite file, not on the command line");
+    }
+  }
+  SuiteRunArgs s;
+  s.suite = a.suite;
+  s.out_dir = a.out;
+  s.model = a.model;
+  s.data_dir = a.data_dir;
+  s.configs = a.configs;
+  s.decodings = a.decodings;
+  s.adapters = a.mixture.adapters;
+  s.router = a.mixture.router;
+  s.activations = a.activations;
+  s.kv_type = a.kv_type;
+  s.adapter_type = a.mixture.adapter_type;
+  s.embedder = a.mixture.embedder;
+  s.embedder_precision = a.mixture.embedder_precision;
+  s.limit = a.limit;
+  s.threads = a.threads;
+  s.parallel = cmd.count("--parallel") > 0 ? a.parallel : 8;
+  s.json = a.json;
+  s.quiet = a.quiet;
+  return RunSuite(s);
+}
+
+}  // namespace
 
 RunFn AddEvalCommand(CLI::App& app) {
   struct Args {
@@ -30,14 +69,27 @@ RunFn AddEvalCommand(CLI::App& app) {
     int n_predict = 0, max_total = 0, threads = 0, parallel = 1;
     bool json = false, quiet = false;
     MixtureArgs mixture;
+    std::string suite, configs, decodings, data_dir;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "eval", "Score greedy answers on held-out items of a task (base model, fixed adapters, or routed)");
   cmd->add_option("--task", a->tasks,
                   "gsm8k (exact final number), arc_challenge (answer letter), squad (exact match, also F1), "
-                  "codealpaca (ROUGE-L F); or NAME=FILE, repeatable: several tasks, one summary")
-      ->required();
+                  "codealpaca (ROUGE-L F); or NAME=FILE, repeatable: several tasks, one summary");
+  cmd->add_option("--suite", a->suite,
+                  "run a whole suite instead: 'paper' (the seed paper's table: base, every adapter on every task, "
+                  "uniform mixes, routing once and every k = 1..4, the reference's loop; greedy and sampled) or a "
+                  "suite FILE.json; -o is then its output folder (default eval-NAME), resumable")
+      ->group("Suite");
+  cmd->add_option("--configs", a->configs, "with --suite: only these configurations (comma-separated names)")
+      ->group("Suite");
+  cmd->add_option("--decodings", a->decodings, "with --suite: greedy, sampled or greedy,sampled (default: the suite's)")
+      ->group("Suite");
+  cmd->add_option("--data-dir", a->data_dir,
+                  "with --suite: the data folder its task files are relative to (default: $TOKENLORA_DATA, data/ "
+                  "or ../shared/data beside the checkout)")
+      ->group("Suite");
   cmd->add_option("--data", a->data,
                   "held-out records of the one --task NAME: FILE.jsonl, optionally sliced: FILE.jsonl[:100]");
   cmd->add_option("--limit", a->limit, "score only the first N records (after the slice)")->check(IntRange(1));
@@ -50,17 +102,25 @@ RunFn AddEvalCommand(CLI::App& app) {
       ->check(IntRange(1));
   cmd->add_option("--max-total", a->max_total, "stop when prompt + answer reach this many tokens; 0 = off")
       ->check(IntRange(0));
-  cmd->add_option("-o,--out", a->out, "write every item (output, what was read from it, reference, score) to this JSONL file");
+  cmd->add_option("-o,--out", a->out, "write every item (output, what was read from it, reference, score) to this JSONL file; "
+                  "with --suite: the output folder");
   cmd->add_flag("--json", a->json, "print the summary as one JSON object on stdout");
   AddThreadsOption(cmd, &a->threads);
   AddActivationsOption(cmd, &a->activations);
   AddKvTypeOption(cmd, &a->kv_type);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress bar");
-  cmd->add_option("--parallel", a->parallel, "items generated at once (same predictions at any value)")
+  cmd->add_option("--parallel", a->parallel, "items generated at once (same predictions at any value; --suite default 8)")
       ->check(IntRange(1, 256))
       ->capture_default_str();
   a->mixture.Add(cmd);
   return [a, cmd] {
+    if (!a->suite.empty()) return RunSuiteCommand(*a, *cmd);
+    for (const char* flag : {"--configs", "--decodings", "--data-dir"}) {
+      if (cmd->count(flag) > 0) throw InputError(std::string("eval: ") + flag + " needs --suite paper|FILE.json");
+    }
+    if (a->tasks.empty()) {
+      throw InputError("eval: give --task NAME (with --data FILE) or --task NAME=FILE, or --suite paper|FILE.json");
+    }
     const std::vector<eval::TaskRun> runs = eval::ParseTaskRuns(a->tasks, a->data);
     a->mixture.Validate(*cmd, "eval");
     if (!a->out.empty()) CheckWritableOutput(a->out);

@@ -33,7 +33,7 @@ RunFn AddServeCommand(CLI::App& app);           // cmd_serve.cc
 std::string DefaultModelPath();
 // The Hugging Face id of the built-in model (DefaultModelPath() is its Q4_1 GGUF).
 inline constexpr const char* kDefaultModelHfId = "HuggingFaceTB/SmolLM2-135M-Instruct";
-// $env_var when set, else `relative` (e.g. "models/all-MiniLM-L6-v2") under
+// $env_var when set (nullptr: no variable), else `relative` (e.g. "models/all-MiniLM-L6-v2") under
 // the current directory or under the source tree the binary was built from;
 // `relative` itself when found nowhere (the loader's error then names it).
 std::string FindBundledPath(const char* env_var, const std::string& relative);

@@ -5,8 +5,24 @@
 
 #include "core/error.h"
 #include "generate/scheduler.h"
+#include "generate/token_routing.h"
 
 namespace tokenlora::eval {
+namespace {
+
+// Each task's weight averaged over the steps that generated a token.
+std::vector<float> MeanRoutedWeights(const TokenRouting& routing) {
+  std::vector<float> mean(routing.task_names().size(), 0.0f);
+  const std::vector<RoutingTraceStep>& trace = routing.trace();
+  if (trace.empty()) return routing.current_weights();  // no token: what the prompt routed to
+  for (const RoutingTraceStep& step : trace) {
+    for (size_t t = 0; t < mean.size() && t < step.weights.size(); ++t) mean[t] += step.weights[t];
+  }
+  for (float& w : mean) w /= static_cast<float>(trace.size());
+  return mean;
+}
+
+}  // namespace
 
 EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& items,
                     const EvalOptions& options, LoraMixer* mixer, const ScheduleFactory& schedule_for,
@@ -17,7 +33,9 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
   g.stop_strings = options.limits.stop_strings;
   g.max_total_tokens = options.max_total_tokens;
   g.kv_type = options.kv_type;
-  g.sampling.temperature = 0;  // greedy
+  g.sampling.temperature = options.temperature;  // 0: greedy
+  g.retokenize = options.retokenize;
+  g.stop_at_eos = options.stop_at_eos;
   // Prompt chunks as Generator::Generate runs them (prefill_batch), so a
   // prediction is the same at any parallelism.
   SchedulerOptions so;
@@ -25,7 +43,8 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
   so.prefill_chunk = g.prefill_batch;
   so.max_tokens_per_step = 2 * g.prefill_batch;  // a prompt chunk beside the decodes
   Scheduler scheduler(model, pool, mixer, so);
-  const std::vector<float> weights = mixer != nullptr ? mixer->UniformWeights() : std::vector<float>{};
+  const std::vector<float> weights =
+      options.weights ? *options.weights : (mixer != nullptr ? mixer->UniformWeights() : std::vector<float>{});
 
   EvalSummary summary;
   double f1_sum = 0;
@@ -42,6 +61,14 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
     // Tokenized as in training: the prompt alone, with BOS when the model wants one.
     r.prompt_ids = tok.EncodeWithBos(item.prompt, /*parse_special=*/false);
     r.options = g;
+    if (g.max_total_tokens > 0 && r.prompt_ids.size() >= static_cast<size_t>(g.max_total_tokens)) {
+      // The reference's loop checks its total before each step, the first
+      // included, after running it once: a prompt past the total gets one token.
+      r.options.max_total_tokens = 0;
+      r.options.max_new_tokens = 1;
+    }
+    r.options.sampling.seed = options.seed + i;
+    r.mix_mode = options.mix_mode;
     schedules[i] = schedule_for ? schedule_for(item.prompt) : nullptr;
     r.schedule = schedules[i].get();
     if (r.schedule == nullptr) r.weights = weights;
@@ -60,6 +87,9 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
       result.output_tokens = static_cast<int>(gr.output_ids.size());
       result.stop_reason = gr.stop_reason;
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted[i]).count();
+      if (const auto* routing = dynamic_cast<const TokenRouting*>(schedules[i].get())) {
+        result.mean_weights = MeanRoutedWeights(*routing);
+      }
       schedules[i].reset();
       done[i] = true;
     };

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,25 @@ namespace tokenlora::eval {
 struct EvalOptions {
   EvalTask task = EvalTask::kGsm8k;
   AnswerLimits limits = DefaultAnswerLimits(EvalTask::kGsm8k);
-  int max_total_tokens = 0;  // prompt + answer cap (the paper's reference: 256); 0: none
+  // Prompt + answer cap (the paper's reference: 256); 0: none. As in the
+  // reference's loop, a prompt already at the cap still gets one token.
+  int max_total_tokens = 0;
   DType kv_type = DType::kF32;  // KV cache elements (GenerateOptions::kv_type)
   // Items generated at once on the batched engine; the predictions do not
   // depend on it (each item runs as it would alone).
   int parallel = 1;
+  // Fixed mixture by adapter-bank slot for items without a schedule; not
+  // given: the mixer's current mixture (LoraMixer::UniformWeights).
+  std::optional<std::vector<float>> weights;
+  // How the rows' adapters combine; not given: the mixer's mode.
+  std::optional<MixMode> mix_mode;
+  // Greedy at temperature 0; above, item i samples with seed `seed` + i, so
+  // its output does not depend on `parallel`.
+  float temperature = 0;
+  uint64_t seed = 0;
+  // The reference code's loop (GenerateOptions::retokenize, stop_at_eos).
+  bool retokenize = false;
+  bool stop_at_eos = true;
 };
 
 struct EvalItemResult {
@@ -33,6 +48,9 @@ struct EvalItemResult {
   int output_tokens = 0;
   std::string stop_reason;
   double seconds = 0;
+  // Token-level routing: each router task's weight averaged over the item's
+  // routed steps ([n_tasks], router task order; empty without routing).
+  std::vector<float> mean_weights;
 };
 
 struct EvalSummary {

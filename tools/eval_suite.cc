@@ -1,0 +1,316 @@
+#include "eval_suite.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "eval/claims.h"
+#include "eval/evaluator.h"
+#include "eval/suite.h"
+#include "eval/suite_cache.h"
+#include "eval/suite_report.h"
+#include "lora/mix_spec.h"
+#include "mixture_args.h"
+#include "model/llama/kv_cache.h"
+#include "model/model.h"
+#include "router/progress.h"
+
+namespace tokenlora::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Bumped when a change of the engine changes outputs for the same options.
+constexpr int kCacheVersion = 1;
+
+std::string DataDirOrDefault(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("TOKENLORA_DATA"); env != nullptr && *env != '\0') return env;
+  const std::string own = FindBundledPath(nullptr, "data/gsm8k");
+  if (fs::exists(own)) return fs::path(own).parent_path().string();
+  const std::string shared = FindBundledPath(nullptr, "../shared/data/gsm8k");
+  if (fs::exists(shared)) return fs::path(shared).parent_path().string();
+  throw InputError("no data folder: pass --data-dir DIR (holding gsm8k/, arc_challenge/, squad/, codealpaca/) "
+                   "or set TOKENLORA_DATA; scripts/fetch-data downloads the data sets to data/");
+}
+
+// Where the built-in suite's adapters/ live: the checkout of this binary.
+std::string Checkout() {
+  const fs::path found = FindBundledPath(nullptr, "adapters/router.json");
+  return found.parent_path().parent_path().string();
+}
+
+std::string DataPath(const std::string& data, const std::string& data_dir) {
+  return fs::path(data).is_absolute() ? data : (fs::path(data_dir) / data).string();
+}
+
+// Everything that changes an item's output under `config` (the cache key).
+json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& task, const std::string& data_file,
+                 const SuiteRunArgs& args, const std::string& model_fingerprint,
+                 const std::map<std::string, std::string>& adapter_fingerprints, const std::string& router_fingerprint,
+                 float temperature, uint64_t seed) {
+  json mix = json::array();
+  for (const auto& [name, w] : config.mix) mix.push_back({name, w});
+  const eval::AnswerLimits limits = eval::DefaultAnswerLimits(task.task);
+  json j = {{"version", kCacheVersion},
+            {"model", model_fingerprint},
+            {"activations", args.activations},
+            {"kv_type", args.kv_type},
+            {"task", eval::EvalTaskName(task.task)},
+            {"data", data_file},
+            {"every", task.every},
+            {"max_new_tokens", limits.max_new_tokens},
+            {"stops", limits.stop_strings},
+            {"mix", mix},
+            {"mix_mode", config.mix_mode},
+            {"retokenize", config.retokenize},
+            {"stop_at_eos", config.stop_at_eos},
+            {"max_total", config.max_total},
+            {"temperature", temperature},
+            {"seed", seed}};
+  if (!config.base()) {
+    j["adapters"] = adapter_fingerprints;
+    j["adapter_type"] = args.adapter_type;
+  }
+  if (config.routed()) {
+    j["route_every"] = *config.route_every;
+    j["kv_policy"] = config.kv_policy;
+    j["route_policy"] = config.route_policy;
+    j["router"] = router_fingerprint;
+    j["embedder_precision"] = args.embedder_precision;
+  }
+  return j;
+}
+
+json ItemLine(const std::string& key, const eval::EvalItem& item, size_t index, const eval::EvalItemResult& r,
+              const std::vector<std::string>& router_tasks) {
+  json j = {{"key", key},
+            {"index", index},
+            {"line", item.line},
+            {"output", r.output},
+            {"predicted", r.score.predicted},
+            {"reference", r.score.reference},
+            {"score", r.score.score},
+            {"prompt_tokens", r.prompt_tokens},
+            {"output_tokens", r.output_tokens},
+            {"stop", r.stop_reason},
+            {"seconds", r.seconds}};
+  if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+  if (!r.mean_weights.empty()) {
+    j["weights"] = r.mean_weights;
+    const size_t top = static_cast<size_t>(
+        std::max_element(r.mean_weights.begin(), r.mean_weights.end()) - r.mean_weights.begin());
+    if (top < router_tasks.size()) j["top_task"] = router_tasks[top];
+  }
+  return j;
+}
+
+}  // namespace
+
+int RunSuite(const SuiteRunArgs& args) {
+  eval::Suite suite = eval::LoadSuite(args.suite, Checkout());
+  eval::SelectFromSuite(suite, args.configs, args.decodings);
+  const std::string data_dir = DataDirOrDefault(args.data_dir);
+  const std::string out_dir = args.out_dir.empty() ? "eval-" + suite.name : args.out_dir;
+
+  // Items first: a bad data file fails before the model loads.
+  std::vector<std::vector<eval::EvalItem>> items_of_task;
+  for (const eval::SuiteTask& t : suite.tasks) {
+    const int64_t limit = args.limit > 0 ? args.limit : (t.limit > 0 ? t.limit : suite.limit);
+    items_of_task.push_back(eval::LoadEvalItems(DataPath(t.data, data_dir), t.task, limit, t.every));
+  }
+  std::vector<std::pair<std::string, std::string>> adapters = suite.adapters;
+  if (!args.adapters.empty()) {
+    adapters.clear();
+    for (const std::string& s : args.adapters) {
+      const AdapterSpec spec = ParseAdapterSpec(s);
+      adapters.emplace_back(spec.name, spec.path);
+    }
+  }
+  bool any_routed = false, any_adapters = false;
+  for (const eval::SuiteConfiguration& c : suite.configurations) {
+    any_routed = any_routed || c.routed();
+    any_adapters = any_adapters || !c.base();
+  }
+  if (any_adapters && adapters.empty()) {
+    throw InputError("--suite " + args.suite + ": configurations use adapters, but the suite names none: add "
+                     "\"adapters\" to the suite or --adapter NAME=PATH");
+  }
+  const std::string router = args.router.empty() ? suite.router : args.router;
+  if (any_routed && router.empty()) {
+    throw InputError("--suite " + args.suite + ": routed configurations need a router: add \"router\" to the suite "
+                     "or --router FILE");
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw InputError("-o: cannot create " + out_dir + ": " + ec.message());
+  CheckWritableOutput(out_dir + "/table.md");
+
+  const std::string model_path = args.model.empty() ? DefaultModelPath() : args.model;
+  auto model = Model::Load(model_path, ModelOptionsFor(args.activations));
+  ThreadPool pool(args.threads > 0 ? args.threads : DefaultThreads());
+  MixtureArgs mixture_args;
+  if (any_adapters) {
+    for (const auto& [name, path] : adapters) mixture_args.adapters.push_back(name + "=" + path);
+  }
+  mixture_args.router = any_routed ? router : "";
+  mixture_args.adapter_type = args.adapter_type;
+  mixture_args.embedder = args.embedder;
+  mixture_args.embedder_precision = args.embedder_precision;
+  MixtureSetup setup(mixture_args, *model, pool);
+
+  const std::string model_fingerprint = eval::FileFingerprint(model_path);
+  std::map<std::string, std::string> adapter_fingerprints;
+  for (const auto& [name, path] : adapters) adapter_fingerprints[name] = eval::FileFingerprint(path);
+
+  eval::SuiteTable table;
+  table.suite = suite.name;
+  table.model = fs::path(model_path).filename().string();
+  table.configurations.clear();
+  for (const eval::SuiteConfiguration& c : suite.configurations) table.configurations.push_back(c.name);
+  for (const eval::SuiteTask& t : suite.tasks) table.tasks.push_back(t.task);
+  table.decodings = suite.decodings;
+  table.seeds = suite.sampling.seeds;
+  table.temperature = suite.sampling.temperature;
+
+  // Every configuration's mixture and router checked before the first item
+  // runs (a missing router file fails now, not an hour in).
+  struct Prepared {
+    std::string router_path, router_fingerprint;
+    std::vector<std::string> router_tasks;
+    TokenRoutingOptions routing;
+    std::vector<float> weights;
+  };
+  std::vector<Prepared> prepared;
+  for (const eval::SuiteConfiguration& config : suite.configurations) {
+    Prepared p;
+    const std::string where = "configuration '" + config.name + "'";
+    try {
+      if (config.routed()) {
+        p.router_path = config.router.empty() ? router : config.router;
+        p.router_fingerprint = eval::FileFingerprint(p.router_path);
+        p.routing.route_every = ParseRouteEvery(*config.route_every);
+        p.routing.kv_policy = ParseKvPolicy(config.kv_policy);
+        if (!config.route_policy.empty()) p.routing.policy = setup.PolicyFor(p.router_path, config.route_policy, 0);
+        p.router_tasks = setup.RoutingFor("", p.router_path, p.routing)->task_names();
+      } else if (!config.base()) {
+        p.weights = setup.WeightsFor(config.mix, where);
+      }
+    } catch (const InputError& e) {
+      throw InputError("--suite " + args.suite + ", " + where + ": " + e.what());
+    }
+    prepared.push_back(std::move(p));
+  }
+
+  for (size_t c = 0; c < suite.configurations.size(); ++c) {
+    const eval::SuiteConfiguration& config = suite.configurations[c];
+    const std::string& router_path = prepared[c].router_path;
+    const std::string& router_fingerprint = prepared[c].router_fingerprint;
+    const std::vector<std::string>& router_tasks = prepared[c].router_tasks;
+    const TokenRoutingOptions& routing = prepared[c].routing;
+    const std::vector<float>& weights = prepared[c].weights;
+    for (size_t t = 0; t < suite.tasks.size(); ++t) {
+      const eval::SuiteTask& task = suite.tasks[t];
+      const std::vector<eval::EvalItem>& items = items_of_task[t];
+      for (const std::string& decoding : suite.decodings) {
+        for (const std::string& run : table.RunsOf(decoding)) {
+          const bool sampled = decoding == "sampled";
+          const uint64_t seed = sampled ? std::stoull(run.substr(4)) : 0;
+          const float temperature = sampled ? suite.sampling.temperature : 0.0f;
+          const json identity = RunIdentity(config, task, DataPath(task.data, data_dir), args, model_fingerprint,
+                                            adapter_fingerprints, router_fingerprint, temperature, seed);
+          const std::string cache_path =
+              out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
+          eval::RunCache cache(cache_path);
+          std::vector<std::string> keys(items.size());
+          std::vector<eval::EvalItem> missing;
+          std::vector<size_t> missing_index;
+          for (size_t i = 0; i < items.size(); ++i) {
+            keys[i] = eval::CacheKey(identity, items[i]);
+            if (cache.Find(keys[i]) == nullptr) missing.push_back(items[i]), missing_index.push_back(i);
+          }
+          eval::SuiteRunResult& result = table.runs[eval::SuiteTable::RunKey(config.name, task.task, run)];
+          if (!missing.empty()) {
+            eval::EvalOptions options;
+            options.task = task.task;
+            options.limits = eval::DefaultAnswerLimits(task.task);
+            options.max_total_tokens = config.max_total;
+            options.kv_type = ParseKvType(args.kv_type);
+            options.parallel = args.parallel;
+            options.weights = weights;
+            options.mix_mode = ParseMixMode(config.mix_mode);
+            options.temperature = temperature;
+            options.seed = seed;
+            options.retokenize = config.retokenize;
+            options.stop_at_eos = config.stop_at_eos;
+            eval::ScheduleFactory schedule_for;
+            if (config.routed()) {
+              schedule_for = [&](const std::string& prompt) -> std::unique_ptr<MixtureSchedule> {
+                return setup.RoutingFor(prompt, router_path, routing);
+              };
+            }
+            const std::string label = config.name + " " + eval::EvalTaskName(task.task) + " " + run;
+            ProgressBar progress(label, static_cast<int64_t>(items.size()));
+            const int64_t cached = static_cast<int64_t>(items.size() - missing.size());
+            const eval::EvalSummary summary = eval::RunEval(
+                *model, pool, missing, options, config.base() ? nullptr : setup.mixer(), schedule_for,
+                [&](const eval::EvalItemResult& r) {
+                  const size_t i = missing_index[r.index];
+                  cache.Append(ItemLine(keys[i], items[i], i, r, router_tasks));
+                  if (!args.quiet) progress.Update(cached + static_cast<int64_t>(r.index) + 1);
+                });
+            if (!args.quiet) progress.Finish(static_cast<int64_t>(items.size()), cached > 0 ? std::to_string(cached) + " from the cache" : "");
+            result.seconds = summary.seconds;
+          }
+          std::vector<json> lines;
+          for (size_t i = 0; i < items.size(); ++i) {
+            const json& line = *cache.Find(keys[i]);
+            lines.push_back(line);
+            result.scores.push_back(line["score"].get<double>());
+            result.top_task.push_back(line.value("top_task", std::string()));
+            result.output_tokens += line.value("output_tokens", 0);
+          }
+          result.tasks = router_tasks;
+          cache.Rewrite(lines);  // item order, without lines of items no longer asked for
+        }
+      }
+    }
+  }
+
+  std::map<std::string, std::vector<eval::ClaimReport>> claims;
+  if (suite.claims) {
+    for (const std::string& decoding : suite.decodings) {
+      claims[decoding] = eval::EvaluateClaims(*suite.claims, table.tasks, [&](const std::string& c, eval::EvalTask t) {
+        return table.ItemScores(c, t, decoding);
+      });
+    }
+  }
+  std::string md = "# " + suite.name + " suite on " + table.model + "\n\n";
+  for (const std::string& decoding : suite.decodings) {
+    md += "## " + std::string(decoding == "greedy" ? "Greedy" : "Sampled") + "\n\n" + eval::TableMarkdown(table, decoding) + "\n";
+    if (claims.count(decoding)) md += "### Claims\n\n" + eval::ClaimsMarkdown(claims[decoding]);
+    const std::string confusion = eval::ConfusionMarkdown(table, decoding);
+    if (!confusion.empty()) md += "### Router: top-weighted adapter vs the item's task\n\n" + confusion;
+    std::ofstream(out_dir + "/chart-" + decoding + ".svg") << eval::ChartSvg(table, decoding, {});
+  }
+  const json results = eval::SuiteJson(table, claims);
+  std::ofstream(out_dir + "/table.md") << md;
+  std::ofstream(out_dir + "/results.json") << results.dump(1) << "\n";
+  if (args.json) {
+    std::printf("%s\n", results.dump().c_str());
+  } else {
+    std::fputs(md.c_str(), stdout);
+  }
+  std::fprintf(stderr, "suite %s: %s/table.md, results.json, chart-*.svg, items/ (per-item predictions and cache)\n",
+               suite.name.c_str(), out_dir.c_str());
+  return 0;
+}
+
+}  // namespace tokenlora::cli
