@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "eval/evaluator.h"
 #include "eval/task_eval.h"
+#include "eval/suite.h"
 #include "eval/task_runs.h"
 #include "eval_suite.h"
 #include "generate/generator.h"
@@ -70,6 +71,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     bool json = false, quiet = false;
     MixtureArgs mixture;
     std::string suite, configs, decodings, data_dir;
+    bool print_suite = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -81,6 +83,9 @@ RunFn AddEvalCommand(CLI::App& app) {
                   "run a whole suite instead: 'paper' (the seed paper's table: base, every adapter on every task, "
                   "uniform mixes, routing once and every k = 1..4, the reference's loop; greedy and sampled) or a "
                   "suite FILE.json; -o is then its output folder (default eval-NAME), resumable")
+      ->group("Suite");
+  cmd->add_flag("--print-suite", a->print_suite,
+                "with --suite paper: print the built-in suite as JSON (a starting point for your own suite file) and exit")
       ->group("Suite");
   cmd->add_option("--configs", a->configs, "with --suite: only these configurations (comma-separated names)")
       ->group("Suite");
@@ -114,6 +119,11 @@ RunFn AddEvalCommand(CLI::App& app) {
       ->capture_default_str();
   a->mixture.Add(cmd);
   return [a, cmd] {
+    if (a->print_suite) {
+      if (a->suite != "paper") throw InputError("eval --print-suite prints the built-in suite: add --suite paper");
+      std::printf("%s\n", eval::PaperSuiteJson().dump(2).c_str());
+      return 0;
+    }
     if (!a->suite.empty()) return RunSuiteCommand(*a, *cmd);
     for (const char* flag : {"--configs", "--decodings", "--data-dir"}) {
       if (cmd->count(flag) > 0) throw InputError(std::string("eval: ") + flag + " needs --suite paper|FILE.json");
