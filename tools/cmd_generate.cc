@@ -25,7 +25,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
     std::string activations = "int8", kv_type = "f16";
     std::string model, prompt, prompt_file, system;
     int n_predict = 128, threads = 0, ctx_size = 0;
-    bool chat = false, show_ids = false, no_eos = false;
+    bool chat = false, show_ids = false, no_eos = false, retokenize = false;
     SamplerParams sampling;
     std::vector<std::string> stops;
     int max_total = 0;
@@ -61,6 +61,10 @@ RunFn AddGenerateCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx-size", a->ctx_size, "context size in tokens (default: prompt + n-predict)")->check(IntRange(0));
   cmd->add_flag("--ids", a->show_ids, "print the generated token ids to stderr");
   cmd->add_flag("--ignore-eos", a->no_eos, "keep generating past end-of-sequence tokens");
+  cmd->add_flag("--retokenize", a->retokenize,
+                "the paper's reference loop: after every token decode the text and tokenize it again from scratch "
+                "(the text is re-run when its ids change); with --ignore-eos an end-of-text token is dropped from "
+                "the text as the reference drops it (greedy: generation ends; sampled: drawn again)");
   cmd->add_option("--max-total", a->max_total,
                   "stop when prompt + output reach this many tokens (the paper's reference: 256); 0 = off")
       ->check(IntRange(0));
@@ -119,6 +123,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
       b.defaults.stop_strings = a->stops;
       b.defaults.ctx_size = a->ctx_size;
       b.defaults.stop_at_eos = !a->no_eos;
+      b.defaults.retokenize = a->retokenize;
       b.defaults.kv_type = ParseKvType(a->kv_type);
       b.chat = a->chat;
       b.system = a->system;
@@ -163,6 +168,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
     options.stop_strings = a->stops;
     options.ctx_size = a->ctx_size;
     options.stop_at_eos = !a->no_eos;
+    options.retokenize = a->retokenize;
     options.kv_type = ParseKvType(a->kv_type);
     const GenerateResult r = generator.Generate(ids, options, [](const std::string& piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);

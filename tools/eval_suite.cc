@@ -216,6 +216,12 @@ int RunSuite(const SuiteRunArgs& args) {
     const std::vector<std::string>& router_tasks = prepared[c].router_tasks;
     const TokenRoutingOptions& routing = prepared[c].routing;
     const std::vector<float>& weights = prepared[c].weights;
+    if (!args.quiet) {
+      size_t runs = 0;
+      for (const std::string& decoding : suite.decodings) runs += table.RunsOf(decoding).size();
+      std::fprintf(stderr, "[%zu/%zu] %s: %zu tasks x %zu run%s\n", c + 1, suite.configurations.size(),
+                   config.name.c_str(), suite.tasks.size(), runs, runs == 1 ? "" : "s");
+    }
     for (size_t t = 0; t < suite.tasks.size(); ++t) {
       const eval::SuiteTask& task = suite.tasks[t];
       const std::vector<eval::EvalItem>& items = items_of_task[t];

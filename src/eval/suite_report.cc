@@ -130,8 +130,9 @@ std::string TableMarkdown(const SuiteTable& table, const std::string& decoding) 
   for (size_t i = 0; i < table.tasks.size(); ++i) {
     md += std::string(i ? "; " : "") + EvalTaskName(table.tasks[i]) + ": " + EvalMetricName(table.tasks[i]);
   }
-  md += sampled ? "), mean ± sd over the seeds at temperature " + Pct(table.temperature / 100.0f) + ".\n"
-                : "), greedy.\n";
+  char temperature[32];
+  std::snprintf(temperature, sizeof temperature, "%g", static_cast<double>(table.temperature));
+  md += sampled ? std::string("), mean ± sd over the seeds at temperature ") + temperature + ".\n" : "), greedy.\n";
   return md;
 }
 
