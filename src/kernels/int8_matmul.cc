@@ -19,18 +19,10 @@ namespace tokenlora::kernels {
 namespace {
 
 constexpr int64_t kBlock = kBlock32;
-
-// Bytes of a panel's quants per 32-element block (16 rows).
-size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : 256; }
-
-// Offset subtracted per block: the weight quants are stored unsigned.
-int32_t ActOffset(DType t) {
-  switch (t) {
-    case DType::kQ4_0: return 8;
-    case DType::kQ8_0: return 128;
-    default: return 0;
-  }
-}
+using internal::ActOffset;
+using internal::HasFifthBit;
+using internal::HasMin;
+using internal::QsBytes;
 
 // Quantized activations of one MatMulInt8 call, owned by the calling thread
 // (thread_local; the pool's workers fill and read it through the view during
@@ -69,7 +61,12 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
 }  // namespace
 
-bool Int8Packable(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
+bool Int8Packable(DType t) {
+  return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
+         t == DType::kQ8_0;
+}
+
+bool Int8AmxSupports(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
 
 bool CpuHasVnni() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -112,6 +109,11 @@ const char* Int8KernelNameFor(int64_t n_tok) {
   return std::strcmp(name, "amx") == 0 && !UsesPromptKernel(n_tok) ? "vnni" : name;
 }
 
+const char* Int8KernelNameFor(DType t, int64_t n_tok) {
+  const char* name = Int8KernelNameFor(n_tok);
+  return std::strcmp(name, "amx") == 0 && !Int8AmxSupports(t) ? "vnni" : name;
+}
+
 namespace {
 KernelPair PickKernels() {
   const std::string_view name = internal::ForceScalar() ? "" : Int8KernelName();
@@ -126,15 +128,26 @@ namespace {
 // The packed shape of w, without its bytes.
 std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
   TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
-               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q8_0 matrix");
+               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrix");
   auto p = std::make_unique<PackedMatrix>();
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
-  const size_t scale_bytes = (w.dtype == DType::kQ4_1 ? 2 : 1) * kPanelRows * sizeof(uint16_t);
+  const size_t scale_bytes = (HasMin(w.dtype) ? 2 : 1) * kPanelRows * sizeof(uint16_t);
   p->group_bytes = QsBytes(w.dtype) + scale_bytes;
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
+}
+
+// ORs row r's fifth bits (qh: bit i = element i) into a panel block's 8
+// masks (int8_matmul.h): bit 4r+m of mask j = element 4j+m.
+void PackFifthBits(uint32_t qh, int64_t r, uint8_t* masks) {
+  for (int j = 0; j < 8; ++j) {
+    uint64_t mask;
+    std::memcpy(&mask, masks + 8 * j, 8);
+    mask |= static_cast<uint64_t>((qh >> (4 * j)) & 0xFu) << (4 * r);
+    std::memcpy(masks + 8 * j, &mask, 8);
+  }
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -183,10 +196,23 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
         std::memcpy(&scales[r], &blk.d, 2);
-      } else {
+      } else if (w.dtype == DType::kQ4_1) {
         BlockQ4_1 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        std::memcpy(&scales[r], &blk.d, 2);
+        std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
+      } else if (w.dtype == DType::kQ5_0) {
+        BlockQ5_0 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        PackFifthBits(LoadQh(blk.qh), r, g + 256);
+        std::memcpy(&scales[r], &blk.d, 2);
+      } else {
+        BlockQ5_1 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        PackFifthBits(LoadQh(blk.qh), r, g + 256);
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
       }
@@ -223,14 +249,14 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
-  const bool q8 = w.dtype == DType::kQ8_0, q4_1 = w.dtype == DType::kQ4_1;
+  const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
     const int64_t rows = std::min(kPanelRows, w.n_out - p * kPanelRows);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t tok = 0; tok < a.n_tok; ++tok) {
-        float acc = 0.0f, acc_m = 0.0f;  // Q4_1's offset terms go to acc_m
+        float acc = 0.0f, acc_m = 0.0f;  // Q4_1/Q5_1's offset terms go to acc_m
         for (int64_t b = 0; b < a.n_blocks; ++b) {
           const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
           const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
@@ -245,6 +271,11 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
                 const uint8_t byte = g[64 * (j % 4) + 4 * r + m];
                 wq = j < 4 ? byte & 0x0F : byte >> 4;
               }
+              if (q5) {
+                uint64_t mask;
+                std::memcpy(&mask, g + 256 + 8 * j, 8);
+                wq = static_cast<uint8_t>(wq | (((mask >> (4 * r + m)) & 1u) << 4));
+              }
               isum += static_cast<int32_t>(wq) * xq[4 * j + m];
             }
           }
@@ -252,12 +283,12 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
           std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
           const float scale = F16ToF32(dh) * a.d[k];
           acc = std::fma(static_cast<float>(isum), scale, acc);
-          if (q4_1) {
+          if (has_min) {
             std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
             acc_m = std::fma(F16ToF32(mh), a.s[k], acc_m);
           }
         }
-        y[tok * w.n_out + p * kPanelRows + r] = q4_1 ? acc + acc_m : acc;
+        y[tok * w.n_out + p * kPanelRows + r] = has_min ? acc + acc_m : acc;
       }
     }
   }
@@ -298,7 +329,9 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
-  const auto panels = UsesPromptKernel(n_tok) ? kernels.prompt_panels : kernels.panels;
+  // AMX implements only some types: the others run the decode kernel (VNNI).
+  const auto panels =
+      UsesPromptKernel(n_tok) && Int8AmxSupports(dtype) ? kernels.prompt_panels : kernels.panels;
   // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
   const size_t prefetch = n_tok <= kStreamMaxTok ? StreamPrefetchBytes() : 0;
 

@@ -9,6 +9,9 @@
 // into 16-bit lanes, vpmaddwd with ones adds the pairs into 32-bit lanes:
 //  * Q4_0/Q4_1: quants 0..15, so even all 8 steps of a block fit a 16-bit
 //    lane (8·2·15·127 = 30480 < 32767): one vpmaddwd per block and half;
+//  * Q5_0/Q5_1: quants 0..31 (the fifth bits, expanded from the block's
+//    masks to bytes of 16, ORed into the nibbles), so only 4 steps fit
+//    (4·2·31·127 = 31496): two vpmaddwd per block and half;
 //  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
 //    keeps each product pair within 16 bits (2·128·127 = 32512), and the sum
 //    is Σ w·x directly, which equals the scalar twin's Σ (w+128)·x − 128·Σ x.
@@ -26,7 +29,18 @@ namespace tokenlora::kernels::internal {
 namespace {
 
 template <DType kType>
-constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
+constexpr size_t kQsBytes = QsBytes(kType);
+template <DType kType>
+constexpr bool kHasMin = HasMin(kType);
+
+// 16 where bit i of `bits` is set, else 0, for bytes i = 0..31.
+TL_AVX2 inline __m256i FifthBitBytes(uint32_t bits) {
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)), spread);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(16));
+}
 
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -67,10 +81,17 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
         w[j] = _mm256_and_si256(packed, low_nibbles);
         w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
       }
+      if constexpr (HasFifthBit(kType)) {
+        for (int j = 0; j < 8; ++j) {
+          uint32_t bits;  // this half's rows: bits 32·half .. 32·half + 31 of mask j
+          std::memcpy(&bits, g + 256 + 8 * j + 4 * half, 4);
+          w[j] = _mm256_or_si256(w[j], FifthBitBytes(bits));
+        }
+      }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
     __m256 mw = _mm256_setzero_ps();
-    if constexpr (kType == DType::kQ4_1) {
+    if constexpr (kHasMin<kType>) {
       mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
     }
     for (int t = 0; t < T; ++t) {
@@ -85,6 +106,15 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
           const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[j], w[j]), _mm256_sign_epi8(x, w[j]));
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
         }
+      } else if constexpr (HasFifthBit(kType)) {
+        __m256i lo = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
+        __m256i hi = _mm256_maddubs_epi16(w[4], _mm256_set1_epi32(xw[4]));
+        for (int j = 1; j < 4; ++j) {
+          lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
+          hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[j + 4], _mm256_set1_epi32(xw[j + 4])));
+        }
+        isum = _mm256_add_epi32(_mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones));
+        isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.corr[k]));
       } else {
         __m256i p16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
         for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
@@ -92,11 +122,11 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
       }
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[k]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
-      if constexpr (kType == DType::kQ4_1) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
+      if constexpr (kHasMin<kType>) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
     }
   }
   for (int t = 0; t < T; ++t) {
-    if constexpr (kType == DType::kQ4_1) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
+    if constexpr (kHasMin<kType>) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
     float* out = y + (tok0 + t) * y_stride + 8 * half;
     if (rows >= 8) {
       _mm256_storeu_ps(out, acc[t]);
@@ -134,7 +164,7 @@ TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
 
 TL_AVX2 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                               const QuantizedActs& a) {
-  const int32_t offset = t == DType::kQ4_0 ? 8 : t == DType::kQ8_0 ? 128 : 0;
+  const int32_t offset = ActOffset(t);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
@@ -171,6 +201,8 @@ TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p
   switch (w.dtype) {
     case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_0: return PanelsT<DType::kQ5_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }

@@ -3,7 +3,7 @@
 //    the documented formula from the original GGUF blocks (checks packing);
 //  * the AMX, VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
 //    that hit every token remainder, partial panels, 1 and 2 threads,
-//    misaligned x, and the extreme Q8_0 quants;
+//    misaligned x, and the extreme Q8_0 and Q5 quants;
 //  * activation quantization: SIMD bytes == scalar bytes, ties, zero blocks;
 //  * int8 close to the f32 MatMul (the price of the int8 activations).
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 #include "kernel_test_util.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
+#include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
 
 namespace tokenlora::kernels {
@@ -63,6 +64,8 @@ struct SimdKernel {
   const char* name;
   void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
   void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*, size_t);
+  // The AMX kernel implements only some of the packable types.
+  bool Runs(DType t) const { return std::string(name) != "amx" || Int8AmxSupports(t); }
 };
 std::vector<SimdKernel> AvailableKernels() {
   std::vector<SimdKernel> k;
@@ -134,6 +137,7 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
         }
         // ...and every kernel this CPU has, called directly.
         for (const SimdKernel& kernel : kernels) {
+          if (!kernel.Runs(t)) continue;
           Acts acts(n_tok, n_in);
           kernel.quantize(t, x, 0, n_tok, acts.view);
           // Prefetching ahead (none, 4 KiB, past the end) changes no result.
@@ -176,6 +180,60 @@ TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
     kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
     EXPECT_EQ(got, want) << kernel.name;
   }
+}
+
+// Q5 quants of 31 (all fifth bits set) against activations of ±127: the
+// largest 16-bit partial sums of the AVX2 kernel (4·2·31·127 = 31496), and
+// the fifth-bit masks of every row and element.
+TEST(Int8MatMulExtremes, Q5ExtremeQuantsStayExact) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
+  for (const DType t : {DType::kQ5_0, DType::kQ5_1}) {
+    SCOPED_TRACE(Name(t));
+    const int64_t n_out = 32, n_in = 64, n_tok = 3;
+    const size_t block_bytes = t == DType::kQ5_0 ? sizeof(BlockQ5_0) : sizeof(BlockQ5_1);
+    std::vector<uint8_t> bytes(RowBytes(t, n_in) * n_out);
+    for (size_t b = 0; b < bytes.size() / block_bytes; ++b) {
+      uint8_t* blk = &bytes[b * block_bytes];
+      const uint16_t one = 0x3C00, half = 0x3800;  // f16 1.0, 0.5
+      std::memcpy(blk, &one, 2);
+      if (t == DType::kQ5_1) std::memcpy(blk + 2, &half, 2);
+      uint8_t* qh = blk + (t == DType::kQ5_0 ? 2 : 4);
+      uint8_t* qs = qh + 4;
+      // Even blocks: every quant 31; odd blocks: a row-dependent pattern.
+      for (int i = 0; i < 4; ++i) qh[i] = b % 2 == 0 ? 0xFF : static_cast<uint8_t>(0x5A ^ (b * 37 + i));
+      for (int i = 0; i < 16; ++i) qs[i] = b % 2 == 0 ? 0xFF : static_cast<uint8_t>(b * 13 + i * 7);
+    }
+    TensorView v{"q5.extreme", t, {n_out, n_in}, bytes.data()};
+    std::vector<float> x(static_cast<size_t>(n_tok * n_in));
+    // Token 0 all +1, token 1 all -1 (both quantize to ±127), token 2 mixed.
+    for (size_t i = 0; i < x.size(); ++i) x[i] = i < 64 ? 1.0f : i < 128 ? -1.0f : (i % 3 ? 1.0f : -1.0f);
+    const auto packed = PackForInt8(v);
+    std::vector<float> want(static_cast<size_t>(n_tok * n_out));
+    scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
+    for (const SimdKernel& kernel : kernels) {
+      if (!kernel.Runs(t)) continue;
+      Acts acts(n_tok, n_in);
+      kernel.quantize(t, x.data(), 0, n_tok, acts.view);
+      std::vector<float> got(want.size());
+      kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
+      EXPECT_EQ(got, want) << kernel.name;
+    }
+  }
+}
+
+TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
+  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0}) {
+    EXPECT_TRUE(Int8Packable(t));
+    for (const int64_t n_tok : {int64_t{1}, kAmxMinTokens, int64_t{512}}) {
+      const std::string name = Int8KernelNameFor(t, n_tok);
+      if (!Int8AmxSupports(t) || n_tok < kAmxMinTokens) {
+        EXPECT_NE(name, "amx") << Name(t) << " " << n_tok;
+      }
+    }
+  }
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ5_0));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ5_1));
 }
 
 // The cost of int8 activations against the f32 MatMul: relative error of a
@@ -255,7 +313,8 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
-                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                           DType::kQ8_0),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
@@ -270,7 +329,7 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
   for (const SimdKernel& kernel : kernels) {
   SCOPED_TRACE(kernel.name);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0}) {
     std::vector<int8_t> q1(x.size()), q2(x.size());
     std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
     std::vector<int32_t> c1(d1.size()), c2(d1.size());
@@ -296,7 +355,7 @@ TEST(Int8PackDeathTest, RefusesOtherTypes) {
   TensorView v{"blk.0.attn_q.weight", DType::kQ4_K, {2, 256}, bytes.data()};
   EXPECT_FALSE(Int8Packable(DType::kQ4_K));
   EXPECT_FALSE(Int8Packable(DType::kF16));
-  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q8_0 matrix");
+  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrix");
 }
 
 }  // namespace
