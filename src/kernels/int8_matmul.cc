@@ -20,6 +20,7 @@ namespace {
 
 constexpr int64_t kBlock = kBlock32;
 using internal::ActOffset;
+using internal::HasF32Scales;
 using internal::HasFifthBit;
 using internal::HasMin;
 using internal::QsBytes;
@@ -63,7 +64,7 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
 bool Int8Packable(DType t) {
   return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
-         t == DType::kQ8_0;
+         t == DType::kQ8_0 || t == DType::kQ4_K;
 }
 
 bool Int8AmxSupports(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
@@ -127,27 +128,49 @@ KernelPair PickKernels() {
 namespace {
 // The packed shape of w, without its bytes.
 std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
-  TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
-               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrix");
+  TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % Info(w.dtype).block_size == 0,
+               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
   auto p = std::make_unique<PackedMatrix>();
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
-  const size_t scale_bytes = (HasMin(w.dtype) ? 2 : 1) * kPanelRows * sizeof(uint16_t);
+  const size_t scale_bytes =
+      (HasMin(w.dtype) ? 2 : 1) * kPanelRows * (HasF32Scales(w.dtype) ? sizeof(float) : sizeof(uint16_t));
   p->group_bytes = QsBytes(w.dtype) + scale_bytes;
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
 }
 
-// ORs row r's fifth bits (qh: bit i = element i) into a panel block's 8
-// masks (int8_matmul.h): bit 4r+m of mask j = element 4j+m.
-void PackFifthBits(uint32_t qh, int64_t r, uint8_t* masks) {
-  for (int j = 0; j < 8; ++j) {
-    uint64_t mask;
-    std::memcpy(&mask, masks + 8 * j, 8);
-    mask |= static_cast<uint64_t>((qh >> (4 * j)) & 0xFu) << (4 * r);
-    std::memcpy(masks + 8 * j, &mask, 8);
+// Writes row r's fifth bits (qh: bit i = element i) into a panel block's qh
+// bytes (int8_matmul.h): bit j of byte 4r+m = element 4j+m.
+void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
+  for (int m = 0; m < 4; ++m) {
+    uint8_t byte = 0;
+    for (int j = 0; j < 8; ++j) byte = static_cast<uint8_t>(byte | ((qh >> (4 * j + m)) & 1u) << j);
+    qh_bytes[4 * r + m] = byte;
   }
+}
+
+// Sub-block b % 8 of row r's Q4_K super-block b / 8 (src: the row) as a
+// Q4_1-style panel block g: nibbles in the 32-element order, f32 scales.
+void PackQ4KSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
+  BlockQ4_K blk;
+  std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
+  uint8_t sc[8], mn[8];
+  UnpackKScales(blk.scales, sc, mn);
+  const int j = static_cast<int>(b % 8);
+  // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l].
+  const uint8_t* q = blk.qs + 32 * (j / 2);
+  const int shift = 4 * (j % 2);
+  uint8_t bytes[16];
+  for (int k = 0; k < 16; ++k) {
+    bytes[k] = static_cast<uint8_t>(((q[k] >> shift) & 0x0F) | (((q[k + 16] >> shift) & 0x0F) << 4));
+  }
+  for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
+  const float d = F16ToF32(blk.d) * static_cast<float>(sc[j]);  // exact: 11 × 6 bits
+  const float m = -(F16ToF32(blk.dmin) * static_cast<float>(mn[j]));
+  std::memcpy(g + 256 + 4 * r, &d, 4);
+  std::memcpy(g + 256 + 4 * (kPanelRows + r), &m, 4);
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -202,6 +225,8 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
+      } else if (w.dtype == DType::kQ4_K) {
+        PackQ4KSubBlock(src, b, r, g);
       } else if (w.dtype == DType::kQ5_0) {
         BlockQ5_0 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
@@ -250,13 +275,14 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
   const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
+  const bool f32_scales = HasF32Scales(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
     const int64_t rows = std::min(kPanelRows, w.n_out - p * kPanelRows);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t tok = 0; tok < a.n_tok; ++tok) {
-        float acc = 0.0f, acc_m = 0.0f;  // Q4_1/Q5_1's offset terms go to acc_m
+        float acc = 0.0f, acc_m = 0.0f;  // Q4_1/Q5_1/Q4_K's offset terms go to acc_m
         for (int64_t b = 0; b < a.n_blocks; ++b) {
           const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
           const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
@@ -271,22 +297,26 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
                 const uint8_t byte = g[64 * (j % 4) + 4 * r + m];
                 wq = j < 4 ? byte & 0x0F : byte >> 4;
               }
-              if (q5) {
-                uint64_t mask;
-                std::memcpy(&mask, g + 256 + 8 * j, 8);
-                wq = static_cast<uint8_t>(wq | (((mask >> (4 * r + m)) & 1u) << 4));
-              }
+              if (q5) wq = static_cast<uint8_t>(wq | ((g[256 + 4 * r + m] >> j) & 1u) << 4);
               isum += static_cast<int32_t>(wq) * xq[4 * j + m];
             }
           }
-          uint16_t dh, mh;
-          std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
-          const float scale = F16ToF32(dh) * a.d[k];
-          acc = std::fma(static_cast<float>(isum), scale, acc);
-          if (has_min) {
-            std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
-            acc_m = std::fma(F16ToF32(mh), a.s[k], acc_m);
+          float dw, mw = 0.0f;
+          if (f32_scales) {
+            std::memcpy(&dw, g + qs_bytes + 4 * r, 4);
+            std::memcpy(&mw, g + qs_bytes + 4 * (kPanelRows + r), 4);
+          } else {
+            uint16_t dh, mh;
+            std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
+            dw = F16ToF32(dh);
+            if (has_min) {
+              std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
+              mw = F16ToF32(mh);
+            }
           }
+          const float scale = dw * a.d[k];
+          acc = std::fma(static_cast<float>(isum), scale, acc);
+          if (has_min) acc_m = std::fma(mw, a.s[k], acc_m);
         }
         y[tok * w.n_out + p * kPanelRows + r] = has_min ? acc + acc_m : acc;
       }

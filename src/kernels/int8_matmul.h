@@ -1,4 +1,4 @@
-// Int8-activation matrix multiply for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
+// Int8-activation matrix multiply for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K
 // weights: the scheme llama.cpp uses for these types, on AVX-512 VNNI
 // (vpdpbusd) or AVX2 (vpmaddubsw).
 //
@@ -10,6 +10,10 @@
 //   Q4_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)
 //   Q5_0: y += d_w·d_x·(Σ q_w·q_x − 16·Σ q_x)         (q_w 0..31)
 //   Q5_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)    (q_w 0..31)
+//   Q4_K: as Q4_1 per 32-element sub-block j, with d_w = d·sc_j and
+//         m_w = −dmin·mn_j (both exact in f32: an f16 times a 6-bit integer)
+// (llama.cpp quantizes K-quant activations per 256 and sums the sub-blocks
+// in integers; here every type shares the per-32 activations.)
 // This is not f32-exact: results differ from MatMul by the activation
 // rounding (relative ~1e-3 per block). Model::Load uses it only when asked.
 //
@@ -19,11 +23,13 @@
 //   qs: [chunks][16 rows][4 bytes]  Q4_*/Q5_*: 4 chunks, byte = the block's
 //       qs byte (low nibble element 4j+m, high nibble 16+4j+m); Q8_0: 8
 //       chunks of q+128 (element 4j+m)
-//   qh: Q5_* only, [8] little-endian uint64 masks: bit 4r+m of mask j = the
-//       fifth bit of element 4j+m of row r (byte 4r+m of the kernels' quant
-//       vector j, so AVX-512 adds 16 under the mask in one instruction)
-//   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets
-// (the same bytes per block as the GGUF layout, so decode reads no more).
+//   qh: Q5_* only, [16 rows][4 bytes]: bit j of byte 4r+m = the fifth bit
+//       of element 4j+m of row r, so quant vector j (chunk layout above) gets
+//       its fifth bits by one shift and mask of this vector: (qh >> j) & 1
+//   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets;
+//       Q4_K: [16] f32 d·sc_j, then [16] f32 −dmin·mn_j
+// (the same bytes per block as the GGUF layout, so decode reads no more;
+// Q4_K reads 24 bytes per row and 32 elements where the file has 18).
 // Rows past n_out in the last panel are zero and never written out.
 #pragma once
 
@@ -41,7 +47,7 @@ inline constexpr int64_t kPanelRows = 16;
 struct PackedMatrix {
   DType dtype = DType::kQ4_0;
   int64_t n_out = 0;         // rows of the original weight
-  int64_t n_in = 0;          // elements per row (multiple of 32)
+  int64_t n_in = 0;          // elements per row (multiple of 32; of 256 for Q4_K)
   size_t group_bytes = 0;    // one 32-element block of one panel (qs + scales)
   size_t panel_bytes = 0;    // group_bytes · n_in / 32
   // 64-byte aligned; owned (PackForInt8) or not (PackForInt8Into: a no-op deleter).
@@ -51,7 +57,7 @@ struct PackedMatrix {
 };
 
 // True for the weight types the int8 path implements (Q4_0, Q4_1, Q5_0,
-// Q5_1, Q8_0).
+// Q5_1, Q8_0, Q4_K).
 bool Int8Packable(DType t);
 // True for the types the AMX prompt kernel implements (Q4_0, Q4_1, Q8_0);
 // prompts of the other packable types run the VNNI kernel on AMX machines.
@@ -75,7 +81,7 @@ bool CpuHasAmx();
 // Prompts of at least this many tokens run on AMX where Int8KernelName() is
 // "amx"; fewer (decoding) run the VNNI kernels.
 inline constexpr int64_t kAmxMinTokens = 16;
-// The kernel a MatMulInt8 of n_tok tokens runs on Q4_0/Q4_1/Q8_0 weights:
+// The kernel a MatMulInt8 of n_tok tokens runs on Int8AmxSupports weights:
 // Int8KernelName(), except "vnni" for fewer than kAmxMinTokens tokens where
 // that is "amx".
 const char* Int8KernelNameFor(int64_t n_tok);
@@ -126,12 +132,14 @@ constexpr int32_t ActOffset(DType t) {
     default: return 0;
   }
 }
-// Q4_1 and Q5_1: a per-row offset m_w added through QuantizedActs::s.
-constexpr bool HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1; }
+// Q4_1, Q5_1 and Q4_K: a per-row offset m_w added through QuantizedActs::s.
+constexpr bool HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1 || t == DType::kQ4_K; }
+// Q4_K: the scales and offsets are f32, not f16.
+constexpr bool HasF32Scales(DType t) { return t == DType::kQ4_K; }
 // Q5_0 and Q5_1: the qh masks after the nibbles.
 constexpr bool HasFifthBit(DType t) { return t == DType::kQ5_0 || t == DType::kQ5_1; }
 // Bytes of a panel's quants per 32-element block (16 rows): nibbles (256),
-// plus the qh masks (64), or Q8_0's bytes (512). The f16 scales follow.
+// plus the qh bytes (64), or Q8_0's bytes (512). The f16 scales follow.
 constexpr size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : HasFifthBit(t) ? 320 : 256; }
 
 // Quantizes tokens [tok_begin, tok_end) of x into a (scalar twin; the VNNI

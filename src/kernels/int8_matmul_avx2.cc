@@ -9,8 +9,8 @@
 // into 16-bit lanes, vpmaddwd with ones adds the pairs into 32-bit lanes:
 //  * Q4_0/Q4_1: quants 0..15, so even all 8 steps of a block fit a 16-bit
 //    lane (8·2·15·127 = 30480 < 32767): one vpmaddwd per block and half;
-//  * Q5_0/Q5_1: quants 0..31 (the fifth bits, expanded from the block's
-//    masks to bytes of 16, ORed into the nibbles), so only 4 steps fit
+//  * Q5_0/Q5_1: quants 0..31 (the fifth bits shifted out of the block's qh
+//    bytes and ORed into the nibbles), so only 4 steps fit
 //    (4·2·31·127 = 31496): two vpmaddwd per block and half;
 //  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
 //    keeps each product pair within 16 bits (2·128·127 = 32512), and the sum
@@ -33,13 +33,15 @@ constexpr size_t kQsBytes = QsBytes(kType);
 template <DType kType>
 constexpr bool kHasMin = HasMin(kType);
 
-// 16 where bit i of `bits` is set, else 0, for bytes i = 0..31.
-TL_AVX2 inline __m256i FifthBitBytes(uint32_t bits) {
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)), spread);
-  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(16));
+// Bit j of each byte of qh moved to bit 4 (16 or 0): the fifth bits of
+// quant vector j (int8_matmul.h). 16-bit shifts: bit 4 of a byte comes from
+// bit j of the same byte for j in 0..7.
+template <int j>
+TL_AVX2 inline __m256i FifthBits(__m256i qh) {
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  if constexpr (j < 4) return _mm256_and_si256(_mm256_slli_epi16(qh, 4 - j), sixteen);
+  if constexpr (j == 4) return _mm256_and_si256(qh, sixteen);
+  if constexpr (j > 4) return _mm256_and_si256(_mm256_srli_epi16(qh, j - 4), sixteen);
 }
 
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
@@ -82,17 +84,26 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
         w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
       }
       if constexpr (HasFifthBit(kType)) {
-        for (int j = 0; j < 8; ++j) {
-          uint32_t bits;  // this half's rows: bits 32·half .. 32·half + 31 of mask j
-          std::memcpy(&bits, g + 256 + 8 * j + 4 * half, 4);
-          w[j] = _mm256_or_si256(w[j], FifthBitBytes(bits));
-        }
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 256 + h));
+        w[0] = _mm256_or_si256(w[0], FifthBits<0>(qh));
+        w[1] = _mm256_or_si256(w[1], FifthBits<1>(qh));
+        w[2] = _mm256_or_si256(w[2], FifthBits<2>(qh));
+        w[3] = _mm256_or_si256(w[3], FifthBits<3>(qh));
+        w[4] = _mm256_or_si256(w[4], FifthBits<4>(qh));
+        w[5] = _mm256_or_si256(w[5], FifthBits<5>(qh));
+        w[6] = _mm256_or_si256(w[6], FifthBits<6>(qh));
+        w[7] = _mm256_or_si256(w[7], FifthBits<7>(qh));
       }
     }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
-    __m256 mw = _mm256_setzero_ps();
-    if constexpr (kHasMin<kType>) {
-      mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
+    __m256 dw, mw = _mm256_setzero_ps();
+    if constexpr (HasF32Scales(kType)) {
+      dw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 32 * half));
+      mw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 64 + 32 * half));
+    } else {
+      dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
+      if constexpr (kHasMin<kType>) {
+        mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
+      }
     }
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
@@ -204,6 +215,7 @@ TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p
     case DType::kQ5_0: return PanelsT<DType::kQ5_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

@@ -12,8 +12,8 @@
 // are broadcast and vpdpbusd adds the 4 products into lane r. After the 8
 // steps lane r holds the block's exact integer dot product for row r; it is
 // converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
-// Q5_0/Q5_1 add each W_j's fifth bits (16) under the block's 64-bit mask j:
-// one masked vpaddb per W_j, shared by all tokens.
+// Q5_0/Q5_1 OR each W_j's fifth bits in from the block's qh vector: one
+// shift and one vpternlogd per W_j, shared by all tokens.
 // GCC 12's _mm512_reduce_* helpers start from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized reports inside the system header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -57,18 +57,27 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
       }
       if constexpr (HasFifthBit(kType)) {
-        const __m512i sixteen = _mm512_set1_epi8(16);
-        for (int j = 0; j < 8; ++j) {
-          uint64_t bits;
-          std::memcpy(&bits, g + 256 + 8 * j, 8);
-          w[j] = _mm512_mask_add_epi8(w[j], _cvtu64_mask64(bits), w[j], sixteen);
-        }
+        // Bit j of each qh byte to bit 4 of W_j's byte: w | (shifted & 16).
+        const __m512i qh = _mm512_loadu_si512(g + 256), sixteen = _mm512_set1_epi8(16);
+        w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(qh, 4), sixteen, 0xF8);
+        w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(qh, 3), sixteen, 0xF8);
+        w[2] = _mm512_ternarylogic_epi32(w[2], _mm512_slli_epi16(qh, 2), sixteen, 0xF8);
+        w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_slli_epi16(qh, 1), sixteen, 0xF8);
+        w[4] = _mm512_ternarylogic_epi32(w[4], qh, sixteen, 0xF8);
+        w[5] = _mm512_ternarylogic_epi32(w[5], _mm512_srli_epi16(qh, 1), sixteen, 0xF8);
+        w[6] = _mm512_ternarylogic_epi32(w[6], _mm512_srli_epi16(qh, 2), sixteen, 0xF8);
+        w[7] = _mm512_ternarylogic_epi32(w[7], _mm512_srli_epi16(qh, 3), sixteen, 0xF8);
       }
     }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
-    __m512 mw;
-    if constexpr (kHasMin<kType>) {
-      mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
+    __m512 dw, mw;
+    if constexpr (HasF32Scales(kType)) {
+      dw = _mm512_loadu_ps(g + kQsBytes<kType>);
+      mw = _mm512_loadu_ps(g + kQsBytes<kType> + 64);
+    } else {
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
+      if constexpr (kHasMin<kType>) {
+        mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
+      }
     }
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
@@ -163,6 +172,7 @@ TL_VNNI void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p
     case DType::kQ5_0: return PanelsT<DType::kQ5_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

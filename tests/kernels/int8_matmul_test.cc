@@ -88,11 +88,19 @@ struct Acts {
 
 class Int8MatMul : public ::testing::TestWithParam<DType> {};
 
+// n rounded up to whole blocks of t (256 for the K-quants), so every shape
+// below is a legal row length of every type.
+int64_t Cols(DType t, int64_t n) {
+  const int64_t block = Info(t).block_size;
+  return (n + block - 1) / block * block;
+}
+
 TEST_P(Int8MatMul, ScalarTwinMatchesIndependentFormula) {
   const DType t = GetParam();
   std::mt19937 rng(7);
   for (int64_t n_out : {1, 16, 37}) {
-    for (int64_t n_in : {32, 96, 576}) {
+    for (int64_t n_in_any : {32, 96, 576}) {
+      const int64_t n_in = Cols(t, n_in_any);
       for (int64_t n_tok : {1, 3, 9}) {
         SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
         const Weights w = MakeWeights(rng, t, n_out, n_in);
@@ -117,7 +125,8 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
   std::mt19937 rng(11);
   ThreadPool one(1), two(2);
   for (int64_t n_out : {16, 37, 64, 100}) {
-    for (int64_t n_in : {32, 64, 160, 576}) {
+    for (int64_t n_in_any : {32, 64, 160, 576}) {
+      const int64_t n_in = Cols(t, n_in_any);
       for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 70}) {
         SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
         const Weights w = MakeWeights(rng, t, n_out, n_in);
@@ -223,7 +232,7 @@ TEST(Int8MatMulExtremes, Q5ExtremeQuantsStayExact) {
 }
 
 TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
-  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0}) {
+  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
     EXPECT_TRUE(Int8Packable(t));
     for (const int64_t n_tok : {int64_t{1}, kAmxMinTokens, int64_t{512}}) {
       const std::string name = Int8KernelNameFor(t, n_tok);
@@ -234,6 +243,7 @@ TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
   }
   EXPECT_FALSE(Int8AmxSupports(DType::kQ5_0));
   EXPECT_FALSE(Int8AmxSupports(DType::kQ5_1));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ4_K));
 }
 
 // The cost of int8 activations against the f32 MatMul: relative error of a
@@ -242,7 +252,7 @@ TEST_P(Int8MatMul, CloseToF32MatMul) {
   const DType t = GetParam();
   std::mt19937 rng(3);
   ThreadPool pool(2);
-  const int64_t n_out = 48, n_in = 576, n_tok = 5;
+  const int64_t n_out = 48, n_in = Cols(t, 576), n_tok = 5;
   const Weights w = MakeWeights(rng, t, n_out, n_in);
   const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -1.0f, 1.0f);
   const auto packed = PackForInt8(w.view);
@@ -267,7 +277,7 @@ TEST_P(Int8MatMul, CloseToF32MatMul) {
 TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
   std::mt19937 rng(23);
   ThreadPool pool(2);
-  const int64_t n_in = 64;
+  const int64_t n_in = Cols(GetParam(), 64);
   const Weights w0 = MakeWeights(rng, GetParam(), 37, n_in), w1 = MakeWeights(rng, GetParam(), 16, n_in),
                 w2 = MakeWeights(rng, GetParam(), 70, n_in);
   const auto p0 = PackForInt8(w0.view), p1 = PackForInt8(w1.view), p2 = PackForInt8(w2.view);
@@ -292,8 +302,9 @@ TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
 TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
   std::mt19937 rng(29);
   ThreadPool pool(2);
+  const int64_t n_in = Cols(GetParam(), 96);
   for (int64_t n_out : {1, 16, 37}) {
-    const Weights w = MakeWeights(rng, GetParam(), n_out, 96);
+    const Weights w = MakeWeights(rng, GetParam(), n_out, n_in);
     const auto owned = PackForInt8(w.view);
     const size_t bytes = PackedInt8Bytes(w.view);
     ASSERT_EQ(bytes % 64, 0u);
@@ -304,7 +315,7 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
     ASSERT_EQ(placed->data.get(), dst);
     EXPECT_EQ(std::memcmp(placed->data.get(), owned->data.get(), bytes), 0) << n_out;
     EXPECT_EQ(dst[bytes], 0xAB);
-    const auto x = testing::RandomFloats(rng, 96, -1.0f, 1.0f);
+    const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_in), -1.0f, 1.0f);
     std::vector<float> a(static_cast<size_t>(n_out)), b(a.size());
     MatMulInt8(*owned, x.data(), 1, a.data(), pool);
     MatMulInt8(*placed, x.data(), 1, b.data(), pool);
@@ -314,7 +325,7 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                                           DType::kQ8_0),
+                                           DType::kQ8_0, DType::kQ4_K),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
@@ -329,7 +340,7 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
   for (const SimdKernel& kernel : kernels) {
   SCOPED_TRACE(kernel.name);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
     std::vector<int8_t> q1(x.size()), q2(x.size());
     std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
     std::vector<int32_t> c1(d1.size()), c2(d1.size());
@@ -351,11 +362,12 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
 }
 
 TEST(Int8PackDeathTest, RefusesOtherTypes) {
-  std::vector<uint8_t> bytes(RowBytes(DType::kQ4_K, 256) * 2);
-  TensorView v{"blk.0.attn_q.weight", DType::kQ4_K, {2, 256}, bytes.data()};
-  EXPECT_FALSE(Int8Packable(DType::kQ4_K));
+  std::vector<uint8_t> bytes(RowBytes(DType::kQ6_K, 256) * 2);
+  TensorView v{"blk.0.attn_q.weight", DType::kQ6_K, {2, 256}, bytes.data()};
+  EXPECT_FALSE(Int8Packable(DType::kQ6_K));
+  EXPECT_FALSE(Int8Packable(DType::kQ5_K));
   EXPECT_FALSE(Int8Packable(DType::kF16));
-  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrix");
+  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
 }
 
 }  // namespace
