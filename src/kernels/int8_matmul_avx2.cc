@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/int8_matmul.h"
 #include "kernels/prefetch.h"
@@ -58,42 +59,57 @@ TL_AVX2 inline float HorizontalMax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
+// The quants of rows 8·half .. 8·half + 7 of one panel block g (h = 32·half)
+// as the kernel's 8 vectors: W_j lane r = elements 4j..4j+3 of row r.
+template <DType kType>
+TL_AVX2 inline void UnpackHalf(const uint8_t* g, size_t h, __m256i w[8]) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  if constexpr (kType == DType::kQ8_0) {
+    for (int j = 0; j < 8; ++j) {
+      const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+      w[j] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));  // back to signed
+    }
+  } else {
+    for (int j = 0; j < 4; ++j) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+      w[j] = _mm256_and_si256(packed, low_nibbles);
+      w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+    }
+    if constexpr (HasFifthBit(kType)) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 256 + h));
+      w[0] = _mm256_or_si256(w[0], FifthBits<0>(qh));
+      w[1] = _mm256_or_si256(w[1], FifthBits<1>(qh));
+      w[2] = _mm256_or_si256(w[2], FifthBits<2>(qh));
+      w[3] = _mm256_or_si256(w[3], FifthBits<3>(qh));
+      w[4] = _mm256_or_si256(w[4], FifthBits<4>(qh));
+      w[5] = _mm256_or_si256(w[5], FifthBits<5>(qh));
+      w[6] = _mm256_or_si256(w[6], FifthBits<6>(qh));
+      w[7] = _mm256_or_si256(w[7], FifthBits<7>(qh));
+    }
+  }
+}
+
 // Rows 8·half .. 8·half + 7 of one panel, tokens tok0 .. tok0 + T − 1.
+// kPre: the quants come from `unpacked` ([n_blocks][8][64], UnpackPanel)
+// instead of being unpacked here (prompts: once per panel, not per 2 tokens).
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
-template <DType kType, int T>
+template <DType kType, int T, bool kPre = false>
 TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half, const QuantizedActs& a,
-                             int64_t tok0, float* y, int64_t y_stride, int rows, size_t prefetch) {
+                             int64_t tok0, float* y, int64_t y_stride, int rows, size_t prefetch,
+                             const uint8_t* unpacked = nullptr) {
   __m256 acc[T], acc_m[T];
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   const size_t h = static_cast<size_t>(half) * 32;
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
     if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
     __m256i w[8];
-    if constexpr (kType == DType::kQ8_0) {
-      for (int j = 0; j < 8; ++j) {
-        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
-        w[j] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));  // back to signed
-      }
+    if constexpr (kPre) {
+      const uint8_t* u = unpacked + static_cast<size_t>(b) * 512 + h;
+      for (int j = 0; j < 8; ++j) w[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 64 * j));
     } else {
-      for (int j = 0; j < 4; ++j) {
-        const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
-        w[j] = _mm256_and_si256(packed, low_nibbles);
-        w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-      }
-      if constexpr (HasFifthBit(kType)) {
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 256 + h));
-        w[0] = _mm256_or_si256(w[0], FifthBits<0>(qh));
-        w[1] = _mm256_or_si256(w[1], FifthBits<1>(qh));
-        w[2] = _mm256_or_si256(w[2], FifthBits<2>(qh));
-        w[3] = _mm256_or_si256(w[3], FifthBits<3>(qh));
-        w[4] = _mm256_or_si256(w[4], FifthBits<4>(qh));
-        w[5] = _mm256_or_si256(w[5], FifthBits<5>(qh));
-        w[6] = _mm256_or_si256(w[6], FifthBits<6>(qh));
-        w[7] = _mm256_or_si256(w[7], FifthBits<7>(qh));
-      }
+      UnpackHalf<kType>(g, h, w);
     }
     __m256 dw, mw = _mm256_setzero_ps();
     if constexpr (HasF32Scales(kType)) {
@@ -149,9 +165,55 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
   }
 }
 
+// All blocks of a panel unpacked: [n_blocks][8][64] (both halves).
+template <DType kType>
+TL_AVX2 void UnpackPanel(const uint8_t* panel, size_t group_bytes, int64_t n_blocks, size_t prefetch,
+                         uint8_t* out) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
+    uint8_t* o = out + static_cast<size_t>(b) * 512;
+    for (size_t h : {size_t{0}, size_t{32}}) {
+      __m256i w[8];
+      UnpackHalf<kType>(g, h, w);
+      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * j + h), w[j]);
+    }
+  }
+}
+
+// Prompts of at least this many tokens unpack each panel once (Q4/Q5/Q4_K;
+// Q8_0's quants need no unpacking): the per-block unpacking then costs less
+// than redoing it for every pair of tokens.
+constexpr int64_t kUnpackMinTok = 6;
+
 template <DType kType>
 TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y,
                      size_t prefetch) {
+  if constexpr (kType != DType::kQ8_0) {
+    if (a.n_tok >= kUnpackMinTok) {
+      thread_local std::vector<uint8_t> unpacked;  // grows to the widest n_in, then stays
+      const size_t bytes = static_cast<size_t>(a.n_blocks) * 512;
+      if (unpacked.size() < bytes) unpacked.resize(bytes);
+      for (int64_t p = p_begin; p < p_end; ++p) {
+        UnpackPanel<kType>(w.Panel(p), w.group_bytes, a.n_blocks, prefetch, unpacked.data());
+        const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
+        for (int half = 0; half < 2 && 8 * half < rows; ++half) {
+          const int half_rows = static_cast<int>(rows - 8 * half);
+          float* yp = y + p * kPanelRows;
+          int64_t tok = 0;
+          for (; tok + 2 <= a.n_tok; tok += 2) {
+            HalfPanelTokens<kType, 2, true>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows, 0,
+                                            unpacked.data());
+          }
+          if (tok < a.n_tok) {
+            HalfPanelTokens<kType, 1, true>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows, 0,
+                                            unpacked.data());
+          }
+        }
+      }
+      return;
+    }
+  }
   // The first half's pass is the one that streams each panel in.
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
