@@ -19,18 +19,11 @@ namespace tokenlora::kernels {
 namespace {
 
 constexpr int64_t kBlock = kBlock32;
-
-// Bytes of a panel's quants per 32-element block (16 rows).
-size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : 256; }
-
-// Offset subtracted per block: the weight quants are stored unsigned.
-int32_t ActOffset(DType t) {
-  switch (t) {
-    case DType::kQ4_0: return 8;
-    case DType::kQ8_0: return 128;
-    default: return 0;
-  }
-}
+using internal::ActOffset;
+using internal::HasF32Scales;
+using internal::HasFifthBit;
+using internal::HasMin;
+using internal::QsBytes;
 
 // Quantized activations of one MatMulInt8 call, owned by the calling thread
 // (thread_local; the pool's workers fill and read it through the view during
@@ -69,7 +62,12 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
 }  // namespace
 
-bool Int8Packable(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
+bool Int8Packable(DType t) {
+  return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
+         t == DType::kQ8_0 || t == DType::kQ4_K;
+}
+
+bool Int8AmxSupports(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
 
 bool CpuHasVnni() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -112,6 +110,11 @@ const char* Int8KernelNameFor(int64_t n_tok) {
   return std::strcmp(name, "amx") == 0 && !UsesPromptKernel(n_tok) ? "vnni" : name;
 }
 
+const char* Int8KernelNameFor(DType t, int64_t n_tok) {
+  const char* name = Int8KernelNameFor(n_tok);
+  return std::strcmp(name, "amx") == 0 && !Int8AmxSupports(t) ? "vnni" : name;
+}
+
 namespace {
 KernelPair PickKernels() {
   const std::string_view name = internal::ForceScalar() ? "" : Int8KernelName();
@@ -125,16 +128,49 @@ KernelPair PickKernels() {
 namespace {
 // The packed shape of w, without its bytes.
 std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
-  TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % kBlock == 0,
-               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q8_0 matrix");
+  TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % Info(w.dtype).block_size == 0,
+               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
   auto p = std::make_unique<PackedMatrix>();
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
-  const size_t scale_bytes = (w.dtype == DType::kQ4_1 ? 2 : 1) * kPanelRows * sizeof(uint16_t);
+  const size_t scale_bytes =
+      (HasMin(w.dtype) ? 2 : 1) * kPanelRows * (HasF32Scales(w.dtype) ? sizeof(float) : sizeof(uint16_t));
   p->group_bytes = QsBytes(w.dtype) + scale_bytes;
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
+}
+
+// Writes row r's fifth bits (qh: bit i = element i) into a panel block's qh
+// bytes (int8_matmul.h): bit j of byte 4r+m = element 4j+m.
+void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
+  for (int m = 0; m < 4; ++m) {
+    uint8_t byte = 0;
+    for (int j = 0; j < 8; ++j) byte = static_cast<uint8_t>(byte | ((qh >> (4 * j + m)) & 1u) << j);
+    qh_bytes[4 * r + m] = byte;
+  }
+}
+
+// Sub-block b % 8 of row r's Q4_K super-block b / 8 (src: the row) as a
+// Q4_1-style panel block g: nibbles in the 32-element order, f32 scales.
+void PackQ4KSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
+  BlockQ4_K blk;
+  std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
+  uint8_t sc[8], mn[8];
+  UnpackKScales(blk.scales, sc, mn);
+  const int j = static_cast<int>(b % 8);
+  // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l].
+  const uint8_t* q = blk.qs + 32 * (j / 2);
+  const int shift = 4 * (j % 2);
+  uint8_t bytes[16];
+  for (int k = 0; k < 16; ++k) {
+    bytes[k] = static_cast<uint8_t>(((q[k] >> shift) & 0x0F) | (((q[k + 16] >> shift) & 0x0F) << 4));
+  }
+  for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
+  const float d = F16ToF32(blk.d) * static_cast<float>(sc[j]);  // exact: 11 × 6 bits
+  const float m = -(F16ToF32(blk.dmin) * static_cast<float>(mn[j]));
+  std::memcpy(g + 256 + 4 * r, &d, 4);
+  std::memcpy(g + 256 + 4 * (kPanelRows + r), &m, 4);
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -183,10 +219,25 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
         std::memcpy(&scales[r], &blk.d, 2);
-      } else {
+      } else if (w.dtype == DType::kQ4_1) {
         BlockQ4_1 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        std::memcpy(&scales[r], &blk.d, 2);
+        std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
+      } else if (w.dtype == DType::kQ4_K) {
+        PackQ4KSubBlock(src, b, r, g);
+      } else if (w.dtype == DType::kQ5_0) {
+        BlockQ5_0 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        PackFifthBits(LoadQh(blk.qh), r, g + 256);
+        std::memcpy(&scales[r], &blk.d, 2);
+      } else {
+        BlockQ5_1 blk;
+        std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
+        for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+        PackFifthBits(LoadQh(blk.qh), r, g + 256);
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
       }
@@ -223,14 +274,15 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
-  const bool q8 = w.dtype == DType::kQ8_0, q4_1 = w.dtype == DType::kQ4_1;
+  const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
+  const bool f32_scales = HasF32Scales(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
     const int64_t rows = std::min(kPanelRows, w.n_out - p * kPanelRows);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t tok = 0; tok < a.n_tok; ++tok) {
-        float acc = 0.0f, acc_m = 0.0f;  // Q4_1's offset terms go to acc_m
+        float acc = 0.0f, acc_m = 0.0f;  // Q4_1/Q5_1/Q4_K's offset terms go to acc_m
         for (int64_t b = 0; b < a.n_blocks; ++b) {
           const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
           const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
@@ -245,19 +297,28 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
                 const uint8_t byte = g[64 * (j % 4) + 4 * r + m];
                 wq = j < 4 ? byte & 0x0F : byte >> 4;
               }
+              if (q5) wq = static_cast<uint8_t>(wq | ((g[256 + 4 * r + m] >> j) & 1u) << 4);
               isum += static_cast<int32_t>(wq) * xq[4 * j + m];
             }
           }
-          uint16_t dh, mh;
-          std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
-          const float scale = F16ToF32(dh) * a.d[k];
-          acc = std::fma(static_cast<float>(isum), scale, acc);
-          if (q4_1) {
-            std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
-            acc_m = std::fma(F16ToF32(mh), a.s[k], acc_m);
+          float dw, mw = 0.0f;
+          if (f32_scales) {
+            std::memcpy(&dw, g + qs_bytes + 4 * r, 4);
+            std::memcpy(&mw, g + qs_bytes + 4 * (kPanelRows + r), 4);
+          } else {
+            uint16_t dh, mh;
+            std::memcpy(&dh, g + qs_bytes + 2 * r, 2);
+            dw = F16ToF32(dh);
+            if (has_min) {
+              std::memcpy(&mh, g + qs_bytes + 2 * (kPanelRows + r), 2);
+              mw = F16ToF32(mh);
+            }
           }
+          const float scale = dw * a.d[k];
+          acc = std::fma(static_cast<float>(isum), scale, acc);
+          if (has_min) acc_m = std::fma(mw, a.s[k], acc_m);
         }
-        y[tok * w.n_out + p * kPanelRows + r] = q4_1 ? acc + acc_m : acc;
+        y[tok * w.n_out + p * kPanelRows + r] = has_min ? acc + acc_m : acc;
       }
     }
   }
@@ -298,7 +359,9 @@ void MatMulInt8Shared(const PackedMatrix* const* ws, float* const* ys, int n, co
   const internal::QuantizedActs a = scratch.View(n_tok, n_in);
   static const KernelPair kernels = PickKernels();
   const auto quantize = kernels.quantize;
-  const auto panels = UsesPromptKernel(n_tok) ? kernels.prompt_panels : kernels.panels;
+  // AMX implements only some types: the others run the decode kernel (VNNI).
+  const auto panels =
+      UsesPromptKernel(n_tok) && Int8AmxSupports(dtype) ? kernels.prompt_panels : kernels.panels;
   // Decoding (1-2 tokens) streams the weights once: prefetch them ahead.
   const size_t prefetch = n_tok <= kStreamMaxTok ? StreamPrefetchBytes() : 0;
 

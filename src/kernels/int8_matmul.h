@@ -1,6 +1,6 @@
-// Int8-activation matrix multiply for Q4_0, Q4_1 and Q8_0 weights: the
-// scheme llama.cpp uses for these types, on AVX-512 VNNI (vpdpbusd) or AVX2
-// (vpmaddubsw).
+// Int8-activation matrix multiply for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K
+// weights: the scheme llama.cpp uses for these types, on AVX-512 VNNI
+// (vpdpbusd) or AVX2 (vpmaddubsw).
 //
 // Activations are quantized per block of 32 to int8 (scale = max|x| / 127,
 // round half to even, the Q8_0/Q8_1 rule), so each block's dot product is an
@@ -8,17 +8,28 @@
 //   Q4_0: y += d_w·d_x·(Σ q_w·q_x − 8·Σ q_x)          (q_w the nibble 0..15)
 //   Q8_0: y += d_w·d_x·(Σ (q_w+128)·q_x − 128·Σ q_x)
 //   Q4_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)
+//   Q5_0: y += d_w·d_x·(Σ q_w·q_x − 16·Σ q_x)         (q_w 0..31)
+//   Q5_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)    (q_w 0..31)
+//   Q4_K: as Q4_1 per 32-element sub-block j, with d_w = d·sc_j and
+//         m_w = −dmin·mn_j (both exact in f32: an f16 times a 6-bit integer)
+// (llama.cpp quantizes K-quant activations per 256 and sums the sub-blocks
+// in integers; here every type shares the per-32 activations.)
 // This is not f32-exact: results differ from MatMul by the activation
 // rounding (relative ~1e-3 per block). Model::Load uses it only when asked.
 //
 // Weights are repacked once (PackForInt8) into panels of 16 output rows so
 // one 512-bit vpdpbusd computes 4 products for each of the 16 rows: per
 // 32-element block a panel holds
-//   qs: [chunks][16 rows][4 bytes]  Q4_*: 4 chunks, byte = the block's qs byte
-//       (low nibble element 4j+m, high nibble 16+4j+m); Q8_0: 8 chunks of
-//       q+128 (element 4j+m)
-//   d:  [16] f16 row scales; Q4_1 also m: [16] f16 row offsets
-// (the same bytes per block as the GGUF layout, so decode reads no more).
+//   qs: [chunks][16 rows][4 bytes]  Q4_*/Q5_*: 4 chunks, byte = the block's
+//       qs byte (low nibble element 4j+m, high nibble 16+4j+m); Q8_0: 8
+//       chunks of q+128 (element 4j+m)
+//   qh: Q5_* only, [16 rows][4 bytes]: bit j of byte 4r+m = the fifth bit
+//       of element 4j+m of row r, so quant vector j (chunk layout above) gets
+//       its fifth bits by one shift and mask of this vector: (qh >> j) & 1
+//   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets;
+//       Q4_K: [16] f32 d·sc_j, then [16] f32 −dmin·mn_j
+// (the same bytes per block as the GGUF layout, so decode reads no more;
+// Q4_K reads 24 bytes per row and 32 elements where the file has 18).
 // Rows past n_out in the last panel are zero and never written out.
 #pragma once
 
@@ -36,7 +47,7 @@ inline constexpr int64_t kPanelRows = 16;
 struct PackedMatrix {
   DType dtype = DType::kQ4_0;
   int64_t n_out = 0;         // rows of the original weight
-  int64_t n_in = 0;          // elements per row (multiple of 32)
+  int64_t n_in = 0;          // elements per row (multiple of 32; of 256 for Q4_K)
   size_t group_bytes = 0;    // one 32-element block of one panel (qs + scales)
   size_t panel_bytes = 0;    // group_bytes · n_in / 32
   // 64-byte aligned; owned (PackForInt8) or not (PackForInt8Into: a no-op deleter).
@@ -45,8 +56,12 @@ struct PackedMatrix {
   int64_t NumPanels() const { return (n_out + kPanelRows - 1) / kPanelRows; }
 };
 
-// True for the weight types the int8 path implements (Q4_0, Q4_1, Q8_0).
+// True for the weight types the int8 path implements (Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, Q4_K).
 bool Int8Packable(DType t);
+// True for the types the AMX prompt kernel implements (Q4_0, Q4_1, Q8_0);
+// prompts of the other packable types run the VNNI kernel on AMX machines.
+bool Int8AmxSupports(DType t);
 // The SIMD kernels this CPU runs: "amx" (AMX tiles for prompts of
 // kAmxMinTokens or more, VNNI for the rest), else "vnni" (AVX-512
 // F/BW/VL/VNNI), else "avx2" (AVX2 + FMA + F16C), else "" — then the int8
@@ -66,11 +81,14 @@ bool CpuHasAmx();
 // Prompts of at least this many tokens run on AMX where Int8KernelName() is
 // "amx"; fewer (decoding) run the VNNI kernels.
 inline constexpr int64_t kAmxMinTokens = 16;
-// The kernel a MatMulInt8 of n_tok tokens runs: Int8KernelName(), except
-// "vnni" for fewer than kAmxMinTokens tokens where that is "amx".
+// The kernel a MatMulInt8 of n_tok tokens runs on Int8AmxSupports weights:
+// Int8KernelName(), except "vnni" for fewer than kAmxMinTokens tokens where
+// that is "amx".
 const char* Int8KernelNameFor(int64_t n_tok);
-// Repacks a [n_out, n_in] Q4_0/Q4_1/Q8_0 weight. Throws InternalError for
-// other types.
+// The same for weights of type t: "vnni" where AMX does not support t.
+const char* Int8KernelNameFor(DType t, int64_t n_tok);
+// Repacks a [n_out, n_in] weight of an Int8Packable type. Aborts (a broken
+// invariant) for other types.
 std::unique_ptr<PackedMatrix> PackForInt8(const TensorView& w);
 // The same into caller-owned memory: dst holds PackedInt8Bytes(w) bytes (a
 // multiple of 64), is 64-byte aligned, and outlives the result. Lets a model
@@ -100,9 +118,29 @@ struct QuantizedActs {
   int64_t n_tok = 0, n_in = 0, n_blocks = 0;  // n_blocks = n_in / 32
   int8_t* q = nullptr;     // [n_tok, n_in]
   float* d = nullptr;      // [n_tok, n_blocks] scale
-  int32_t* corr = nullptr; // [n_tok, n_blocks] offset·Σq (8 for Q4_0, 128 for Q8_0, 0 for Q4_1)
-  float* s = nullptr;      // [n_tok, n_blocks] d·Σq (used by Q4_1)
+  int32_t* corr = nullptr; // [n_tok, n_blocks] offset·Σq (8 Q4_0, 16 Q5_0, 128 Q8_0, 0 Q4_1/Q5_1)
+  float* s = nullptr;      // [n_tok, n_blocks] d·Σq (used by Q4_1/Q5_1)
 };
+
+// The offset of the unsigned weight quants that corr removes (8 Q4_0, 16
+// Q5_0, 128 Q8_0; 0 for the types with a min, whose quants are the values).
+constexpr int32_t ActOffset(DType t) {
+  switch (t) {
+    case DType::kQ4_0: return 8;
+    case DType::kQ5_0: return 16;
+    case DType::kQ8_0: return 128;
+    default: return 0;
+  }
+}
+// Q4_1, Q5_1 and Q4_K: a per-row offset m_w added through QuantizedActs::s.
+constexpr bool HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1 || t == DType::kQ4_K; }
+// Q4_K: the scales and offsets are f32, not f16.
+constexpr bool HasF32Scales(DType t) { return t == DType::kQ4_K; }
+// Q5_0 and Q5_1: the qh masks after the nibbles.
+constexpr bool HasFifthBit(DType t) { return t == DType::kQ5_0 || t == DType::kQ5_1; }
+// Bytes of a panel's quants per 32-element block (16 rows): nibbles (256),
+// plus the qh bytes (64), or Q8_0's bytes (512). The f16 scales follow.
+constexpr size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : HasFifthBit(t) ? 320 : 256; }
 
 // Quantizes tokens [tok_begin, tok_end) of x into a (scalar twin; the VNNI
 // version gives identical bytes).
@@ -121,7 +159,8 @@ void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_en
 void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                 float* y, size_t prefetch);
 // The AMX panels (int8_matmul_amx.cc; quantize with QuantizeActsVnni); call
-// only when CpuHasAmx(). Any n_tok works; worth it from kAmxMinTokens on.
+// only when CpuHasAmx() and Int8AmxSupports(w.dtype). Any n_tok works; worth
+// it from kAmxMinTokens on.
 void PanelsAmx(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                float* y, size_t prefetch);
 // The AVX2 versions (int8_matmul_avx2.cc); call only when CpuHasAvx2().

@@ -9,6 +9,9 @@
 // into 16-bit lanes, vpmaddwd with ones adds the pairs into 32-bit lanes:
 //  * Q4_0/Q4_1: quants 0..15, so even all 8 steps of a block fit a 16-bit
 //    lane (8·2·15·127 = 30480 < 32767): one vpmaddwd per block and half;
+//  * Q5_0/Q5_1: quants 0..31 (the fifth bits shifted out of the block's qh
+//    bytes and ORed into the nibbles), so only 4 steps fit
+//    (4·2·31·127 = 31496): two vpmaddwd per block and half;
 //  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
 //    keeps each product pair within 16 bits (2·128·127 = 32512), and the sum
 //    is Σ w·x directly, which equals the scalar twin's Σ (w+128)·x − 128·Σ x.
@@ -16,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/int8_matmul.h"
 #include "kernels/prefetch.h"
@@ -26,7 +30,20 @@ namespace tokenlora::kernels::internal {
 namespace {
 
 template <DType kType>
-constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
+constexpr size_t kQsBytes = QsBytes(kType);
+template <DType kType>
+constexpr bool kHasMin = HasMin(kType);
+
+// Bit j of each byte of qh moved to bit 4 (16 or 0): the fifth bits of
+// quant vector j (int8_matmul.h). 16-bit shifts: bit 4 of a byte comes from
+// bit j of the same byte for j in 0..7.
+template <int j>
+TL_AVX2 inline __m256i FifthBits(__m256i qh) {
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  if constexpr (j < 4) return _mm256_and_si256(_mm256_slli_epi16(qh, 4 - j), sixteen);
+  if constexpr (j == 4) return _mm256_and_si256(qh, sixteen);
+  if constexpr (j > 4) return _mm256_and_si256(_mm256_srli_epi16(qh, j - 4), sixteen);
+}
 
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -42,36 +59,67 @@ TL_AVX2 inline float HorizontalMax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
+// The quants of rows 8·half .. 8·half + 7 of one panel block g (h = 32·half)
+// as the kernel's 8 vectors: W_j lane r = elements 4j..4j+3 of row r.
+template <DType kType>
+TL_AVX2 inline void UnpackHalf(const uint8_t* g, size_t h, __m256i w[8]) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  if constexpr (kType == DType::kQ8_0) {
+    for (int j = 0; j < 8; ++j) {
+      const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+      w[j] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));  // back to signed
+    }
+  } else {
+    for (int j = 0; j < 4; ++j) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
+      w[j] = _mm256_and_si256(packed, low_nibbles);
+      w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+    }
+    if constexpr (HasFifthBit(kType)) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 256 + h));
+      w[0] = _mm256_or_si256(w[0], FifthBits<0>(qh));
+      w[1] = _mm256_or_si256(w[1], FifthBits<1>(qh));
+      w[2] = _mm256_or_si256(w[2], FifthBits<2>(qh));
+      w[3] = _mm256_or_si256(w[3], FifthBits<3>(qh));
+      w[4] = _mm256_or_si256(w[4], FifthBits<4>(qh));
+      w[5] = _mm256_or_si256(w[5], FifthBits<5>(qh));
+      w[6] = _mm256_or_si256(w[6], FifthBits<6>(qh));
+      w[7] = _mm256_or_si256(w[7], FifthBits<7>(qh));
+    }
+  }
+}
+
 // Rows 8·half .. 8·half + 7 of one panel, tokens tok0 .. tok0 + T − 1.
+// kPre: the quants come from `unpacked` ([n_blocks][8][64], UnpackPanel)
+// instead of being unpacked here (prompts: once per panel, not per 2 tokens).
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
-template <DType kType, int T>
+template <DType kType, int T, bool kPre = false>
 TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half, const QuantizedActs& a,
-                             int64_t tok0, float* y, int64_t y_stride, int rows, size_t prefetch) {
+                             int64_t tok0, float* y, int64_t y_stride, int rows, size_t prefetch,
+                             const uint8_t* unpacked = nullptr) {
   __m256 acc[T], acc_m[T];
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
   const size_t h = static_cast<size_t>(half) * 32;
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
     if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
     __m256i w[8];
-    if constexpr (kType == DType::kQ8_0) {
-      for (int j = 0; j < 8; ++j) {
-        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
-        w[j] = _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80)));  // back to signed
-      }
+    if constexpr (kPre) {
+      const uint8_t* u = unpacked + static_cast<size_t>(b) * 512 + h;
+      for (int j = 0; j < 8; ++j) w[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 64 * j));
     } else {
-      for (int j = 0; j < 4; ++j) {
-        const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * j + h));
-        w[j] = _mm256_and_si256(packed, low_nibbles);
-        w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-      }
+      UnpackHalf<kType>(g, h, w);
     }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
-    __m256 mw = _mm256_setzero_ps();
-    if constexpr (kType == DType::kQ4_1) {
-      mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
+    __m256 dw, mw = _mm256_setzero_ps();
+    if constexpr (HasF32Scales(kType)) {
+      dw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 32 * half));
+      mw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 64 + 32 * half));
+    } else {
+      dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
+      if constexpr (kHasMin<kType>) {
+        mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 32 + 16 * half)));
+      }
     }
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
@@ -85,6 +133,15 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
           const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[j], w[j]), _mm256_sign_epi8(x, w[j]));
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
         }
+      } else if constexpr (HasFifthBit(kType)) {
+        __m256i lo = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
+        __m256i hi = _mm256_maddubs_epi16(w[4], _mm256_set1_epi32(xw[4]));
+        for (int j = 1; j < 4; ++j) {
+          lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
+          hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[j + 4], _mm256_set1_epi32(xw[j + 4])));
+        }
+        isum = _mm256_add_epi32(_mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones));
+        isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.corr[k]));
       } else {
         __m256i p16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
         for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
@@ -92,11 +149,11 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
       }
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[k]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
-      if constexpr (kType == DType::kQ4_1) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
+      if constexpr (kHasMin<kType>) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
     }
   }
   for (int t = 0; t < T; ++t) {
-    if constexpr (kType == DType::kQ4_1) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
+    if constexpr (kHasMin<kType>) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
     float* out = y + (tok0 + t) * y_stride + 8 * half;
     if (rows >= 8) {
       _mm256_storeu_ps(out, acc[t]);
@@ -108,9 +165,55 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
   }
 }
 
+// All blocks of a panel unpacked: [n_blocks][8][64] (both halves).
+template <DType kType>
+TL_AVX2 void UnpackPanel(const uint8_t* panel, size_t group_bytes, int64_t n_blocks, size_t prefetch,
+                         uint8_t* out) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
+    if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
+    uint8_t* o = out + static_cast<size_t>(b) * 512;
+    for (size_t h : {size_t{0}, size_t{32}}) {
+      __m256i w[8];
+      UnpackHalf<kType>(g, h, w);
+      for (int j = 0; j < 8; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 64 * j + h), w[j]);
+    }
+  }
+}
+
+// Prompts of at least this many tokens unpack each panel once (Q4/Q5/Q4_K;
+// Q8_0's quants need no unpacking): the per-block unpacking then costs less
+// than redoing it for every pair of tokens.
+constexpr int64_t kUnpackMinTok = 6;
+
 template <DType kType>
 TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end, float* y,
                      size_t prefetch) {
+  if constexpr (kType != DType::kQ8_0) {
+    if (a.n_tok >= kUnpackMinTok) {
+      thread_local std::vector<uint8_t> unpacked;  // grows to the widest n_in, then stays
+      const size_t bytes = static_cast<size_t>(a.n_blocks) * 512;
+      if (unpacked.size() < bytes) unpacked.resize(bytes);
+      for (int64_t p = p_begin; p < p_end; ++p) {
+        UnpackPanel<kType>(w.Panel(p), w.group_bytes, a.n_blocks, prefetch, unpacked.data());
+        const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
+        for (int half = 0; half < 2 && 8 * half < rows; ++half) {
+          const int half_rows = static_cast<int>(rows - 8 * half);
+          float* yp = y + p * kPanelRows;
+          int64_t tok = 0;
+          for (; tok + 2 <= a.n_tok; tok += 2) {
+            HalfPanelTokens<kType, 2, true>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows, 0,
+                                            unpacked.data());
+          }
+          if (tok < a.n_tok) {
+            HalfPanelTokens<kType, 1, true>(w.Panel(p), w.group_bytes, half, a, tok, yp, w.n_out, half_rows, 0,
+                                            unpacked.data());
+          }
+        }
+      }
+      return;
+    }
+  }
   // The first half's pass is the one that streams each panel in.
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t rows = w.n_out - p * kPanelRows < kPanelRows ? w.n_out - p * kPanelRows : kPanelRows;
@@ -134,7 +237,7 @@ TL_AVX2 void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
 
 TL_AVX2 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                               const QuantizedActs& a) {
-  const int32_t offset = t == DType::kQ4_0 ? 8 : t == DType::kQ8_0 ? 128 : 0;
+  const int32_t offset = ActOffset(t);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
@@ -171,7 +274,10 @@ TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p
   switch (w.dtype) {
     case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_0: return PanelsT<DType::kQ5_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

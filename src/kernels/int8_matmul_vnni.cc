@@ -12,6 +12,8 @@
 // are broadcast and vpdpbusd adds the 4 products into lane r. After the 8
 // steps lane r holds the block's exact integer dot product for row r; it is
 // converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
+// Q5_0/Q5_1 OR each W_j's fifth bits in from the block's qh vector: one
+// shift and one vpternlogd per W_j, shared by all tokens.
 // GCC 12's _mm512_reduce_* helpers start from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized reports inside the system header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -30,14 +32,16 @@ namespace {
 constexpr int kMaxTok = 8;  // tokens per kernel call: 8 int + 8 float accumulators + 8 W_j
 
 template <DType kType>
-constexpr size_t kQsBytes = kType == DType::kQ8_0 ? 512 : 256;
+constexpr size_t kQsBytes = QsBytes(kType);
+template <DType kType>
+constexpr bool kHasMin = HasMin(kType);
 
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
                          int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask,
                          size_t prefetch) {
-  __m512 acc[T], acc_m[T];  // Q4_1 adds its offset terms into acc_m
+  __m512 acc[T], acc_m[T];  // Q4_1/Q5_1 add their offset terms into acc_m
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm512_setzero_ps();
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
@@ -52,11 +56,28 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         w[j] = _mm512_and_si512(packed, low_nibbles);
         w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
       }
+      if constexpr (HasFifthBit(kType)) {
+        // Bit j of each qh byte to bit 4 of W_j's byte: w | (shifted & 16).
+        const __m512i qh = _mm512_loadu_si512(g + 256), sixteen = _mm512_set1_epi8(16);
+        w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(qh, 4), sixteen, 0xF8);
+        w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(qh, 3), sixteen, 0xF8);
+        w[2] = _mm512_ternarylogic_epi32(w[2], _mm512_slli_epi16(qh, 2), sixteen, 0xF8);
+        w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_slli_epi16(qh, 1), sixteen, 0xF8);
+        w[4] = _mm512_ternarylogic_epi32(w[4], qh, sixteen, 0xF8);
+        w[5] = _mm512_ternarylogic_epi32(w[5], _mm512_srli_epi16(qh, 1), sixteen, 0xF8);
+        w[6] = _mm512_ternarylogic_epi32(w[6], _mm512_srli_epi16(qh, 2), sixteen, 0xF8);
+        w[7] = _mm512_ternarylogic_epi32(w[7], _mm512_srli_epi16(qh, 3), sixteen, 0xF8);
+      }
     }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
-    __m512 mw;
-    if constexpr (kType == DType::kQ4_1) {
-      mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
+    __m512 dw, mw;
+    if constexpr (HasF32Scales(kType)) {
+      dw = _mm512_loadu_ps(g + kQsBytes<kType>);
+      mw = _mm512_loadu_ps(g + kQsBytes<kType> + 64);
+    } else {
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
+      if constexpr (kHasMin<kType>) {
+        mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
+      }
     }
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
@@ -78,11 +99,11 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
       }
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[k]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
-      if constexpr (kType == DType::kQ4_1) acc_m[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc_m[t]);
+      if constexpr (kHasMin<kType>) acc_m[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc_m[t]);
     }
   }
   for (int t = 0; t < T; ++t) {
-    if constexpr (kType == DType::kQ4_1) acc[t] = _mm512_add_ps(acc[t], acc_m[t]);
+    if constexpr (kHasMin<kType>) acc[t] = _mm512_add_ps(acc[t], acc_m[t]);
     _mm512_mask_storeu_ps(y + (tok0 + t) * y_stride, row_mask, acc[t]);
   }
 }
@@ -117,7 +138,7 @@ TL_VNNI void PanelsT(const PackedMatrix& w, const QuantizedActs& a, int64_t p_be
 
 TL_VNNI void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_t tok_end,
                               const QuantizedActs& a) {
-  const int32_t offset = t == DType::kQ4_0 ? 8 : t == DType::kQ8_0 ? 128 : 0;
+  const int32_t offset = ActOffset(t);
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t tok = tok_begin; tok < tok_end; ++tok) {
     for (int64_t b = 0; b < a.n_blocks; ++b) {
@@ -148,7 +169,10 @@ TL_VNNI void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p
   switch (w.dtype) {
     case DType::kQ4_0: return PanelsT<DType::kQ4_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ4_1: return PanelsT<DType::kQ4_1>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_0: return PanelsT<DType::kQ5_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

@@ -3,7 +3,7 @@
 //    the documented formula from the original GGUF blocks (checks packing);
 //  * the AMX, VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
 //    that hit every token remainder, partial panels, 1 and 2 threads,
-//    misaligned x, and the extreme Q8_0 quants;
+//    misaligned x, and the extreme Q8_0 and Q5 quants;
 //  * activation quantization: SIMD bytes == scalar bytes, ties, zero blocks;
 //  * int8 close to the f32 MatMul (the price of the int8 activations).
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 #include "kernel_test_util.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
+#include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
 
 namespace tokenlora::kernels {
@@ -63,6 +64,8 @@ struct SimdKernel {
   const char* name;
   void (*quantize)(DType, const float*, int64_t, int64_t, const internal::QuantizedActs&);
   void (*panels)(const PackedMatrix&, const internal::QuantizedActs&, int64_t, int64_t, float*, size_t);
+  // The AMX kernel implements only some of the packable types.
+  bool Runs(DType t) const { return std::string(name) != "amx" || Int8AmxSupports(t); }
 };
 std::vector<SimdKernel> AvailableKernels() {
   std::vector<SimdKernel> k;
@@ -85,11 +88,19 @@ struct Acts {
 
 class Int8MatMul : public ::testing::TestWithParam<DType> {};
 
+// n rounded up to whole blocks of t (256 for the K-quants), so every shape
+// below is a legal row length of every type.
+int64_t Cols(DType t, int64_t n) {
+  const int64_t block = Info(t).block_size;
+  return (n + block - 1) / block * block;
+}
+
 TEST_P(Int8MatMul, ScalarTwinMatchesIndependentFormula) {
   const DType t = GetParam();
   std::mt19937 rng(7);
   for (int64_t n_out : {1, 16, 37}) {
-    for (int64_t n_in : {32, 96, 576}) {
+    for (int64_t n_in_any : {32, 96, 576}) {
+      const int64_t n_in = Cols(t, n_in_any);
       for (int64_t n_tok : {1, 3, 9}) {
         SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
         const Weights w = MakeWeights(rng, t, n_out, n_in);
@@ -114,7 +125,8 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
   std::mt19937 rng(11);
   ThreadPool one(1), two(2);
   for (int64_t n_out : {16, 37, 64, 100}) {
-    for (int64_t n_in : {32, 64, 160, 576}) {
+    for (int64_t n_in_any : {32, 64, 160, 576}) {
+      const int64_t n_in = Cols(t, n_in_any);
       for (int64_t n_tok : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 70}) {
         SCOPED_TRACE(std::to_string(n_out) + "x" + std::to_string(n_in) + " tokens " + std::to_string(n_tok));
         const Weights w = MakeWeights(rng, t, n_out, n_in);
@@ -134,6 +146,7 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
         }
         // ...and every kernel this CPU has, called directly.
         for (const SimdKernel& kernel : kernels) {
+          if (!kernel.Runs(t)) continue;
           Acts acts(n_tok, n_in);
           kernel.quantize(t, x, 0, n_tok, acts.view);
           // Prefetching ahead (none, 4 KiB, past the end) changes no result.
@@ -178,13 +191,68 @@ TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
   }
 }
 
+// Q5 quants of 31 (all fifth bits set) against activations of ±127: the
+// largest 16-bit partial sums of the AVX2 kernel (4·2·31·127 = 31496), and
+// the fifth-bit masks of every row and element.
+TEST(Int8MatMulExtremes, Q5ExtremeQuantsStayExact) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
+  for (const DType t : {DType::kQ5_0, DType::kQ5_1}) {
+    SCOPED_TRACE(Name(t));
+    const int64_t n_out = 32, n_in = 64, n_tok = 3;
+    const size_t block_bytes = t == DType::kQ5_0 ? sizeof(BlockQ5_0) : sizeof(BlockQ5_1);
+    std::vector<uint8_t> bytes(RowBytes(t, n_in) * n_out);
+    for (size_t b = 0; b < bytes.size() / block_bytes; ++b) {
+      uint8_t* blk = &bytes[b * block_bytes];
+      const uint16_t one = 0x3C00, half = 0x3800;  // f16 1.0, 0.5
+      std::memcpy(blk, &one, 2);
+      if (t == DType::kQ5_1) std::memcpy(blk + 2, &half, 2);
+      uint8_t* qh = blk + (t == DType::kQ5_0 ? 2 : 4);
+      uint8_t* qs = qh + 4;
+      // Even blocks: every quant 31; odd blocks: a row-dependent pattern.
+      for (int i = 0; i < 4; ++i) qh[i] = b % 2 == 0 ? 0xFF : static_cast<uint8_t>(0x5A ^ (b * 37 + i));
+      for (int i = 0; i < 16; ++i) qs[i] = b % 2 == 0 ? 0xFF : static_cast<uint8_t>(b * 13 + i * 7);
+    }
+    TensorView v{"q5.extreme", t, {n_out, n_in}, bytes.data()};
+    std::vector<float> x(static_cast<size_t>(n_tok * n_in));
+    // Token 0 all +1, token 1 all -1 (both quantize to ±127), token 2 mixed.
+    for (size_t i = 0; i < x.size(); ++i) x[i] = i < 64 ? 1.0f : i < 128 ? -1.0f : (i % 3 ? 1.0f : -1.0f);
+    const auto packed = PackForInt8(v);
+    std::vector<float> want(static_cast<size_t>(n_tok * n_out));
+    scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
+    for (const SimdKernel& kernel : kernels) {
+      if (!kernel.Runs(t)) continue;
+      Acts acts(n_tok, n_in);
+      kernel.quantize(t, x.data(), 0, n_tok, acts.view);
+      std::vector<float> got(want.size());
+      kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
+      EXPECT_EQ(got, want) << kernel.name;
+    }
+  }
+}
+
+TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
+  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
+    EXPECT_TRUE(Int8Packable(t));
+    for (const int64_t n_tok : {int64_t{1}, kAmxMinTokens, int64_t{512}}) {
+      const std::string name = Int8KernelNameFor(t, n_tok);
+      if (!Int8AmxSupports(t) || n_tok < kAmxMinTokens) {
+        EXPECT_NE(name, "amx") << Name(t) << " " << n_tok;
+      }
+    }
+  }
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ5_0));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ5_1));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ4_K));
+}
+
 // The cost of int8 activations against the f32 MatMul: relative error of a
 // dot product ~ 1/127 per block / √(blocks); bound 2% of Σ|w·x|.
 TEST_P(Int8MatMul, CloseToF32MatMul) {
   const DType t = GetParam();
   std::mt19937 rng(3);
   ThreadPool pool(2);
-  const int64_t n_out = 48, n_in = 576, n_tok = 5;
+  const int64_t n_out = 48, n_in = Cols(t, 576), n_tok = 5;
   const Weights w = MakeWeights(rng, t, n_out, n_in);
   const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_tok * n_in), -1.0f, 1.0f);
   const auto packed = PackForInt8(w.view);
@@ -209,7 +277,7 @@ TEST_P(Int8MatMul, CloseToF32MatMul) {
 TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
   std::mt19937 rng(23);
   ThreadPool pool(2);
-  const int64_t n_in = 64;
+  const int64_t n_in = Cols(GetParam(), 64);
   const Weights w0 = MakeWeights(rng, GetParam(), 37, n_in), w1 = MakeWeights(rng, GetParam(), 16, n_in),
                 w2 = MakeWeights(rng, GetParam(), 70, n_in);
   const auto p0 = PackForInt8(w0.view), p1 = PackForInt8(w1.view), p2 = PackForInt8(w2.view);
@@ -234,8 +302,9 @@ TEST_P(Int8MatMul, SharedInputEqualsSeparateCalls) {
 TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
   std::mt19937 rng(29);
   ThreadPool pool(2);
+  const int64_t n_in = Cols(GetParam(), 96);
   for (int64_t n_out : {1, 16, 37}) {
-    const Weights w = MakeWeights(rng, GetParam(), n_out, 96);
+    const Weights w = MakeWeights(rng, GetParam(), n_out, n_in);
     const auto owned = PackForInt8(w.view);
     const size_t bytes = PackedInt8Bytes(w.view);
     ASSERT_EQ(bytes % 64, 0u);
@@ -246,7 +315,7 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
     ASSERT_EQ(placed->data.get(), dst);
     EXPECT_EQ(std::memcmp(placed->data.get(), owned->data.get(), bytes), 0) << n_out;
     EXPECT_EQ(dst[bytes], 0xAB);
-    const auto x = testing::RandomFloats(rng, 96, -1.0f, 1.0f);
+    const auto x = testing::RandomFloats(rng, static_cast<size_t>(n_in), -1.0f, 1.0f);
     std::vector<float> a(static_cast<size_t>(n_out)), b(a.size());
     MatMulInt8(*owned, x.data(), 1, a.data(), pool);
     MatMulInt8(*placed, x.data(), 1, b.data(), pool);
@@ -255,7 +324,8 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
-                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ8_0),
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                           DType::kQ8_0, DType::kQ4_K),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
@@ -270,7 +340,7 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
   for (const SimdKernel& kernel : kernels) {
   SCOPED_TRACE(kernel.name);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
     std::vector<int8_t> q1(x.size()), q2(x.size());
     std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
     std::vector<int32_t> c1(d1.size()), c2(d1.size());
@@ -292,11 +362,12 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
 }
 
 TEST(Int8PackDeathTest, RefusesOtherTypes) {
-  std::vector<uint8_t> bytes(RowBytes(DType::kQ4_K, 256) * 2);
-  TensorView v{"blk.0.attn_q.weight", DType::kQ4_K, {2, 256}, bytes.data()};
-  EXPECT_FALSE(Int8Packable(DType::kQ4_K));
+  std::vector<uint8_t> bytes(RowBytes(DType::kQ6_K, 256) * 2);
+  TensorView v{"blk.0.attn_q.weight", DType::kQ6_K, {2, 256}, bytes.data()};
+  EXPECT_FALSE(Int8Packable(DType::kQ6_K));
+  EXPECT_FALSE(Int8Packable(DType::kQ5_K));
   EXPECT_FALSE(Int8Packable(DType::kF16));
-  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q8_0 matrix");
+  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
 }
 
 }  // namespace
