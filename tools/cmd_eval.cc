@@ -44,6 +44,7 @@ int RunSuiteCommand(const Args& a, const CLI::App& cmd) {
   s.data_dir = a.data_dir;
   s.configs = a.configs;
   s.decodings = a.decodings;
+  s.tasks = a.suite_tasks;
   s.adapters = a.mixture.adapters;
   s.router = a.mixture.router;
   s.activations = a.activations;
@@ -70,7 +71,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     int n_predict = 0, max_total = 0, threads = 0, parallel = 1;
     bool json = false, quiet = false;
     MixtureArgs mixture;
-    std::string suite, configs, decodings, data_dir;
+    std::string suite, configs, decodings, suite_tasks, data_dir;
     bool print_suite = false;
   };
   auto a = std::make_shared<Args>();
@@ -88,6 +89,8 @@ RunFn AddEvalCommand(CLI::App& app) {
                 "with --suite paper: print the built-in suite as JSON (a starting point for your own suite file) and exit")
       ->group("Suite");
   cmd->add_option("--configs", a->configs, "with --suite: only these configurations (comma-separated names)")
+      ->group("Suite");
+  cmd->add_option("--tasks", a->suite_tasks, "with --suite: only these tasks (comma-separated; the mean needs all)")
       ->group("Suite");
   cmd->add_option("--decodings", a->decodings, "with --suite: greedy, sampled or greedy,sampled (default: the suite's)")
       ->group("Suite");
@@ -125,7 +128,7 @@ RunFn AddEvalCommand(CLI::App& app) {
       return 0;
     }
     if (!a->suite.empty()) return RunSuiteCommand(*a, *cmd);
-    for (const char* flag : {"--configs", "--decodings", "--data-dir"}) {
+    for (const char* flag : {"--configs", "--decodings", "--tasks", "--data-dir"}) {
       if (cmd->count(flag) > 0) throw InputError(std::string("eval: ") + flag + " needs --suite paper|FILE.json");
     }
     if (a->tasks.empty()) {

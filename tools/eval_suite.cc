@@ -116,7 +116,7 @@ json ItemLine(const std::string& key, const eval::EvalItem& item, size_t index, 
 
 int RunSuite(const SuiteRunArgs& args) {
   eval::Suite suite = eval::LoadSuite(args.suite, Checkout());
-  eval::SelectFromSuite(suite, args.configs, args.decodings);
+  eval::SelectFromSuite(suite, args.configs, args.decodings, args.tasks);
   const std::string data_dir = DataDirOrDefault(args.data_dir);
   const std::string out_dir = args.out_dir.empty() ? "eval-" + suite.name : args.out_dir;
 

@@ -17,7 +17,7 @@ struct SuiteRunArgs {
   std::string out_dir;               // empty: eval-SUITE in the working directory
   std::string model;                 // empty: the built-in model
   std::string data_dir;              // empty: DefaultDataDir()
-  std::string configs, decodings;    // comma-separated subsets; empty: all
+  std::string configs, decodings, tasks;  // comma-separated subsets; empty: all
   std::vector<std::string> adapters; // NAME=PATH replacing the suite's adapters
   std::string router;                // replacing the suite's router
   std::string activations = "int8", kv_type = "f16", adapter_type = "f32";

@@ -1,5 +1,6 @@
 #include "eval/suite.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -344,7 +345,8 @@ Suite LoadSuite(const std::string& name_or_file, const std::string& checkout) {
   return ParseSuite(j, name_or_file, fs::path(name_or_file).parent_path().string());
 }
 
-void SelectFromSuite(Suite& suite, const std::string& names, const std::string& decodings) {
+void SelectFromSuite(Suite& suite, const std::string& names, const std::string& decodings,
+                     const std::string& tasks) {
   auto split = [](const std::string& text) {
     std::vector<std::string> out;
     std::stringstream in(text);
@@ -365,6 +367,22 @@ void SelectFromSuite(Suite& suite, const std::string& names, const std::string& 
       kept.push_back(*c);
     }
     suite.configurations = std::move(kept);
+  }
+  if (!tasks.empty()) {
+    std::vector<SuiteTask> kept;
+    for (const std::string& name : split(tasks)) {
+      EvalTask task;
+      try {
+        task = ParseEvalTask(name);
+      } catch (const InputError& e) {
+        throw InputError(std::string("--tasks: ") + e.what());
+      }
+      const auto it = std::find_if(suite.tasks.begin(), suite.tasks.end(),
+                                   [&](const SuiteTask& t) { return t.task == task; });
+      if (it == suite.tasks.end()) throw InputError("--tasks: the suite has no task '" + name + "'");
+      kept.push_back(*it);
+    }
+    suite.tasks = std::move(kept);
   }
   if (!decodings.empty()) {
     std::vector<std::string> kept;

@@ -105,8 +105,10 @@ Suite LoadSuite(const std::string& name_or_file, const std::string& checkout);
 // The built-in paper suite as JSON (paths relative to the checkout).
 nlohmann::json PaperSuiteJson();
 
-// Keeps the configurations named in `names` (comma-separated; "" keeps all)
-// and the decodings in `decodings` (same). InputError naming an unknown one.
-void SelectFromSuite(Suite& suite, const std::string& names, const std::string& decodings);
+// Keeps the configurations named in `names` (comma-separated; "" keeps all),
+// the decodings in `decodings` and the tasks in `tasks` (same). InputError
+// naming an unknown one.
+void SelectFromSuite(Suite& suite, const std::string& names, const std::string& decodings,
+                     const std::string& tasks = "");
 
 }  // namespace tokenlora::eval

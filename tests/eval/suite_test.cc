@@ -124,6 +124,12 @@ TEST(SuiteParse, SelectKeepsNamedConfigurationsAndRefusesUnknownOnes) {
   EXPECT_EQ(s.configurations[0].name, "routed-k2");
   EXPECT_EQ(s.decodings, std::vector<std::string>{"greedy"});
   EXPECT_THROW(SelectFromSuite(s, "routed-k9", ""), InputError);
+  SelectFromSuite(s, "", "", "squad,gsm8k");
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].task, EvalTask::kSquad);
+  EXPECT_THROW(SelectFromSuite(s, "", "", "chess"), InputError);
+  SelectFromSuite(s, "", "", "squad");
+  EXPECT_THROW(SelectFromSuite(s, "", "", "gsm8k"), InputError);  // no longer in the suite
   EXPECT_THROW(SelectFromSuite(s, "", "beam"), InputError);
 }
 
