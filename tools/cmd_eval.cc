@@ -45,6 +45,7 @@ int RunSuiteCommand(const Args& a, const CLI::App& cmd) {
   s.configs = a.configs;
   s.decodings = a.decodings;
   s.tasks = a.suite_tasks;
+  s.report_only = a.report_only;
   s.adapters = a.mixture.adapters;
   s.router = a.mixture.router;
   s.activations = a.activations;
@@ -72,7 +73,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     bool json = false, quiet = false;
     MixtureArgs mixture;
     std::string suite, configs, decodings, suite_tasks, data_dir;
-    bool print_suite = false;
+    bool print_suite = false, report_only = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -87,6 +88,10 @@ RunFn AddEvalCommand(CLI::App& app) {
       ->group("Suite");
   cmd->add_flag("--print-suite", a->print_suite,
                 "with --suite paper: print the built-in suite as JSON (a starting point for your own suite file) and exit")
+      ->group("Suite");
+  cmd->add_flag("--report-only", a->report_only,
+                "with --suite: build the table from the cache alone (nothing is generated; runs with items "
+                "missing are left out), e.g. while another run fills it")
       ->group("Suite");
   cmd->add_option("--configs", a->configs, "with --suite: only these configurations (comma-separated names)")
       ->group("Suite");
@@ -128,7 +133,7 @@ RunFn AddEvalCommand(CLI::App& app) {
       return 0;
     }
     if (!a->suite.empty()) return RunSuiteCommand(*a, *cmd);
-    for (const char* flag : {"--configs", "--decodings", "--tasks", "--data-dir"}) {
+    for (const char* flag : {"--configs", "--decodings", "--tasks", "--data-dir", "--report-only"}) {
       if (cmd->count(flag) > 0) throw InputError(std::string("eval: ") + flag + " needs --suite paper|FILE.json");
     }
     if (a->tasks.empty()) {

@@ -234,7 +234,7 @@ int RunSuite(const SuiteRunArgs& args) {
                                             adapter_fingerprints, router_fingerprint, temperature, seed);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
-          eval::RunCache cache(cache_path);
+          eval::RunCache cache(cache_path, args.report_only);
           std::vector<std::string> keys(items.size());
           std::vector<eval::EvalItem> missing;
           std::vector<size_t> missing_index;
@@ -243,6 +243,13 @@ int RunSuite(const SuiteRunArgs& args) {
             if (cache.Find(keys[i]) == nullptr) missing.push_back(items[i]), missing_index.push_back(i);
           }
           eval::SuiteRunResult& result = table.runs[eval::SuiteTable::RunKey(config.name, task.task, run)];
+          if (!missing.empty() && args.report_only) {
+            std::fprintf(stderr, "%s %s %s: %zu of %zu items in the cache; left out (--report-only)\n",
+                         config.name.c_str(), eval::EvalTaskName(task.task), run.c_str(), items.size() - missing.size(),
+                         items.size());
+            table.runs.erase(eval::SuiteTable::RunKey(config.name, task.task, run));
+            continue;
+          }
           if (!missing.empty()) {
             eval::EvalOptions options;
             options.task = task.task;
@@ -284,7 +291,7 @@ int RunSuite(const SuiteRunArgs& args) {
             result.output_tokens += line.value("output_tokens", 0);
           }
           result.tasks = router_tasks;
-          cache.Rewrite(lines);  // item order, without lines of items no longer asked for
+          if (!args.report_only) cache.Rewrite(lines);  // item order, without lines of items no longer asked for
         }
       }
     }

@@ -25,6 +25,9 @@ struct SuiteRunArgs {
   int64_t limit = -1;                // items per task; < 0: the suite's
   int threads = 0, parallel = 8;
   bool json = false, quiet = false;
+  // Only report what the cache holds: nothing is generated, and a run with
+  // items missing is left out of the table (named on stderr).
+  bool report_only = false;
 };
 
 // Runs the suite; returns the exit code. InputError for bad suites or files.

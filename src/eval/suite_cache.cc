@@ -69,9 +69,9 @@ std::string CacheKey(const nlohmann::json& run_identity, const EvalItem& item) {
   return Hex(Fnv1a(item.prompt.data(), item.prompt.size(), h));
 }
 
-RunCache::RunCache(std::string path) : path_(std::move(path)) {
+RunCache::RunCache(std::string path, bool read_only) : path_(std::move(path)) {
   std::error_code ec;
-  fs::create_directories(fs::path(path_).parent_path(), ec);
+  if (!read_only) fs::create_directories(fs::path(path_).parent_path(), ec);
   if (ec) throw InputError("cannot create " + fs::path(path_).parent_path().string() + ": " + ec.message());
   {
     std::ifstream in(path_, std::ios::binary);
@@ -83,6 +83,7 @@ RunCache::RunCache(std::string path) : path_(std::move(path)) {
       }
     }
   }
+  if (read_only) return;
   // Rewritten clean (a kill may have left half a line at the end).
   std::vector<nlohmann::json> kept;
   for (auto& [key, j] : by_key_) kept.push_back(j);

@@ -28,8 +28,10 @@ std::string CacheKey(const nlohmann::json& run_identity, const EvalItem& item);
 
 class RunCache {
  public:
-  // Reads `path` when it exists (creating its directory otherwise).
-  explicit RunCache(std::string path);
+  // Reads `path` when it exists (creating its directory otherwise) and
+  // rewrites it clean. `read_only`: reads only (another process may be
+  // appending to it); Append and Rewrite must not be called.
+  explicit RunCache(std::string path, bool read_only = false);
   // The cached line for `key`, or nullptr.
   const nlohmann::json* Find(const std::string& key) const;
   // Appends `line` (which holds "key") and flushes.

@@ -184,8 +184,18 @@ TEST_F(SuiteCliTest, ResumesFromTheCacheToTheSameTableAndParallelDoesNotChangeIt
   EXPECT_EQ(ReadTextFile(serial + "/results.json"), first);
   EXPECT_EQ(ReadTextFile(serial + "/items/reference-k2/gsm8k.seed1.jsonl").size(),
             ReadTextFile(out + "/items/reference-k2/gsm8k.seed1.jsonl").size());
-  // More items (a larger limit) reuse the cached ones and add the new one.
+  // --report-only builds the table from the cache: a run with items missing
+  // is left out, nothing is generated, the cache files are not touched.
+  const std::string before = ReadTextFile(out + "/items/base/gsm8k.greedy.jsonl");
   suite_["tasks"]["gsm8k"]["limit"] = 3;
+  const auto report = Run(out, "--report-only --decodings greedy");
+  ASSERT_EQ(report.code, 0) << report.out;
+  EXPECT_TRUE(testing::Contains(report.out, "base gsm8k greedy: 2 of 3 items in the cache; left out")) << report.out;
+  EXPECT_EQ(ReadTextFile(out + "/items/base/gsm8k.greedy.jsonl"), before);
+  const json partial = json::parse(ReadTextFile(out + "/results.json"));
+  EXPECT_TRUE(partial["greedy"]["rows"][0]["gsm8k"].is_null());
+  EXPECT_TRUE(partial["greedy"]["rows"][0]["arc_challenge"].is_object());
+  // More items (a larger limit) reuse the cached ones and add the new one.
   ASSERT_EQ(Run(out, "--configs base --decodings greedy").code, 0);
   std::istringstream in(ReadTextFile(out + "/items/base/gsm8k.greedy.jsonl"));
   int lines = 0;
