@@ -234,7 +234,7 @@ std::string ChartSvg(const SuiteTable& table, const std::string& decoding, const
     }
   }
   for (size_t c = 0; c < configs.size(); ++c) {
-    const double x = left + static_cast<double>(c % 4) * 150;
+    const double x = left + static_cast<double>(c % 4) * 210;
     const double y = top + plot_h + 34 + 16 * static_cast<double>(c / 4);
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
