@@ -230,8 +230,10 @@ int RunSuite(const SuiteRunArgs& args) {
           const bool sampled = decoding == "sampled";
           const uint64_t seed = sampled ? std::stoull(run.substr(4)) : 0;
           const float temperature = sampled ? suite.sampling.temperature : 0.0f;
-          const json identity = RunIdentity(config, task, DataPath(task.data, data_dir), args, model_fingerprint,
-                                            adapter_fingerprints, router_fingerprint, temperature, seed);
+          // The data file as the suite names it (relative to the data folder), so a
+          // cache made on one machine serves another whose data folder differs.
+          const json identity = RunIdentity(config, task, task.data, args, model_fingerprint, adapter_fingerprints,
+                                            router_fingerprint, temperature, seed);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
           eval::RunCache cache(cache_path, args.report_only);
