@@ -137,9 +137,7 @@ int RunBatchedBench(const BatchedBenchArgs& a) {
   TokenRoutingOptions routing_options;
   if (!a.adapters.empty()) {
     bank = LoadAdapterBank(*model, a.adapters, a.adapter_type);
-    MixerOptions mo;
-    mo.mode = ParseMixMode(a.mix_mode);
-    mixer = std::make_unique<LoraMixer>(*bank, mo);
+    mixer = std::make_unique<LoraMixer>(*bank, MixerOptionsFor(*model, a.mix_mode, a.lora_activations));
   }
   if (!a.router.empty()) {
     if (bank == nullptr) throw InputError("bench --router: give the router's adapters with --adapter TASK=PATH");

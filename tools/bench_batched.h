@@ -20,7 +20,7 @@ struct BatchedBenchArgs {
   int n_prompt = 64, n_gen = 64, reps = 3, threads = 0;
   std::string activations = "int8", kv_type = "f16";
   std::vector<std::string> adapters;
-  std::string adapter_type = "f32", mix_mode = "exact";
+  std::string adapter_type = "f32", mix_mode = "exact", lora_activations = "int8";
   std::string router, embedder, route_every = "2", kv_policy = "keep", window = "whole";
   std::string embedder_precision = "auto";
   std::string prompt_file;

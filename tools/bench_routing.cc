@@ -68,9 +68,7 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
 
   const std::unique_ptr<AdapterBank> bank_owner = LoadAdapterBank(*model, a.adapters, a.adapter_type);
   AdapterBank& bank = *bank_owner;
-  MixerOptions mixer_options;
-  mixer_options.mode = ParseMixMode(a.mix_mode);
-  LoraMixer mixer(bank, mixer_options);
+  LoraMixer mixer(bank, MixerOptionsFor(*model, a.mix_mode, a.lora_activations));
 
   RouterFile file = RouterFile::Load(a.router);
   const RoutingPolicy policy = RoutingPolicy::Make("paper", 0, 1, "", file.TaskNames());

@@ -13,7 +13,7 @@ namespace tokenlora::cli {
 struct RoutingBenchArgs {
   std::string model;  // resolved path
   std::vector<std::string> adapters;
-  std::string adapter_type = "f32", mix_mode = "exact";
+  std::string adapter_type = "f32", mix_mode = "exact", lora_activations = "int8";
   std::string router, embedder, route_every = "2", kv_policy = "keep", window = "whole";
   std::string embedder_precision = "auto";
   std::string prompt_file;  // text to cut the prompt from ("" = built-in passage)

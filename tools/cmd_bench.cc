@@ -141,6 +141,7 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
 RunFn AddBenchCommand(CLI::App& app) {
   struct Args {
     std::string model, peer, mix_mode = "exact", adapter_type = "f32", activations = "int8", kv_type = "f16";
+    std::string lora_activations = "int8";
     std::string parallel, peer_batched;
     std::vector<std::string> adapters;
     int n_prompt = 512, n_gen = 128, n_depth = 0, reps = 5, threads = 0, mix_every = 0;
@@ -170,6 +171,7 @@ RunFn AddBenchCommand(CLI::App& app) {
   cmd->add_option("--mix-mode", a->mix_mode, "exact (default), peft-linear or peft04-linear")
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
   cmd->add_option("--adapter-type", a->adapter_type, "adapter storage: f32 (default), f16 or q8_0");
+  AddLoraActivationsOption(cmd, &a->lora_activations);
   const char* kBatched = "Many sequences at once (--parallel): aggregate and per-sequence decode, beside llama-batched-bench";
   cmd->add_option("--parallel", a->parallel,
                   "sequence counts, e.g. 1,4,16: each runs -p prompt tokens (default 64) and -n new tokens (default "
@@ -230,6 +232,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       b.adapters = a->adapters;
       b.adapter_type = a->adapter_type;
       b.mix_mode = a->mix_mode;
+      b.lora_activations = a->lora_activations;
       b.router = a->routing.router;
       b.embedder = a->routing.embedder;
       b.embedder_precision = a->routing.embedder_precision;
@@ -251,6 +254,7 @@ RunFn AddBenchCommand(CLI::App& app) {
       r.adapters = a->adapters;
       r.adapter_type = a->adapter_type;
       r.mix_mode = a->mix_mode;
+      r.lora_activations = a->lora_activations;
       r.n_prompt = cmd->count("--n-prompt") > 0 ? a->n_prompt : 100;  // the setting
       r.n_gen = a->n_gen;
       r.reps = a->reps;
@@ -292,9 +296,7 @@ RunFn AddBenchCommand(CLI::App& app) {
         const AdapterSpec spec = ParseAdapterSpec(text);
         bank->Load(spec.name, spec.path, load);
       }
-      MixerOptions options;
-      options.mode = ParseMixMode(a->mix_mode);
-      mixer = std::make_unique<LoraMixer>(*bank, options);
+      mixer = std::make_unique<LoraMixer>(*bank, MixerOptionsFor(*model, a->mix_mode, a->lora_activations));
     } else if (a->mix_every > 0) {
       throw InputError("bench: --mix-every needs adapters (--adapter NAME=PATH)");
     }
@@ -425,6 +427,7 @@ RunFn AddBenchCommand(CLI::App& app) {
         j["mix_every"] = a->mix_every;
         j["mix_mode"] = a->mix_mode;
         j["adapter_type"] = AdapterStorageName(storage);
+        j["lora_activations"] = mixer->int8_activations() ? "int8" : "f32";
         j["lora_prefill_tps"] = lpf.median;
         j["lora_decode_tps"] = ldc.median;
         j["lora_prefill_ratio"] = pf.median > 0 ? lpf.median / pf.median : 0;
@@ -458,8 +461,8 @@ RunFn AddBenchCommand(CLI::App& app) {
       const std::string tag = "+" + std::to_string(n_adapters) + " LoRA";
       std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " pp" + std::to_string(a->n_prompt) + at).c_str(), lpf.min, lpf.median, lpf.max);
       std::printf("%-22s %10.1f %10.1f %10.1f\n", (tag + " tg" + std::to_string(a->n_gen) + at).c_str(), ldc.min, ldc.median, ldc.max);
-      std::printf("adapters / base (medians, %s, %s storage, weights %s): prefill %.2fx, decode %.2fx\n",
-                  a->mix_mode.c_str(), AdapterStorageName(storage),
+      std::printf("adapters / base (medians, %s, %s storage, %s products, weights %s): prefill %.2fx, decode %.2fx\n",
+                  a->mix_mode.c_str(), AdapterStorageName(storage), mixer->int8_activations() ? "int8" : "f32",
                   a->mix_every > 0 ? ("change every " + std::to_string(a->mix_every) + " tokens").c_str() : "fixed",
                   pf.median > 0 ? lpf.median / pf.median : 0, dc.median > 0 ? ldc.median / dc.median : 0);
     }

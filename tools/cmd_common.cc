@@ -149,6 +149,22 @@ void AddActivationsOption(CLI::App* cmd, std::string* value) {
       ->capture_default_str();
 }
 
+void AddLoraActivationsOption(CLI::App* cmd, std::string* value) {
+  cmd->add_option("--lora-activations", *value,
+                  "int8 (default): with --activations int8 the adapters' products also quantize their inputs to 8 "
+                  "bits, on Q8_0 copies of the adapters (their logits move by ~1% of the adapters' effect); f32: "
+                  "exact f32 products (PEFT to 1e-4), as with --activations f32")
+      ->check(CLI::IsMember({"int8", "f32"}))
+      ->capture_default_str();
+}
+
+MixerOptions MixerOptionsFor(const Model& model, const std::string& mix_mode, const std::string& lora_activations) {
+  MixerOptions o;
+  o.mode = ParseMixMode(mix_mode);
+  o.int8_activations = model.int8_projections() > 0 && lora_activations == "int8";
+  return o;
+}
+
 void AddKvTypeOption(CLI::App* cmd, std::string* value) {
   cmd->add_option("--kv-type", *value,
                   "KV cache elements: f16 (default, as llama.cpp: half the memory and the attention's reads) "

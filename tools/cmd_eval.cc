@@ -51,6 +51,7 @@ int RunSuiteCommand(const Args& a, const CLI::App& cmd) {
   s.activations = a.activations;
   s.kv_type = a.kv_type;
   s.adapter_type = a.mixture.adapter_type;
+  s.lora_activations = a.mixture.lora_activations;
   s.embedder = a.mixture.embedder;
   s.embedder_precision = a.mixture.embedder_precision;
   s.limit = a.limit;

@@ -157,9 +157,8 @@ RunFn AddServeCommand(CLI::App& app) {
       if (!specs.empty() || !so.adapter_dir.empty()) {
         bank = std::make_unique<AdapterBank>(*model);
         for (const AdapterSpec& spec : specs) bank->Load(spec.name, spec.path, so.adapter_load);
-        MixerOptions mo;
-        mo.mode = ParseMixMode(a->mixture.mix_mode);
-        mixer = std::make_unique<LoraMixer>(*bank, mo);
+        mixer = std::make_unique<LoraMixer>(
+            *bank, MixerOptionsFor(*model, a->mixture.mix_mode, a->mixture.lora_activations));
       }
       if (want_embedder) {
         embedder = Embedder::Load(embedder_dir, *pool, ParseEncoderPrecision(a->mixture.embedder_precision));

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "lora/mixer.h"
 #include "model/model.h"
 
 namespace tokenlora::cli {
@@ -42,6 +43,11 @@ int DefaultThreads();
 // ModelOptionsFor turns the value into Model::Load's options.
 void AddActivationsOption(CLI::App* cmd, std::string* value);
 ModelOptions ModelOptionsFor(const std::string& activations);
+// --lora-activations int8|f32 (default int8) on commands that load adapters;
+// MixerOptionsFor gives the mixer int8 products when the value is int8 and
+// the model runs int8 activations (--activations int8), with --mix-mode.
+void AddLoraActivationsOption(CLI::App* cmd, std::string* value);
+MixerOptions MixerOptionsFor(const Model& model, const std::string& mix_mode, const std::string& lora_activations);
 // --kv-type f16|f32 (default f16); ParseKvType (model/llama/kv_cache.h)
 // turns the value into the cache's DType.
 void AddKvTypeOption(CLI::App* cmd, std::string* value);

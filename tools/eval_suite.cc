@@ -78,6 +78,9 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
   if (!config.base()) {
     j["adapters"] = adapter_fingerprints;
     j["adapter_type"] = args.adapter_type;
+    // Named only when the adapters' products run int8 (absent: exact f32
+    // products, the identity of runs made before the option existed).
+    if (args.lora_activations == "int8" && args.activations == "int8") j["lora_activations"] = "int8";
   }
   if (config.routed()) {
     j["route_every"] = *config.route_every;
@@ -162,6 +165,7 @@ int RunSuite(const SuiteRunArgs& args) {
   }
   mixture_args.router = any_routed ? router : "";
   mixture_args.adapter_type = args.adapter_type;
+  mixture_args.lora_activations = args.lora_activations;
   mixture_args.embedder = args.embedder;
   mixture_args.embedder_precision = args.embedder_precision;
   MixtureSetup setup(mixture_args, *model, pool);

@@ -20,7 +20,7 @@ struct SuiteRunArgs {
   std::string configs, decodings, tasks;  // comma-separated subsets; empty: all
   std::vector<std::string> adapters; // NAME=PATH replacing the suite's adapters
   std::string router;                // replacing the suite's router
-  std::string activations = "int8", kv_type = "f16", adapter_type = "f32";
+  std::string activations = "int8", kv_type = "f16", adapter_type = "f32", lora_activations = "int8";
   std::string embedder, embedder_precision = "auto";
   int64_t limit = -1;                // items per task; < 0: the suite's
   int threads = 0, parallel = 8;

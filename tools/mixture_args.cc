@@ -23,6 +23,7 @@ void MixtureArgs::Add(CLI::App* cmd) {
       ->check(CLI::IsMember({"exact", "peft-linear", "peft04-linear"}));
   cmd->add_option("--adapter-type", adapter_type,
                   "adapter storage: f32 (default, exact), f16 (half the memory traffic) or q8_0 (a quarter)");
+  AddLoraActivationsOption(cmd, &lora_activations);
   cmd->add_option("--router", router,
                   "router file (tokenlora router build): re-weight the adapters from the running text; "
                   "every --adapter must be named after a router task")
@@ -91,9 +92,7 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
   routing_options_.kv_policy = ParseKvPolicy(args.kv_policy);
   if (args.adapters.empty()) return;
   bank_ = LoadAdapterBank(model, args.adapters, args.adapter_type);
-  MixerOptions options;
-  options.mode = ParseMixMode(args.mix_mode);
-  mixer_ = std::make_unique<LoraMixer>(*bank_, options);
+  mixer_ = std::make_unique<LoraMixer>(*bank_, MixerOptionsFor(model, args.mix_mode, args.lora_activations));
   if (!args.router.empty()) {
     RouterFile file = RouterFile::Load(args.router);
     const RoutingPolicy policy = args.routing.Make(file);

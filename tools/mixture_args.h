@@ -23,7 +23,7 @@ namespace tokenlora::cli {
 
 struct MixtureArgs {
   std::vector<std::string> adapters;
-  std::string mix, mix_mode = "exact", adapter_type = "f32";
+  std::string mix, mix_mode = "exact", adapter_type = "f32", lora_activations = "int8";
   std::string router, embedder, embedder_precision = "auto", route_every = "2", kv_policy = "keep";
   RoutingPolicyArgs routing;
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/io_util.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 
 namespace tokenlora {
@@ -286,6 +287,27 @@ const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t
     st.a_view = st.a.View();
     st.b_view = st.b.View();
   }
+  if (options_.int8_activations && kernels::Int8Accelerated()) {
+    // Both products on int8 panels. A Q8_0 view packs as stored (the same
+    // values); an f32/f16 view holds true values (its factors are 1) and is
+    // quantized to Q8_0 first, its power-of-two value_scale becoming the
+    // segments' factor. A side whose rows are not whole 32-value blocks
+    // (lora_B with r % 32 != 0) keeps f32 activations.
+    const auto pack = [](const TensorView& view, float* factor) -> std::shared_ptr<const kernels::PackedMatrix> {
+      if (view.shape[1] % Info(DType::kQ8_0).block_size != 0) return nullptr;
+      if (view.dtype == DType::kQ8_0) return kernels::PackForInt8(view);
+      const LoraMatrix q8 = LoraMatrix::FromView(view, DType::kQ8_0);
+      *factor = q8.value_scale;
+      return kernels::PackForInt8(q8.View());  // the panels are a copy
+    };
+    float a_factor = 0, b_factor = 0;  // 0: the segments' factors stand
+    st.a_int8 = pack(st.a_view, &a_factor);
+    st.b_int8 = pack(st.b_view, &b_factor);
+    for (Segment& seg : st.segments) {
+      if (a_factor != 0) seg.a_factor = a_factor;
+      if (b_factor != 0) seg.b_factor = b_factor;
+    }
+  }
   entries.push_back(std::move(st));
   return entries.back();
 }
@@ -349,9 +371,19 @@ void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64
 
   // Row-invariant products: a row's delta has the same bits whatever else
   // is in the batch (a sequence's output does not depend on the load).
-  kernels::MatMulRowInvariant(st.a_view, x, n_tok, u_.data(), pool);              // u: [n_tok, Σr]
-  FillRankSpace(st, mask, n_tok, rows);                                           // z: [n_tok, Σr]
-  kernels::MatMulRowInvariant(st.b_view, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
+  // The int8 kernels are row-invariant too (per-row activation scales; AMX,
+  // VNNI, AVX2 and the scalar twin give the same bits).
+  if (st.a_int8 != nullptr) {
+    kernels::MatMulInt8(*st.a_int8, x, n_tok, u_.data(), pool);  // u: [n_tok, Σr]
+  } else {
+    kernels::MatMulRowInvariant(st.a_view, x, n_tok, u_.data(), pool);
+  }
+  FillRankSpace(st, mask, n_tok, rows);  // z: [n_tok, Σr]
+  if (st.b_int8 != nullptr) {
+    kernels::MatMulInt8(*st.b_int8, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
+  } else {
+    kernels::MatMulRowInvariant(st.b_view, z_.data(), n_tok, delta_.data(), pool);
+  }
 
   // Rows with no active adapter keep y untouched (adding 0 would turn -0 into +0).
   struct Job {

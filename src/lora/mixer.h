@@ -37,12 +37,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "kernels/int8_matmul.h"
 #include "lora/adapter_bank.h"
 #include "model/llama/forward.h"
 #include "model/project.h"
@@ -62,6 +64,14 @@ struct MixerOptions {
   // Stacked matrices kept per module (least recently used go first); each
   // holds a copy of the adapters' A and B for that module.
   int max_cached_sets = 8;
+  // Run u = x·Aᵀ and delta = z·Bᵀ with int8 activations (per block of 32,
+  // kernels::MatMulInt8: VNNI/AMX/AVX2) on Q8_0 panels of the stacks, where
+  // the CPU has the int8 kernels: q8_0-stored adapters as stored, f32/f16
+  // ones quantized to Q8_0 when their stack is built (a side whose rows are
+  // not whole 32-value blocks keeps f32). Not exact: the logits move by
+  // ~1% of the adapters' effect. For an int8 base (the adapters' products
+  // then cost what the base's do); false: exact f32 products.
+  bool int8_activations = false;
 };
 
 class LoraMixer final : public ProjectionHook {
@@ -94,6 +104,9 @@ class LoraMixer final : public ProjectionHook {
   void CheckWeights(std::span<const float> w, std::optional<MixMode> mode = std::nullopt) const;
 
   void set_mode(MixMode mode);  // takes effect with the next Set*() call
+  // Whether the products run int8 (MixerOptions::int8_activations on a CPU
+  // with the int8 kernels).
+  bool int8_activations() const { return options_.int8_activations && kernels::Int8Accelerated(); }
   MixMode mode() const { return options_.mode; }
   // Whether any adapter has a weight above min_weight.
   bool active() const { return union_mask_ != 0; }
@@ -123,6 +136,9 @@ class LoraMixer final : public ProjectionHook {
     LoraMatrix a, b;    // owned copies when more than one adapter is stacked
     TensorView a_view;  // [total_rank, n_in]   stored values (see Segment)
     TensorView b_view;  // [n_out, total_rank]  stored values (see Segment)
+    // a_view / b_view repacked for int8 activations (MixerOptions::
+    // int8_activations and a Q8_0 view); null: f32 activations.
+    std::shared_ptr<const kernels::PackedMatrix> a_int8, b_int8;
   };
   const Stack& StackFor(int layer, ModuleKind kind, uint64_t mask) const;
   void ValidateRanks() const;

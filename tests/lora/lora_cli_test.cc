@@ -163,6 +163,7 @@ TEST_F(LoraCliTest, BadFlagsAndFilesExitWith2) {
       {Generate(model_, "--adapter qv=" + data_ + "/qv --mix qv=high"),
        "weight 'high' of 'qv' is not a number"},
       {Generate(model_, "--adapter qv=" + data_ + "/qv --mix-mode cat"), "--mix-mode"},
+      {Generate(model_, "--adapter qv=" + data_ + "/qv --lora-activations int4"), "--lora-activations"},
       {Generate(model_, "--mix qv=1"), "--mix needs adapters"},
       {Generate(model_,
                 "--adapter qv=" + data_ + "/qv --adapter attn=" + data_ + "/attn --mix-mode peft-linear"),

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
 #include "lora/adapter_bank.h"
@@ -179,14 +180,15 @@ class Q8MixerTest : public ::testing::Test {
   std::vector<float> Logits(const ProjectionHook* hook, const Model* model = nullptr) {
     return testing::RunLogits(model ? *model : *model_, testing::LoraPromptIds(), hook, pool_);
   }
-  std::vector<float> Logits(const AdapterBank& bank, const Mix& mix, MixMode mode) {
-    LoraMixer mixer(bank, {.mode = mode});
+  std::vector<float> Logits(const AdapterBank& bank, const Mix& mix, MixMode mode, bool int8 = false) {
+    LoraMixer mixer(bank, {.mode = mode, .int8_activations = int8});
     mixer.SetMixture(mix);
     return Logits(&mixer);
   }
   // `mix` of `bank` against the same mixture of bank32_.
-  void ExpectCloseToF32(const AdapterBank& bank, const Mix& mix, MixMode mode, const std::string& what) {
-    const std::vector<float> f32 = Logits(*bank32_, mix, mode), got = Logits(bank, mix, mode);
+  void ExpectCloseToF32(const AdapterBank& bank, const Mix& mix, MixMode mode, const std::string& what,
+                        bool int8 = false) {
+    const std::vector<float> f32 = Logits(*bank32_, mix, mode), got = Logits(bank, mix, mode, int8);
     const float effect = testing::MaxAbsDiff(f32, Logits(nullptr)), diff = testing::MaxAbsDiff(got, f32);
     EXPECT_GT(effect, 0.05f) << what;  // the adapters visibly change the logits
     EXPECT_LE(diff, kQ8RelTol * effect + kQ8AbsTol) << what;
@@ -221,32 +223,71 @@ TEST_F(Q8MixerTest, EveryModeAndMergeMatchTheF32Path) {
   ExpectEqualsMerged(*bank8_, linear, MixMode::kPeft04Linear, "peft04-linear");
 }
 
-TEST_F(Q8MixerTest, PerTokenWeightsInOneBatchEqualTokenByToken) {
+// Per-token weights in one forward batch against the same tokens one by one.
+void ExpectBatchEqualsTokenByToken(const Model& model, const AdapterBank& bank, bool int8, ThreadPool& pool) {
   const std::vector<int32_t> ids = testing::LoraPromptIds();
-  const int64_t vocab = model_->config().vocab_size;
+  const int64_t vocab = model.config().vocab_size;
   std::vector<float> w(ids.size() * kMax, 0.0f);
   for (size_t t = 0; t < ids.size(); ++t) {
     if (t % 3 == 1) continue;  // a base-only token
-    w[t * kMax + static_cast<size_t>(bank8_->Require("r32a"))] = 0.3f + 0.1f * static_cast<float>(t);
-    w[t * kMax + static_cast<size_t>(bank8_->Require("r32b"))] = t % 2 ? -0.5f : 0.0f;
+    w[t * kMax + static_cast<size_t>(bank.Require("r32a"))] = 0.3f + 0.1f * static_cast<float>(t);
+    w[t * kMax + static_cast<size_t>(bank.Require("r32b"))] = t % 2 ? -0.5f : 0.0f;
   }
   for (MixMode mode : {MixMode::kExact, MixMode::kPeftLinear, MixMode::kPeft04Linear}) {
-    LoraMixer mixer(*bank8_, {.mode = mode});
+    LoraMixer mixer(bank, {.mode = mode, .int8_activations = int8});
     std::vector<float> batched(ids.size() * static_cast<size_t>(vocab)), single(batched.size());
     {
-      KvCache kv(model_->config(), static_cast<int>(ids.size()));
-      LlamaForward forward(*model_);
-      RunWithTokenWeights(forward, mixer, ids, w, kMax, kv, pool_, batched.data(), true, 256);
+      KvCache kv(model.config(), static_cast<int>(ids.size()));
+      LlamaForward forward(model);
+      RunWithTokenWeights(forward, mixer, ids, w, kMax, kv, pool, batched.data(), true, 256);
     }
-    KvCache kv(model_->config(), static_cast<int>(ids.size()));
-    LlamaForward forward(*model_);
+    KvCache kv(model.config(), static_cast<int>(ids.size()));
+    LlamaForward forward(model);
     for (size_t t = 0; t < ids.size(); ++t) {
       mixer.SetTokenWeights(std::span(w).subspan(t * kMax, kMax), 1, kMax);
-      forward.Run(std::span(ids).subspan(t, 1), kv, {&pool_, &mixer}, &single[t * static_cast<size_t>(vocab)],
+      forward.Run(std::span(ids).subspan(t, 1), kv, {&pool, &mixer}, &single[t * static_cast<size_t>(vocab)],
                   true);
     }
-    EXPECT_LE(testing::MaxAbsDiff(batched, single), 1e-5f) << MixModeName(mode);
+    // f32: summation order only. int8: the prompt's and the decode steps'
+    // attention kernels differ in the last bits, and where that moves an
+    // activation across a rounding boundary of its int8 block, the product
+    // moves by one quantization step (measured: up to 2e-3 here).
+    EXPECT_LE(testing::MaxAbsDiff(batched, single), int8 ? 1e-2f : 1e-5f)
+        << MixModeName(mode) << (int8 ? " int8" : "");
   }
+}
+
+TEST_F(Q8MixerTest, PerTokenWeightsInOneBatchEqualTokenByToken) {
+  ExpectBatchEqualsTokenByToken(*model_, *bank8_, /*int8=*/false, pool_);
+}
+
+// MixerOptions::int8_activations: A·x and B·z of Q8_0 stacks with the input
+// rounded per block of 32 as the weights are (|error| <= amax/254 of its
+// block, the same bound as a Q8_0 weight), so the logits stay within the
+// Q8_0 tolerance of the f32 path (kQ8RelTol allows twice the aligned worst
+// case of the weights' rounding alone); a batch still equals its tokens one
+// by one (to an activation rounding step). Stacks that are not Q8_0
+// (lora_B of r = 16 in f16) keep f32 activations.
+TEST_F(Q8MixerTest, Int8ActivationsStayCloseToF32AndBatchInvariant) {
+  if (!kernels::Int8Accelerated()) GTEST_SKIP() << "this CPU has no int8 kernels; the mixer keeps f32";
+  const Mix exact = {{"r32a", 0.7f}, {"r32b", -0.4f}, {"r64", 1.1f}};
+  const Mix linear = {{"r32a", 0.6f}, {"r32b", 0.5f}};
+  ExpectCloseToF32(*bank8_, exact, MixMode::kExact, "int8 exact, 3 adapters", true);
+  ExpectCloseToF32(*bank8_, {{"r64", 1.0f}}, MixMode::kExact, "int8 exact, r64 alone", true);
+  ExpectCloseToF32(*bank8_, linear, MixMode::kPeftLinear, "int8 peft-linear", true);
+  ExpectCloseToF32(*bank8_, linear, MixMode::kPeft04Linear, "int8 peft04-linear", true);
+  // f32-stored adapters: their stacks are quantized to Q8_0 panels.
+  ExpectCloseToF32(*bank32_, exact, MixMode::kExact, "int8, f32 storage, 3 adapters", true);
+  ExpectCloseToF32(*bank32_, linear, MixMode::kPeftLinear, "int8, f32 storage, peft-linear", true);
+  // The int8 kernels ran: not the bits of f32 activations.
+  EXPECT_GT(testing::MaxAbsDiff(Logits(*bank8_, exact, MixMode::kExact, true),
+                                Logits(*bank8_, exact, MixMode::kExact, false)),
+            0.0f);
+  ExpectBatchEqualsTokenByToken(*model_, *bank8_, /*int8=*/true, pool_);
+  bank8_->Add(testing::RandomAdapter(model_->config(), "r16", 16, 32, {ModuleKind::kQ, ModuleKind::kV}, 4,
+                                     DType::kQ8_0));  // lora_A Q8_0 (int8), lora_B f16 (f32 activations)
+  bank32_->Add(testing::RandomAdapter(model_->config(), "r16", 16, 32, {ModuleKind::kQ, ModuleKind::kV}, 4));
+  ExpectCloseToF32(*bank8_, {{"r16", 0.9f}, {"r64", 0.5f}}, MixMode::kExact, "int8, q8_0 A + f16 B", true);
 }
 
 // Q8_0 adapters beside f32 and f16 ones, and beside Q8_0 adapters whose
