@@ -190,6 +190,7 @@ void LoraMixer::SetTokenWeights(std::span<const float> w, int64_t n_rows, int n_
     row_masks_[static_cast<size_t>(t)] = mask;
     union_mask_ |= mask;
   }
+  one_row_set_ = std::all_of(row_masks_.begin(), row_masks_.end(), [&](uint64_t m) { return m == row_masks_[0]; });
   weights_mode_ = options_.mode;
   row_modes_.assign(row_modes.begin(), row_modes.end());
   const bool any_linear = weights_mode_ != MixMode::kExact ||
@@ -312,14 +313,15 @@ const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t
   return entries.back();
 }
 
-void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, const int64_t* rows) const {
+void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, const float* u_all, int64_t n_tok,
+                              const int64_t* rows) const {
   const int64_t R = st.total_rank;
   for (int64_t t = 0; t < n_tok; ++t) {
     const int64_t row = n_rows_ == 1 ? 0 : (rows != nullptr ? rows[t] : t);
     const float* w = &weights_[static_cast<size_t>(row * kMax)];
     const uint64_t row_mask = row_masks_[static_cast<size_t>(row)] & mask;
     row_active_[static_cast<size_t>(t)] = row_mask != 0;
-    const float* u = &u_[static_cast<size_t>(t * R)];
+    const float* u = u_all + t * R;
     float* z = &z_[static_cast<size_t>(t * R)];
     std::fill(z, z + R, 0.0f);
     if (row_mask == 0) continue;
@@ -356,19 +358,17 @@ void LoraMixer::FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, con
   }
 }
 
+namespace {
+// Grow-only scratch: after the largest batch, no call allocates.
+template <typename T>
+void Grow(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+}
+}  // namespace
+
 void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64_t n_tok, const int64_t* rows,
                            float* y, int64_t y_row_stride, ThreadPool& pool) const {
-  const int64_t R = st.total_rank, n_out = st.b_view.shape[0];
-  // Grow-only scratch: after the largest batch, no call allocates.
-  auto grow = [](auto& v, int64_t n) {
-    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
-  };
-  grow(u_, n_tok * R);
-  grow(z_, n_tok * R);
-  grow(delta_, n_tok * n_out);
-  grow(row_active_, n_tok);
-  grow(v_, R);
-
+  Grow(u_, n_tok * st.total_rank);
   // Row-invariant products: a row's delta has the same bits whatever else
   // is in the batch (a sequence's output does not depend on the load).
   // The int8 kernels are row-invariant too (per-row activation scales; AMX,
@@ -378,7 +378,19 @@ void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64
   } else {
     kernels::MatMulRowInvariant(st.a_view, x, n_tok, u_.data(), pool);
   }
-  FillRankSpace(st, mask, n_tok, rows);  // z: [n_tok, Σr]
+  FinishStack(st, mask, u_.data(), n_tok, rows, y, y_row_stride, pool);
+}
+
+void LoraMixer::FinishStack(const Stack& st, uint64_t mask, const float* u, int64_t n_tok, const int64_t* rows,
+                            float* y, int64_t y_row_stride, ThreadPool& pool) const {
+  const int64_t R = st.total_rank, n_out = st.b_view.shape[0];
+  auto grow = [](auto& v, int64_t n) { Grow(v, n); };
+  grow(z_, n_tok * R);
+  grow(delta_, n_tok * n_out);
+  grow(row_active_, n_tok);
+  grow(v_, R);
+
+  FillRankSpace(st, mask, u, n_tok, rows);  // z: [n_tok, Σr]
   if (st.b_int8 != nullptr) {
     kernels::MatMulInt8(*st.b_int8, z_.data(), n_tok, delta_.data(), pool);  // delta: [n_tok, n_out]
   } else {
@@ -407,14 +419,63 @@ void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64
   }
 }
 
-void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
-                         ThreadPool& pool) const {
-  if (union_mask_ == 0 || linear.layer < 0 || linear.kind == ModuleKind::kOutput) return;
+void LoraMixer::CheckBatch(int64_t n_tok) const {
   TL_CHECK_MSG(bank_.generation() == generation_,
                "the adapter bank changed after the mixture weights were set; set them again");
   TL_CHECK_MSG(n_rows_ == 1 || n_rows_ == n_tok, "per-token mixture weights have " + std::to_string(n_rows_) +
                                                      " rows but the batch has " + std::to_string(n_tok) +
                                                      " tokens (see RunWithTokenWeights)");
+}
+
+void LoraMixer::AddDeltaShared(const Linear* const* linears, float* const* ys, int n, const float* x,
+                               int64_t n_tok, ThreadPool& pool) const {
+  if (union_mask_ == 0) return;
+  // Projections whose one stack (every row uses the same adapters) runs
+  // int8 take part; the others run alone.
+  const Stack* stacks[kernels::kMaxShared];
+  const kernels::PackedMatrix* a_panels[kernels::kMaxShared];
+  uint64_t masks[kernels::kMaxShared];
+  int which[kernels::kMaxShared];
+  int m = 0;
+  for (int i = 0; i < n; ++i) {
+    const Linear& linear = *linears[i];
+    if (linear.layer < 0 || linear.kind == ModuleKind::kOutput) continue;
+    const uint64_t mask = union_mask_ & bank_.TargetMask(linear.layer, linear.kind);
+    const Stack* st = nullptr;
+    if (mask != 0 && one_row_set_ && m < kernels::kMaxShared) {
+      CheckBatch(n_tok);
+      st = &StackFor(linear.layer, linear.kind, mask);  // each projection its own module: no eviction of another's
+    }
+    if (st == nullptr || st->a_int8 == nullptr) {
+      AddDelta(linear, x, n_tok, ys[i], pool);
+      continue;
+    }
+    TL_CHECK(st->a_view.shape[1] == linear.n_in() && st->b_view.shape[0] == linear.n_out());
+    stacks[m] = st;
+    a_panels[m] = st->a_int8.get();
+    masks[m] = mask;
+    which[m++] = i;
+  }
+  if (m == 0) return;
+  float* us[kernels::kMaxShared];
+  int64_t total = 0;
+  for (int j = 0; j < m; ++j) total += n_tok * stacks[j]->total_rank;
+  Grow(shared_u_, total);
+  total = 0;
+  for (int j = 0; j < m; ++j) {
+    us[j] = shared_u_.data() + total;
+    total += n_tok * stacks[j]->total_rank;
+  }
+  kernels::MatMulInt8Shared(a_panels, us, m, x, n_tok, pool);  // us[j]: [n_tok, Σr_j], the same bits as alone
+  for (int j = 0; j < m; ++j) {
+    FinishStack(*stacks[j], masks[j], us[j], n_tok, nullptr, ys[which[j]], linears[which[j]]->n_out(), pool);
+  }
+}
+
+void LoraMixer::AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
+                         ThreadPool& pool) const {
+  if (union_mask_ == 0 || linear.layer < 0 || linear.kind == ModuleKind::kOutput) return;
+  CheckBatch(n_tok);
   const uint64_t target = bank_.TargetMask(linear.layer, linear.kind);
   const uint64_t mask = union_mask_ & target;
   if (mask == 0) return;  // no active adapter adapts this projection: y stays bit for bit

@@ -115,6 +115,11 @@ class LoraMixer final : public ProjectionHook {
   // a time per mixer (scratch and the stacked-matrix cache are members).
   void AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
                 ThreadPool& pool) const override;
+  // The same for projections of one input: when every row uses one adapter
+  // set and the stacks run int8, all the A products are one int8 call (x
+  // quantized once, one parallel region). Results equal AddDelta's.
+  void AddDeltaShared(const Linear* const* linears, float* const* ys, int n, const float* x, int64_t n_tok,
+                      ThreadPool& pool) const override;
 
  private:
   struct Segment {
@@ -146,12 +151,17 @@ class LoraMixer final : public ProjectionHook {
   void CheckRanks(uint64_t mask, MixMode mode) const;
   MixMode RowMode(int64_t row) const { return row_modes_.empty() ? weights_mode_ : row_modes_[static_cast<size_t>(row)]; }
   // z[t] from u[t] for every row, and row_active_[t]. rows[t]: the weight
-  // row of u's row t (nullptr: t).
-  void FillRankSpace(const Stack& st, uint64_t mask, int64_t n_tok, const int64_t* rows) const;
+  // row of u's row t (nullptr: t).  u: [n_tok, Σr]
+  void FillRankSpace(const Stack& st, uint64_t mask, const float* u, int64_t n_tok, const int64_t* rows) const;
   // y[rows[t]] += the delta of `st` for x row t, t < n_tok (rows nullptr: t).
   //   x: [n_tok, n_in]   y: rows of y_row_stride floats
   void ApplyStack(const Stack& st, uint64_t mask, const float* x, int64_t n_tok, const int64_t* rows, float* y,
                   int64_t y_row_stride, ThreadPool& pool) const;
+  // ApplyStack from u = x·A_stackᵀ already computed.  u: [n_tok, Σr]
+  void FinishStack(const Stack& st, uint64_t mask, const float* u, int64_t n_tok, const int64_t* rows, float* y,
+                   int64_t y_row_stride, ThreadPool& pool) const;
+  // The checks every AddDelta makes on the weights set against this batch.
+  void CheckBatch(int64_t n_tok) const;
 
   const AdapterBank& bank_;
   MixerOptions options_;
@@ -161,6 +171,7 @@ class LoraMixer final : public ProjectionHook {
   std::vector<uint64_t> row_masks_;         // [n_rows] slots with a nonzero weight
   int64_t n_rows_ = 0;
   uint64_t union_mask_ = 0;
+  bool one_row_set_ = true;  // every row uses the same adapters (one group per projection)
   uint64_t generation_ = 0;  // bank generation the weights were set against
 
   // Cache and scratch: mutable because AddDelta is const (the hook
@@ -168,6 +179,7 @@ class LoraMixer final : public ProjectionHook {
   mutable std::vector<std::vector<Stack>> cache_;  // [module index] → stacks
   mutable uint64_t use_counter_ = 0;
   mutable std::vector<float> u_;             // [n_tok, Σr]   A·x
+  mutable std::vector<float> shared_u_;      // AddDeltaShared: the A·x of each projection, one after another
   mutable std::vector<float> z_;             // [n_tok, Σr]   scaled rank-space vectors
   mutable std::vector<float> delta_;         // [n_tok, n_out]
   mutable std::vector<uint8_t> row_active_;  // [n_tok]

@@ -7,13 +7,16 @@ namespace tokenlora {
 
 namespace {
 
+void AddBias(const Linear& linear, int64_t n_tok, float* y) {
+  if (linear.bias.empty()) return;
+  const int64_t n_out = linear.n_out();
+  for (int64_t t = 0; t < n_tok; ++t) kernels::AddInPlace(y + t * n_out, linear.bias.data(), n_out);
+}
+
 // Bias and adapter terms on top of y = x·Wᵀ.
 void AddBiasAndHook(const Linear& linear, const float* x, int64_t n_tok, float* y,
                     const ForwardContext& ctx) {
-  if (!linear.bias.empty()) {
-    const int64_t n_out = linear.n_out();
-    for (int64_t t = 0; t < n_tok; ++t) kernels::AddInPlace(y + t * n_out, linear.bias.data(), n_out);
-  }
+  AddBias(linear, n_tok, y);
   if (ctx.hook != nullptr) ctx.hook->AddDelta(linear, x, n_tok, y, *ctx.pool);
 }
 
@@ -49,7 +52,8 @@ void ProjectShared(const Linear* const* linears, float* const* ys, int n, const 
     for (int i = 0; i < n; ++i) Project(*linears[i], x, n_tok, ys[i], ctx);
     return;
   }
-  for (int i = 0; i < n; ++i) AddBiasAndHook(*linears[i], x, n_tok, ys[i], ctx);
+  for (int i = 0; i < n; ++i) AddBias(*linears[i], n_tok, ys[i]);
+  if (ctx.hook != nullptr) ctx.hook->AddDeltaShared(linears, ys, n, x, n_tok, *ctx.pool);
 }
 
 }  // namespace tokenlora

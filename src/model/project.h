@@ -19,6 +19,12 @@ class ProjectionHook {
   // x: [n_tok, n_in], y: [n_tok, n_out] (already holds x·Wᵀ + b).
   virtual void AddDelta(const Linear& linear, const float* x, int64_t n_tok, float* y,
                         ThreadPool& pool) const = 0;
+  // AddDelta(*linears[i], x, n_tok, ys[i]) for i < n: projections of one
+  // input (q/k/v, gate/up), so an implementation may share work on x.
+  virtual void AddDeltaShared(const Linear* const* linears, float* const* ys, int n, const float* x,
+                              int64_t n_tok, ThreadPool& pool) const {
+    for (int i = 0; i < n; ++i) AddDelta(*linears[i], x, n_tok, ys[i], pool);
+  }
 };
 
 struct ForwardContext {

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <random>
+#include <span>
 
 #include "core/error.h"
 #include "io/gguf.h"
@@ -288,6 +290,43 @@ TEST_F(Q8MixerTest, Int8ActivationsStayCloseToF32AndBatchInvariant) {
                                      DType::kQ8_0));  // lora_A Q8_0 (int8), lora_B f16 (f32 activations)
   bank32_->Add(testing::RandomAdapter(model_->config(), "r16", 16, 32, {ModuleKind::kQ, ModuleKind::kV}, 4));
   ExpectCloseToF32(*bank8_, {{"r16", 0.9f}, {"r64", 0.5f}}, MixMode::kExact, "int8, q8_0 A + f16 B", true);
+}
+
+// The projections of one input (q, k, v of a layer) through AddDeltaShared
+// (one int8 call for all their A products) equal AddDelta one by one, bit
+// for bit, with one mixture and with per-token weights of one adapter set.
+TEST_F(Q8MixerTest, SharedInputDeltasEqualOneByOne) {
+  if (!kernels::Int8Accelerated()) GTEST_SKIP() << "this CPU has no int8 kernels; the mixer keeps f32";
+  const LlamaLayer& layer = model_->weights().layers[1];
+  const Linear* linears[3] = {&layer.q, &layer.k, &layer.v};
+  const int64_t n_tok = 5, d = model_->config().d_model;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tok * d));
+  for (float& v : x) v = dist(rng);
+  LoraMixer mixer(*bank8_, {.int8_activations = true});
+  std::vector<float> w(static_cast<size_t>(n_tok) * kMax, 0.0f);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    w[static_cast<size_t>(t) * kMax + static_cast<size_t>(bank8_->Require("r32a"))] = 0.2f * static_cast<float>(t + 1);
+    w[static_cast<size_t>(t) * kMax + static_cast<size_t>(bank8_->Require("r64"))] = -0.7f;
+  }
+  for (int64_t rows : {int64_t{1}, n_tok}) {
+    mixer.SetTokenWeights(std::span(w).first(static_cast<size_t>(rows) * kMax), rows, kMax);
+    std::vector<std::vector<float>> shared(3), alone(3);
+    float* ys[3];
+    for (int i = 0; i < 3; ++i) {
+      shared[static_cast<size_t>(i)].assign(static_cast<size_t>(n_tok * linears[i]->n_out()), 0.5f);
+      alone[static_cast<size_t>(i)] = shared[static_cast<size_t>(i)];
+      ys[i] = shared[static_cast<size_t>(i)].data();
+    }
+    mixer.AddDeltaShared(linears, ys, 3, x.data(), n_tok, pool_);
+    for (int i = 0; i < 3; ++i) mixer.AddDelta(*linears[i], x.data(), n_tok, alone[static_cast<size_t>(i)].data(), pool_);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(shared[static_cast<size_t>(i)], alone[static_cast<size_t>(i)]) << "projection " << i << ", rows " << rows;
+      EXPECT_NE(alone[static_cast<size_t>(i)], std::vector<float>(alone[static_cast<size_t>(i)].size(), 0.5f))
+          << "projection " << i;  // q and v adapted (k by r64)
+    }
+  }
 }
 
 // Q8_0 adapters beside f32 and f16 ones, and beside Q8_0 adapters whose
