@@ -7,9 +7,10 @@
 //       every call streams them from DRAM, as decoding a whole model does;
 //       "hot" reuses one copy (cache-resident when it fits).
 //     n_tok = 64 / 512 (prefill): FLOP/s = 2·n_out·n_in·n_tok per second.
-//   MatMulInt8/<dtype>/...: the same for the int8-activation path (Q4_0,
-//     Q4_1, Q8_0 repacked; label amx, vnni or avx2, the kernel in use — set
-//     TOKENLORA_INT8_KERNEL=vnni or =avx2 to measure those on an AMX machine).
+//   MatMulInt8/<dtype>/...: the same for the int8-activation path (every
+//     Int8Packable type, repacked; label amx, vnni or avx2, the kernel in use
+//     for that type — set TOKENLORA_INT8_KERNEL=vnni or =avx2 to measure
+//     those on an AMX machine).
 //   DramRead/threads:<t>/prefetch:<bytes>: a 1 GiB buffer summed with the
 //     SIMD StreamSum kernel split across t threads, prefetching <bytes> ahead
 //     (0: hardware prefetch only); bytes_per_second = buffer bytes per second.
@@ -183,7 +184,7 @@ void BM_MatMulInt8(benchmark::State& state, DType t, int64_t n_out, int64_t n_in
                           static_cast<int64_t>(matrix_bytes));
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_out * n_in * n_tok),
                                                 benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(Int8Accelerated() ? Int8KernelNameFor(n_tok) : "scalar");
+  state.SetLabel(Int8Accelerated() ? Int8KernelNameFor(t, n_tok) : "scalar");
 }
 
 void BM_DramRead(benchmark::State& state) {
@@ -246,8 +247,10 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
       }
     }
   }
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ8_0}) {
+  for (DType t : kTypes) {
+    if (!Int8Packable(t)) continue;
     for (const BenchShape& s : kShapes) {
+      if (s.n_in % Info(t).block_size != 0) continue;
       const std::string base = "MatMulInt8/" + std::string(Name(t)) + "/" + std::to_string(s.n_out) +
                                "x" + std::to_string(s.n_in) + "/tok:";
       for (bool cold : {false, true}) {

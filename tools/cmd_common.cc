@@ -143,7 +143,7 @@ void AddThreadsOption(CLI::App* cmd, int* threads) {
 
 void AddActivationsOption(CLI::App* cmd, std::string* value) {
   cmd->add_option("--activations", *value,
-                  "int8 (default): Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 projections quantize activations to 8 bits and use "
+                  "int8 (default): Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K projections quantize activations to 8 bits and use "
                   "integer dot products (AVX-512 VNNI or AVX2; as llama.cpp does); f32: exact f32 activations")
       ->check(CLI::IsMember({"int8", "f32"}))
       ->capture_default_str();

@@ -22,7 +22,9 @@ constexpr int64_t kBlock = kBlock32;
 using internal::ActOffset;
 using internal::HasF32Scales;
 using internal::HasFifthBit;
+using internal::HasHalfScales;
 using internal::HasMin;
+using internal::HasSixthBit;
 using internal::QsBytes;
 
 // Quantized activations of one MatMulInt8 call, owned by the calling thread
@@ -32,7 +34,7 @@ using internal::QsBytes;
 struct ActScratch {
   std::vector<int8_t> q;
   std::vector<float> d, s;
-  std::vector<int32_t> corr;
+  std::vector<int32_t> corr, corr_hi;
   internal::QuantizedActs View(int64_t n_tok, int64_t n_in) {
     const int64_t nb = n_in / kBlock;
     const size_t nq = static_cast<size_t>(n_tok * n_in), ns = static_cast<size_t>(n_tok * nb);
@@ -41,8 +43,9 @@ struct ActScratch {
       d.resize(ns);
       s.resize(ns);
       corr.resize(ns);
+      corr_hi.resize(ns);
     }
-    return {n_tok, n_in, nb, q.data(), d.data(), corr.data(), s.data()};
+    return {n_tok, n_in, nb, q.data(), d.data(), corr.data(), s.data(), corr_hi.data()};
   }
 };
 
@@ -64,7 +67,7 @@ constexpr int64_t kMinMacsPerChunk = 64 * 1024;
 
 bool Int8Packable(DType t) {
   return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
-         t == DType::kQ8_0 || t == DType::kQ4_K;
+         t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
 }
 
 bool Int8AmxSupports(DType t) { return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ8_0; }
@@ -129,13 +132,13 @@ namespace {
 // The packed shape of w, without its bytes.
 std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
   TL_CHECK_MSG(Int8Packable(w.dtype) && w.shape.size() == 2 && w.Cols() % Info(w.dtype).block_size == 0,
-               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
+               "PackForInt8: weight '" + w.name + "' is not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K matrix");
   auto p = std::make_unique<PackedMatrix>();
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
   const size_t scale_bytes =
-      (HasMin(w.dtype) ? 2 : 1) * kPanelRows * (HasF32Scales(w.dtype) ? sizeof(float) : sizeof(uint16_t));
+      (HasMin(w.dtype) || HasHalfScales(w.dtype) ? 2 : 1) * kPanelRows * (HasF32Scales(w.dtype) ? sizeof(float) : sizeof(uint16_t));
   p->group_bytes = QsBytes(w.dtype) + scale_bytes;
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
@@ -151,26 +154,68 @@ void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
   }
 }
 
-// Sub-block b % 8 of row r's Q4_K super-block b / 8 (src: the row) as a
-// Q4_1-style panel block g: nibbles in the 32-element order, f32 scales.
-void PackQ4KSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
-  BlockQ4_K blk;
+// Writes row r's quants q[32] (0..63) of one 32-element block into a panel
+// block g: the low nibbles, then (with `fifth` / `sixth`) the qh masks of
+// bits 4 and 5 (int8_matmul.h).
+void PackBlockQuants(const uint8_t q[32], int64_t r, bool fifth, bool sixth, uint8_t* g) {
+  uint8_t bytes[16];
+  for (int k = 0; k < 16; ++k) bytes[k] = static_cast<uint8_t>((q[k] & 0x0F) | ((q[k + 16] & 0x0F) << 4));
+  for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
+  uint32_t bit4 = 0, bit5 = 0;
+  for (int i = 0; i < 32; ++i) {
+    bit4 |= static_cast<uint32_t>((q[i] >> 4) & 1) << i;
+    bit5 |= static_cast<uint32_t>((q[i] >> 5) & 1) << i;
+  }
+  if (fifth) PackFifthBits(bit4, r, g + 256);
+  if (sixth) PackFifthBits(bit5, r, g + 320);
+}
+
+// Sub-block b % 8 of row r's Q4_K or Q5_K super-block b / 8 (src: the row) as
+// a Q4_1/Q5_1-style panel block g: quants in the 32-element order, f32 scales.
+template <typename Block>
+void PackKSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t qs_bytes) {
+  Block blk;
   std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
   uint8_t sc[8], mn[8];
   UnpackKScales(blk.scales, sc, mn);
   const int j = static_cast<int>(b % 8);
-  // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l].
+  // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l], fifth bit
+  // (Q5_K) bit j of qh[l].
   const uint8_t* q = blk.qs + 32 * (j / 2);
   const int shift = 4 * (j % 2);
-  uint8_t bytes[16];
-  for (int k = 0; k < 16; ++k) {
-    bytes[k] = static_cast<uint8_t>(((q[k] >> shift) & 0x0F) | (((q[k + 16] >> shift) & 0x0F) << 4));
+  constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
+  uint8_t quants[32];
+  for (int l = 0; l < 32; ++l) {
+    quants[l] = static_cast<uint8_t>((q[l] >> shift) & 0x0F);
+    if constexpr (kQ5) quants[l] = static_cast<uint8_t>(quants[l] | ((blk.qh[l] >> j) & 1) << 4);
   }
-  for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
+  PackBlockQuants(quants, r, kQ5, false, g);
   const float d = F16ToF32(blk.d) * static_cast<float>(sc[j]);  // exact: 11 × 6 bits
   const float m = -(F16ToF32(blk.dmin) * static_cast<float>(mn[j]));
-  std::memcpy(g + 256 + 4 * r, &d, 4);
-  std::memcpy(g + 256 + 4 * (kPanelRows + r), &m, 4);
+  std::memcpy(g + qs_bytes + 4 * r, &d, 4);
+  std::memcpy(g + qs_bytes + 4 * (kPanelRows + r), &m, 4);
+}
+
+// Elements 32·(b % 8) .. + 31 of row r's Q6_K super-block b / 8 (two
+// 16-element sub-blocks) as a panel block g: 6-bit quants (q + 32, 0..63),
+// f32 d·sc of each half.
+void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
+  BlockQ6_K blk;
+  std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
+  const int e0 = 32 * static_cast<int>(b % 8);
+  uint8_t quants[32];
+  for (int l = 0; l < 32; ++l) {  // quant_blocks.h: where the 4 + 2 bits of element e live
+    const int e = e0 + l, h = e / 128, o = e % 128;
+    const int low = (blk.ql[64 * h + o % 64] >> (4 * (o / 64))) & 0x0F;
+    const int high = (blk.qh[32 * h + o % 32] >> (2 * (o / 32))) & 0x03;
+    quants[l] = static_cast<uint8_t>(low | (high << 4));
+  }
+  PackBlockQuants(quants, r, true, true, g);
+  const float d = F16ToF32(blk.d);
+  const float d0 = d * static_cast<float>(blk.scales[e0 / 16]);  // exact: 11 × 8 bits
+  const float d1 = d * static_cast<float>(blk.scales[e0 / 16 + 1]);
+  std::memcpy(g + QsBytes(DType::kQ6_K) + 4 * r, &d0, 4);
+  std::memcpy(g + QsBytes(DType::kQ6_K) + 4 * (kPanelRows + r), &d1, 4);
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -226,7 +271,11 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
       } else if (w.dtype == DType::kQ4_K) {
-        PackQ4KSubBlock(src, b, r, g);
+        PackKSubBlock<BlockQ4_K>(src, b, r, g, qs_bytes);
+      } else if (w.dtype == DType::kQ5_K) {
+        PackKSubBlock<BlockQ5_K>(src, b, r, g, qs_bytes);
+      } else if (w.dtype == DType::kQ6_K) {
+        PackQ6KBlock(src, b, r, g);
       } else if (w.dtype == DType::kQ5_0) {
         BlockQ5_0 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
@@ -259,15 +308,21 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
       const float d = amax / 127.0f;
       const float id = d != 0.0f ? 1.0f / d : 0.0f;
       int8_t* q = a.q + tok * a.n_in + b * kBlock;
-      int32_t sum = 0;
+      int32_t sum = 0, sum_lo = 0;
       for (int i = 0; i < kBlock; ++i) {
         q[i] = static_cast<int8_t>(static_cast<int32_t>(std::nearbyint(xb[i] * id)));
         sum += q[i];
+        if (i == 15) sum_lo = sum;
       }
       const int64_t k = tok * a.n_blocks + b;
       a.d[k] = d;
-      a.corr[k] = offset * sum;
       a.s[k] = d * static_cast<float>(sum);
+      if (HasHalfScales(t)) {
+        a.corr[k] = offset * sum_lo;
+        a.corr_hi[k] = offset * (sum - sum_lo);
+      } else {
+        a.corr[k] = offset * sum;
+      }
     }
   }
 }
@@ -275,19 +330,22 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
   const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
-  const bool f32_scales = HasF32Scales(w.dtype);
+  const bool q6 = HasSixthBit(w.dtype), halves = HasHalfScales(w.dtype), f32_scales = HasF32Scales(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
     const int64_t rows = std::min(kPanelRows, w.n_out - p * kPanelRows);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t tok = 0; tok < a.n_tok; ++tok) {
-        float acc = 0.0f, acc_m = 0.0f;  // Q4_1/Q5_1/Q4_K's offset terms go to acc_m
+        // The offset terms of the types with a min, or Q6_K's second halves,
+        // go to acc_m.
+        float acc = 0.0f, acc_m = 0.0f;
         for (int64_t b = 0; b < a.n_blocks; ++b) {
           const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
           const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
           const int64_t k = tok * a.n_blocks + b;
-          int32_t isum = -a.corr[k];
+          // isum[1]: Q6_K's elements 16..31 (quant vectors 4..7).
+          int32_t isum[2] = {-a.corr[k], halves ? -a.corr_hi[k] : 0};
           for (int j = 0; j < 8; ++j) {
             for (int m = 0; m < 4; ++m) {
               uint8_t wq;
@@ -298,7 +356,8 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
                 wq = j < 4 ? byte & 0x0F : byte >> 4;
               }
               if (q5) wq = static_cast<uint8_t>(wq | ((g[256 + 4 * r + m] >> j) & 1u) << 4);
-              isum += static_cast<int32_t>(wq) * xq[4 * j + m];
+              if (q6) wq = static_cast<uint8_t>(wq | ((g[320 + 4 * r + m] >> j) & 1u) << 5);
+              isum[halves && j >= 4] += static_cast<int32_t>(wq) * xq[4 * j + m];
             }
           }
           float dw, mw = 0.0f;
@@ -315,10 +374,11 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
             }
           }
           const float scale = dw * a.d[k];
-          acc = std::fma(static_cast<float>(isum), scale, acc);
+          acc = std::fma(static_cast<float>(isum[0]), scale, acc);
           if (has_min) acc_m = std::fma(mw, a.s[k], acc_m);
+          if (halves) acc_m = std::fma(static_cast<float>(isum[1]), mw * a.d[k], acc_m);  // mw: d·sc of 16..31
         }
-        y[tok * w.n_out + p * kPanelRows + r] = has_min ? acc + acc_m : acc;
+        y[tok * w.n_out + p * kPanelRows + r] = has_min || halves ? acc + acc_m : acc;
       }
     }
   }

@@ -1,6 +1,6 @@
-// Int8-activation matrix multiply for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K
-// weights: the scheme llama.cpp uses for these types, on AVX-512 VNNI
-// (vpdpbusd) or AVX2 (vpmaddubsw).
+// Int8-activation matrix multiply for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+// Q5_K and Q6_K weights: the scheme llama.cpp uses for these types, on
+// AVX-512 VNNI (vpdpbusd) or AVX2 (vpmaddubsw).
 //
 // Activations are quantized per block of 32 to int8 (scale = max|x| / 127,
 // round half to even, the Q8_0/Q8_1 rule), so each block's dot product is an
@@ -12,6 +12,13 @@
 //   Q5_1: y += d_w·d_x·Σ q_w·q_x + m_w·(d_x·Σ q_x)    (q_w 0..31)
 //   Q4_K: as Q4_1 per 32-element sub-block j, with d_w = d·sc_j and
 //         m_w = −dmin·mn_j (both exact in f32: an f16 times a 6-bit integer)
+//   Q5_K: as Q5_1 per 32-element sub-block, d_w and m_w as Q4_K
+//   Q6_K: two terms per block, one per 16-element sub-block h (h = 0: elements
+//         0..15, h = 1: 16..31), each with its own scale d_h = d·sc_h (exact
+//         in f32: an f16 times an int8):
+//         y += d_h·d_x·(Σ_h q_w·q_x − 32·Σ_h q_x)     (q_w 0..63)
+//         the h = 0 terms summed into one f32 accumulator, the h = 1 terms
+//         into another, the two added at the end (as Q4_1's offset terms)
 // (llama.cpp quantizes K-quant activations per 256 and sums the sub-blocks
 // in integers; here every type shares the per-32 activations.)
 // This is not f32-exact: results differ from MatMul by the activation
@@ -20,16 +27,19 @@
 // Weights are repacked once (PackForInt8) into panels of 16 output rows so
 // one 512-bit vpdpbusd computes 4 products for each of the 16 rows: per
 // 32-element block a panel holds
-//   qs: [chunks][16 rows][4 bytes]  Q4_*/Q5_*: 4 chunks, byte = the block's
-//       qs byte (low nibble element 4j+m, high nibble 16+4j+m); Q8_0: 8
-//       chunks of q+128 (element 4j+m)
+//   qs: [chunks][16 rows][4 bytes]  Q4_*/Q5_*/Q6_K: 4 chunks, byte = the
+//       block's low nibbles (low nibble element 4j+m, high nibble 16+4j+m);
+//       Q8_0: 8 chunks of q+128 (element 4j+m)
 //   qh: Q5_* only, [16 rows][4 bytes]: bit j of byte 4r+m = the fifth bit
 //       of element 4j+m of row r, so quant vector j (chunk layout above) gets
-//       its fifth bits by one shift and mask of this vector: (qh >> j) & 1
+//       its fifth bits by one shift and mask of this vector: (qh >> j) & 1;
+//       Q6_K: two such vectors, the fifth bits, then the sixth bits
 //   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets;
-//       Q4_K: [16] f32 d·sc_j, then [16] f32 −dmin·mn_j
+//       Q4_K/Q5_K: [16] f32 d·sc_j, then [16] f32 −dmin·mn_j;
+//       Q6_K: [16] f32 d·sc of elements 0..15, then [16] of elements 16..31
 // (the same bytes per block as the GGUF layout, so decode reads no more;
-// Q4_K reads 24 bytes per row and 32 elements where the file has 18).
+// the K-quants read 24 (Q4_K), 28 (Q5_K) and 32 (Q6_K) bytes per row and
+// 32 elements where the file has 18, 22 and 26.25).
 // Rows past n_out in the last panel are zero and never written out.
 #pragma once
 
@@ -47,7 +57,7 @@ inline constexpr int64_t kPanelRows = 16;
 struct PackedMatrix {
   DType dtype = DType::kQ4_0;
   int64_t n_out = 0;         // rows of the original weight
-  int64_t n_in = 0;          // elements per row (multiple of 32; of 256 for Q4_K)
+  int64_t n_in = 0;          // elements per row (multiple of 32; of 256 for the K-quants)
   size_t group_bytes = 0;    // one 32-element block of one panel (qs + scales)
   size_t panel_bytes = 0;    // group_bytes · n_in / 32
   // 64-byte aligned; owned (PackForInt8) or not (PackForInt8Into: a no-op deleter).
@@ -57,7 +67,7 @@ struct PackedMatrix {
 };
 
 // True for the weight types the int8 path implements (Q4_0, Q4_1, Q5_0,
-// Q5_1, Q8_0, Q4_K).
+// Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
 bool Int8Packable(DType t);
 // True for the types the AMX prompt kernel implements (Q4_0, Q4_1, Q8_0);
 // prompts of the other packable types run the VNNI kernel on AMX machines.
@@ -118,29 +128,43 @@ struct QuantizedActs {
   int64_t n_tok = 0, n_in = 0, n_blocks = 0;  // n_blocks = n_in / 32
   int8_t* q = nullptr;     // [n_tok, n_in]
   float* d = nullptr;      // [n_tok, n_blocks] scale
-  int32_t* corr = nullptr; // [n_tok, n_blocks] offset·Σq (8 Q4_0, 16 Q5_0, 128 Q8_0, 0 Q4_1/Q5_1)
-  float* s = nullptr;      // [n_tok, n_blocks] d·Σq (used by Q4_1/Q5_1)
+  int32_t* corr = nullptr; // [n_tok, n_blocks] offset·Σq (8 Q4_0, 16 Q5_0, 128 Q8_0, 0 Q4_1/Q5_1;
+                           // Q6_K: 32·Σq of elements 0..15)
+  float* s = nullptr;      // [n_tok, n_blocks] d·Σq (used by Q4_1/Q5_1/Q4_K/Q5_K)
+  int32_t* corr_hi = nullptr;  // [n_tok, n_blocks] Q6_K only: 32·Σq of elements 16..31
 };
 
 // The offset of the unsigned weight quants that corr removes (8 Q4_0, 16
-// Q5_0, 128 Q8_0; 0 for the types with a min, whose quants are the values).
+// Q5_0, 128 Q8_0, 32 Q6_K (corr and corr_hi); 0 for the types with a min,
+// whose quants are the values).
 constexpr int32_t ActOffset(DType t) {
   switch (t) {
     case DType::kQ4_0: return 8;
     case DType::kQ5_0: return 16;
     case DType::kQ8_0: return 128;
+    case DType::kQ6_K: return 32;
     default: return 0;
   }
 }
-// Q4_1, Q5_1 and Q4_K: a per-row offset m_w added through QuantizedActs::s.
-constexpr bool HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1 || t == DType::kQ4_K; }
-// Q4_K: the scales and offsets are f32, not f16.
-constexpr bool HasF32Scales(DType t) { return t == DType::kQ4_K; }
-// Q5_0 and Q5_1: the qh masks after the nibbles.
-constexpr bool HasFifthBit(DType t) { return t == DType::kQ5_0 || t == DType::kQ5_1; }
+// Q4_1, Q5_1, Q4_K and Q5_K: a per-row offset m_w added through QuantizedActs::s.
+constexpr bool HasMin(DType t) {
+  return t == DType::kQ4_1 || t == DType::kQ5_1 || t == DType::kQ4_K || t == DType::kQ5_K;
+}
+// Q6_K: two scales per block (elements 0..15 and 16..31), two corrections.
+constexpr bool HasHalfScales(DType t) { return t == DType::kQ6_K; }
+// The K-quants: the scales (and offsets) are f32, not f16.
+constexpr bool HasF32Scales(DType t) { return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K; }
+// Q5_0, Q5_1, Q5_K and Q6_K: the qh masks of the fifth bits after the nibbles.
+constexpr bool HasFifthBit(DType t) {
+  return t == DType::kQ5_0 || t == DType::kQ5_1 || t == DType::kQ5_K || t == DType::kQ6_K;
+}
+// Q6_K: a second mask, the sixth bits, after the fifth bits.
+constexpr bool HasSixthBit(DType t) { return t == DType::kQ6_K; }
 // Bytes of a panel's quants per 32-element block (16 rows): nibbles (256),
-// plus the qh bytes (64), or Q8_0's bytes (512). The f16 scales follow.
-constexpr size_t QsBytes(DType t) { return t == DType::kQ8_0 ? 512 : HasFifthBit(t) ? 320 : 256; }
+// plus the qh bytes (64 per bit), or Q8_0's bytes (512). The scales follow.
+constexpr size_t QsBytes(DType t) {
+  return t == DType::kQ8_0 ? 512 : 256 + (HasFifthBit(t) ? 64 : 0) + (HasSixthBit(t) ? 64 : 0);
+}
 
 // Quantizes tokens [tok_begin, tok_end) of x into a (scalar twin; the VNNI
 // version gives identical bytes).

@@ -9,9 +9,12 @@
 // into 16-bit lanes, vpmaddwd with ones adds the pairs into 32-bit lanes:
 //  * Q4_0/Q4_1: quants 0..15, so even all 8 steps of a block fit a 16-bit
 //    lane (8·2·15·127 = 30480 < 32767): one vpmaddwd per block and half;
-//  * Q5_0/Q5_1: quants 0..31 (the fifth bits shifted out of the block's qh
-//    bytes and ORed into the nibbles), so only 4 steps fit
+//  * Q5_0/Q5_1/Q5_K: quants 0..31 (the fifth bits shifted out of the
+//    block's qh bytes and ORed into the nibbles), so only 4 steps fit
 //    (4·2·31·127 = 31496): two vpmaddwd per block and half;
+//  * Q6_K: quants 0..63 (fifth and sixth bits from two qh vectors), so 2
+//    steps fit (2·2·63·127 = 32004): four vpmaddwd per block and half, the
+//    sums of steps 0..3 and 4..7 kept apart for the two sub-block scales;
 //  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
 //    keeps each product pair within 16 bits (2·128·127 = 32512), and the sum
 //    is Σ w·x directly, which equals the scalar twin's Σ (w+128)·x − 128·Σ x.
@@ -34,15 +37,29 @@ constexpr size_t kQsBytes = QsBytes(kType);
 template <DType kType>
 constexpr bool kHasMin = HasMin(kType);
 
-// Bit j of each byte of qh moved to bit 4 (16 or 0): the fifth bits of
-// quant vector j (int8_matmul.h). 16-bit shifts: bit 4 of a byte comes from
-// bit j of the same byte for j in 0..7.
-template <int j>
-TL_AVX2 inline __m256i FifthBits(__m256i qh) {
-  const __m256i sixteen = _mm256_set1_epi8(16);
-  if constexpr (j < 4) return _mm256_and_si256(_mm256_slli_epi16(qh, 4 - j), sixteen);
-  if constexpr (j == 4) return _mm256_and_si256(qh, sixteen);
-  if constexpr (j > 4) return _mm256_and_si256(_mm256_srli_epi16(qh, j - 4), sixteen);
+// Bit j of each byte of qh moved to bit `to` (4: the fifth bits of quant
+// vector j, int8_matmul.h; 5: Q6_K's sixth bits), other bits cleared. 16-bit
+// shifts: bit `to` of a byte comes from bit j of the same byte for j in 0..7.
+template <int j, int to>
+TL_AVX2 inline __m256i HighBits(__m256i qh) {
+  const __m256i bit = _mm256_set1_epi8(1 << to);
+  if constexpr (j < to) return _mm256_and_si256(_mm256_slli_epi16(qh, to - j), bit);
+  if constexpr (j == to) return _mm256_and_si256(qh, bit);
+  if constexpr (j > to) return _mm256_and_si256(_mm256_srli_epi16(qh, j - to), bit);
+}
+
+// W_j |= bit j of each qh byte at bit `to`.
+template <int to>
+TL_AVX2 inline void OrHighBits(const uint8_t* qh_bytes, __m256i w[8]) {
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh_bytes));
+  w[0] = _mm256_or_si256(w[0], HighBits<0, to>(qh));
+  w[1] = _mm256_or_si256(w[1], HighBits<1, to>(qh));
+  w[2] = _mm256_or_si256(w[2], HighBits<2, to>(qh));
+  w[3] = _mm256_or_si256(w[3], HighBits<3, to>(qh));
+  w[4] = _mm256_or_si256(w[4], HighBits<4, to>(qh));
+  w[5] = _mm256_or_si256(w[5], HighBits<5, to>(qh));
+  w[6] = _mm256_or_si256(w[6], HighBits<6, to>(qh));
+  w[7] = _mm256_or_si256(w[7], HighBits<7, to>(qh));
 }
 
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
@@ -75,17 +92,8 @@ TL_AVX2 inline void UnpackHalf(const uint8_t* g, size_t h, __m256i w[8]) {
       w[j] = _mm256_and_si256(packed, low_nibbles);
       w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
     }
-    if constexpr (HasFifthBit(kType)) {
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 256 + h));
-      w[0] = _mm256_or_si256(w[0], FifthBits<0>(qh));
-      w[1] = _mm256_or_si256(w[1], FifthBits<1>(qh));
-      w[2] = _mm256_or_si256(w[2], FifthBits<2>(qh));
-      w[3] = _mm256_or_si256(w[3], FifthBits<3>(qh));
-      w[4] = _mm256_or_si256(w[4], FifthBits<4>(qh));
-      w[5] = _mm256_or_si256(w[5], FifthBits<5>(qh));
-      w[6] = _mm256_or_si256(w[6], FifthBits<6>(qh));
-      w[7] = _mm256_or_si256(w[7], FifthBits<7>(qh));
-    }
+    if constexpr (HasFifthBit(kType)) OrHighBits<4>(g + 256 + h, w);
+    if constexpr (HasSixthBit(kType)) OrHighBits<5>(g + 320 + h, w);
   }
 }
 
@@ -126,7 +134,18 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
       int32_t xw[8];
       std::memcpy(xw, a.q + (tok0 + t) * a.n_in + b * 32, 32);
       __m256i isum;
-      if constexpr (kType == DType::kQ8_0) {
+      [[maybe_unused]] __m256i isum_hi;  // Q6_K: steps 4..7 (elements 16..31)
+      if constexpr (HasHalfScales(kType)) {
+        __m256i p[4];  // steps 2i and 2i + 1 in 16 bits: |sum| <= 2·2·63·127 = 32004
+        for (int i = 0; i < 4; ++i) {
+          p[i] = _mm256_add_epi16(_mm256_maddubs_epi16(w[2 * i], _mm256_set1_epi32(xw[2 * i])),
+                                  _mm256_maddubs_epi16(w[2 * i + 1], _mm256_set1_epi32(xw[2 * i + 1])));
+        }
+        isum = _mm256_add_epi32(_mm256_madd_epi16(p[0], ones), _mm256_madd_epi16(p[1], ones));
+        isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.corr[k]));
+        isum_hi = _mm256_add_epi32(_mm256_madd_epi16(p[2], ones), _mm256_madd_epi16(p[3], ones));
+        isum_hi = _mm256_sub_epi32(isum_hi, _mm256_set1_epi32(a.corr_hi[k]));
+      } else if constexpr (kType == DType::kQ8_0) {
         isum = _mm256_setzero_si256();
         for (int j = 0; j < 8; ++j) {
           const __m256i x = _mm256_set1_epi32(xw[j]);
@@ -147,13 +166,16 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
         for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
         isum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(a.corr[k]));
       }
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[k]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+      const __m256 dx = _mm256_set1_ps(a.d[k]);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx), acc[t]);
       if constexpr (kHasMin<kType>) acc_m[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[k]), acc_m[t]);
+      if constexpr (HasHalfScales(kType)) {
+        acc_m[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum_hi), _mm256_mul_ps(mw, dx), acc_m[t]);
+      }
     }
   }
   for (int t = 0; t < T; ++t) {
-    if constexpr (kHasMin<kType>) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
+    if constexpr (kHasMin<kType> || HasHalfScales(kType)) acc[t] = _mm256_add_ps(acc[t], acc_m[t]);
     float* out = y + (tok0 + t) * y_stride + 8 * half;
     if (rows >= 8) {
       _mm256_storeu_ps(out, acc[t]);
@@ -181,7 +203,7 @@ TL_AVX2 void UnpackPanel(const uint8_t* panel, size_t group_bytes, int64_t n_blo
   }
 }
 
-// Prompts of at least this many tokens unpack each panel once (Q4/Q5/Q4_K;
+// Prompts of at least this many tokens unpack each panel once (Q4/Q5/K-quants;
 // Q8_0's quants need no unpacking): the per-block unpacking then costs less
 // than redoing it for every pair of tokens.
 constexpr int64_t kUnpackMinTok = 6;
@@ -256,15 +278,22 @@ TL_AVX2 void QuantizeActsAvx2(DType t, const float* x, int64_t tok_begin, int64_
       __m256i q[4];
       // Round half to even (the default MXCSR mode), as std::nearbyint.
       for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
-      const int32_t sum = HorizontalSum(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+      const int32_t sum_lo = HorizontalSum(_mm256_add_epi32(q[0], q[1]));
+      const int32_t sum_hi = HorizontalSum(_mm256_add_epi32(q[2], q[3]));
+      const int32_t sum = sum_lo + sum_hi;
       // Pack 32 int32 (all within ±127) into 32 bytes in element order.
       const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
       const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.q + tok * a.n_in + b * 32), p8);
       const int64_t k = tok * a.n_blocks + b;
       a.d[k] = d;
-      a.corr[k] = offset * sum;
       a.s[k] = d * static_cast<float>(sum);
+      if (HasHalfScales(t)) {
+        a.corr[k] = offset * sum_lo;
+        a.corr_hi[k] = offset * sum_hi;
+      } else {
+        a.corr[k] = offset * sum;
+      }
     }
   }
 }
@@ -278,6 +307,8 @@ TL_AVX2 void PanelsAvx2(const PackedMatrix& w, const QuantizedActs& a, int64_t p
     case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_K: return PanelsT<DType::kQ5_K>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ6_K: return PanelsT<DType::kQ6_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

@@ -12,8 +12,11 @@
 // are broadcast and vpdpbusd adds the 4 products into lane r. After the 8
 // steps lane r holds the block's exact integer dot product for row r; it is
 // converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
-// Q5_0/Q5_1 OR each W_j's fifth bits in from the block's qh vector: one
-// shift and one vpternlogd per W_j, shared by all tokens.
+// Q5_0/Q5_1/Q5_K OR each W_j's fifth bits in from the block's qh vector: one
+// shift and one vpternlogd per W_j, shared by all tokens; Q6_K also its
+// sixth bits from the second qh vector. Q6_K keeps two integer sums per
+// block, W_0..W_3 (elements 0..15) and W_4..W_7 (16..31), each scaled by its
+// own sub-block scale.
 // GCC 12's _mm512_reduce_* helpers start from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized reports inside the system header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -35,13 +38,38 @@ template <DType kType>
 constexpr size_t kQsBytes = QsBytes(kType);
 template <DType kType>
 constexpr bool kHasMin = HasMin(kType);
+template <DType kType>
+constexpr bool kHalves = HasHalfScales(kType);  // Q6_K
+
+// Bit `from` of each byte of v moved to bit `to`, other bits cleared (the
+// 16-bit shifts move no bit across bytes for these distances).
+template <int from, int to>
+TL_VNNI inline __m512i BitTo(__m512i v) {
+  if constexpr (from < to) return _mm512_slli_epi16(v, to - from);
+  if constexpr (from == to) return v;
+  if constexpr (from > to) return _mm512_srli_epi16(v, from - to);
+}
+
+// W_j |= bit j of each qh byte, at bit `to` (4: fifth bits, 5: sixth bits).
+template <int to>
+TL_VNNI inline void OrHighBits(const uint8_t* qh_bytes, __m512i w[8]) {
+  const __m512i qh = _mm512_loadu_si512(qh_bytes), bit = _mm512_set1_epi8(1 << to);
+  w[0] = _mm512_ternarylogic_epi32(w[0], BitTo<0, to>(qh), bit, 0xF8);  // w | (shifted & bit)
+  w[1] = _mm512_ternarylogic_epi32(w[1], BitTo<1, to>(qh), bit, 0xF8);
+  w[2] = _mm512_ternarylogic_epi32(w[2], BitTo<2, to>(qh), bit, 0xF8);
+  w[3] = _mm512_ternarylogic_epi32(w[3], BitTo<3, to>(qh), bit, 0xF8);
+  w[4] = _mm512_ternarylogic_epi32(w[4], BitTo<4, to>(qh), bit, 0xF8);
+  w[5] = _mm512_ternarylogic_epi32(w[5], BitTo<5, to>(qh), bit, 0xF8);
+  w[6] = _mm512_ternarylogic_epi32(w[6], BitTo<6, to>(qh), bit, 0xF8);
+  w[7] = _mm512_ternarylogic_epi32(w[7], BitTo<7, to>(qh), bit, 0xF8);
+}
 
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
                          int64_t tok0, float* y, int64_t y_stride, __mmask16 row_mask,
                          size_t prefetch) {
-  __m512 acc[T], acc_m[T];  // Q4_1/Q5_1 add their offset terms into acc_m
+  __m512 acc[T], acc_m[T];  // the types with a min add their offset terms, Q6_K its second halves, into acc_m
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm512_setzero_ps();
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < a.n_blocks; ++b) {
@@ -56,18 +84,8 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         w[j] = _mm512_and_si512(packed, low_nibbles);
         w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
       }
-      if constexpr (HasFifthBit(kType)) {
-        // Bit j of each qh byte to bit 4 of W_j's byte: w | (shifted & 16).
-        const __m512i qh = _mm512_loadu_si512(g + 256), sixteen = _mm512_set1_epi8(16);
-        w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(qh, 4), sixteen, 0xF8);
-        w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(qh, 3), sixteen, 0xF8);
-        w[2] = _mm512_ternarylogic_epi32(w[2], _mm512_slli_epi16(qh, 2), sixteen, 0xF8);
-        w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_slli_epi16(qh, 1), sixteen, 0xF8);
-        w[4] = _mm512_ternarylogic_epi32(w[4], qh, sixteen, 0xF8);
-        w[5] = _mm512_ternarylogic_epi32(w[5], _mm512_srli_epi16(qh, 1), sixteen, 0xF8);
-        w[6] = _mm512_ternarylogic_epi32(w[6], _mm512_srli_epi16(qh, 2), sixteen, 0xF8);
-        w[7] = _mm512_ternarylogic_epi32(w[7], _mm512_srli_epi16(qh, 3), sixteen, 0xF8);
-      }
+      if constexpr (HasFifthBit(kType)) OrHighBits<4>(g + 256, w);
+      if constexpr (HasSixthBit(kType)) OrHighBits<5>(g + 320, w);
     }
     __m512 dw, mw;
     if constexpr (HasF32Scales(kType)) {
@@ -85,7 +103,16 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
       int32_t xw[8];
       std::memcpy(xw, xq, 32);
       __m512i isum;
-      if constexpr (T <= 2) {
+      [[maybe_unused]] __m512i isum_hi;  // Q6_K: elements 16..31
+      if constexpr (kHalves<kType>) {
+        // Two sums in two chains: elements 0..15 (scale dw), 16..31 (scale mw).
+        isum = _mm512_set1_epi32(-a.corr[k]);
+        isum_hi = _mm512_set1_epi32(-a.corr_hi[k]);
+        for (int j = 0; j < 4; ++j) {
+          isum = _mm512_dpbusd_epi32(isum, w[j], _mm512_set1_epi32(xw[j]));
+          isum_hi = _mm512_dpbusd_epi32(isum_hi, w[j + 4], _mm512_set1_epi32(xw[j + 4]));
+        }
+      } else if constexpr (T <= 2) {
         // Few tokens: two chains so the 8 dependent vpdpbusd do not serialize.
         __m512i s0 = _mm512_set1_epi32(-a.corr[k]), s1 = _mm512_setzero_si512();
         for (int j = 0; j < 8; j += 2) {
@@ -97,13 +124,16 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         isum = _mm512_set1_epi32(-a.corr[k]);
         for (int j = 0; j < 8; ++j) isum = _mm512_dpbusd_epi32(isum, w[j], _mm512_set1_epi32(xw[j]));
       }
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.d[k]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+      const __m512 dx = _mm512_set1_ps(a.d[k]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
       if constexpr (kHasMin<kType>) acc_m[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a.s[k]), acc_m[t]);
+      if constexpr (kHalves<kType>) {
+        acc_m[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum_hi), _mm512_mul_ps(mw, dx), acc_m[t]);
+      }
     }
   }
   for (int t = 0; t < T; ++t) {
-    if constexpr (kHasMin<kType>) acc[t] = _mm512_add_ps(acc[t], acc_m[t]);
+    if constexpr (kHasMin<kType> || kHalves<kType>) acc[t] = _mm512_add_ps(acc[t], acc_m[t]);
     _mm512_mask_storeu_ps(y + (tok0 + t) * y_stride, row_mask, acc[t]);
   }
 }
@@ -155,11 +185,17 @@ TL_VNNI void QuantizeActsVnni(DType t, const float* x, int64_t tok_begin, int64_
       int8_t* q = a.q + tok * a.n_in + b * 32;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
-      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      const int32_t sum_lo = _mm512_reduce_add_epi32(q0), sum_hi = _mm512_reduce_add_epi32(q1);
+      const int32_t sum = sum_lo + sum_hi;
       const int64_t k = tok * a.n_blocks + b;
       a.d[k] = d;
-      a.corr[k] = offset * sum;
       a.s[k] = d * static_cast<float>(sum);
+      if (HasHalfScales(t)) {
+        a.corr[k] = offset * sum_lo;
+        a.corr_hi[k] = offset * sum_hi;
+      } else {
+        a.corr[k] = offset * sum;
+      }
     }
   }
 }
@@ -173,6 +209,8 @@ TL_VNNI void PanelsVnni(const PackedMatrix& w, const QuantizedActs& a, int64_t p
     case DType::kQ5_1: return PanelsT<DType::kQ5_1>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ8_0: return PanelsT<DType::kQ8_0>(w, a, p_begin, p_end, y, prefetch);
     case DType::kQ4_K: return PanelsT<DType::kQ4_K>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ5_K: return PanelsT<DType::kQ5_K>(w, a, p_begin, p_end, y, prefetch);
+    case DType::kQ6_K: return PanelsT<DType::kQ6_K>(w, a, p_begin, p_end, y, prefetch);
     default: return;
   }
 }

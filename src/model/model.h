@@ -17,10 +17,11 @@ namespace tokenlora {
 
 struct ModelOptions {
   // Quantize activations to int8 per block of 32 for Q4_0/Q4_1/Q5_0/Q5_1/
-  // Q8_0 weights and run integer dot products (kernels/int8_matmul.h): about 2x faster
-  // decoding on CPUs with AVX-512 VNNI (AVX2 has a kernel too), not
-  // f32-exact (llama.cpp computes these types the same way). Ignored on CPUs
-  // without AVX2 and for other weight types.
+  // Q8_0/Q4_K/Q5_K/Q6_K weights and run integer dot products
+  // (kernels/int8_matmul.h): about 2x faster decoding on CPUs with AVX-512
+  // VNNI (AVX2 has a kernel too), not f32-exact (llama.cpp computes these
+  // types the same way). Ignored on CPUs without AVX2 and for other weight
+  // types.
   bool int8_activations = false;
   // Copy (or, for int8, repack) every projection weight into one buffer in
   // the order a forward pass reads them, backed by transparent huge pages

@@ -3,7 +3,7 @@
 //    the documented formula from the original GGUF blocks (checks packing);
 //  * the AMX, VNNI and AVX2 kernels bit-identical to the scalar twin, over shapes
 //    that hit every token remainder, partial panels, 1 and 2 threads,
-//    misaligned x, and the extreme Q8_0 and Q5 quants;
+//    misaligned x, and the extreme Q8_0, Q5 and K-quant quants;
 //  * activation quantization: SIMD bytes == scalar bytes, ties, zero blocks;
 //  * int8 close to the f32 MatMul (the price of the int8 activations).
 #include <gtest/gtest.h>
@@ -79,11 +79,12 @@ std::vector<SimdKernel> AvailableKernels() {
 struct Acts {
   std::vector<int8_t> q;
   std::vector<float> d, s;
-  std::vector<int32_t> corr;
+  std::vector<int32_t> corr, corr_hi;
   internal::QuantizedActs view;
   Acts(int64_t n_tok, int64_t n_in)
       : q(static_cast<size_t>(n_tok * n_in)), d(static_cast<size_t>(n_tok * n_in / 32)), s(d.size()), corr(d.size()),
-        view{n_tok, n_in, n_in / 32, q.data(), d.data(), corr.data(), s.data()} {}
+        corr_hi(d.size()),
+        view{n_tok, n_in, n_in / 32, q.data(), d.data(), corr.data(), s.data(), corr_hi.data()} {}
 };
 
 class Int8MatMul : public ::testing::TestWithParam<DType> {};
@@ -231,8 +232,81 @@ TEST(Int8MatMulExtremes, Q5ExtremeQuantsStayExact) {
   }
 }
 
+// Q6_K quants of 63 and 0 (q − 32 = 31, −32) with int8 sub-block scales of
+// 127 and −128, Q5_K quants of 31 with 6-bit scales and mins of 63, against
+// activations of ±127: the largest 16-bit partial sums of the AVX2 kernel
+// (Q6_K: 2·2·63·127 = 32004) and both bit masks of every row and element.
+// Whole super-blocks of 256, one of them all-extreme, one a pattern.
+TEST(Int8MatMulExtremes, KQuantExtremeQuantsStayExact) {
+  const auto kernels = AvailableKernels();
+  if (kernels.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 VNNI nor AVX2";
+  for (const DType t : {DType::kQ6_K, DType::kQ5_K}) {
+    SCOPED_TRACE(Name(t));
+    const int64_t n_out = 32, n_in = 512, n_tok = 3;
+    const size_t block_bytes = static_cast<size_t>(Info(t).block_bytes);
+    std::vector<uint8_t> bytes(RowBytes(t, n_in) * n_out);
+    const uint16_t one = 0x3C00, half = 0x3800;  // f16 1.0, 0.5
+    for (size_t b = 0; b < bytes.size() / block_bytes; ++b) {
+      uint8_t* blk = &bytes[b * block_bytes];
+      const bool all = b % 2 == 0;  // even super-blocks: every quant and scale at its extreme
+      auto pattern = [&](size_t i) { return all ? uint8_t{0xFF} : static_cast<uint8_t>(b * 29 + i * 13 + 0x5A); };
+      if (t == DType::kQ6_K) {
+        BlockQ6_K q;
+        for (size_t i = 0; i < sizeof(q.ql); ++i) q.ql[i] = pattern(i);
+        for (size_t i = 0; i < sizeof(q.qh); ++i) q.qh[i] = pattern(i + 7);
+        // All 63 (q − 32 = 31) with scale 127 / −128 alternating; odd blocks also hit q = 0.
+        if (!all) q.ql[3] = q.qh[3] = 0;
+        for (int j = 0; j < 16; ++j) q.scales[j] = static_cast<int8_t>(j % 2 ? -128 : 127);
+        q.d = one;
+        std::memcpy(blk, &q, sizeof(q));
+      } else {
+        BlockQ5_K q;
+        q.d = one;
+        q.dmin = half;
+        for (int i = 0; i < kKScaleBytes; ++i) q.scales[i] = all ? 0xFF : pattern(static_cast<size_t>(i));
+        for (size_t i = 0; i < sizeof(q.qh); ++i) q.qh[i] = pattern(i + 3);
+        for (size_t i = 0; i < sizeof(q.qs); ++i) q.qs[i] = pattern(i);
+        std::memcpy(blk, &q, sizeof(q));
+      }
+    }
+    TensorView v{"k.extreme", t, {n_out, n_in}, bytes.data()};
+    std::vector<float> x(static_cast<size_t>(n_tok * n_in));
+    // Token 0 all +1, token 1 all -1 (both quantize to ±127), token 2 mixed.
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = i < 512 ? 1.0f : i < 1024 ? -1.0f : (i % 3 ? 1.0f : -1.0f);
+    }
+    const auto packed = PackForInt8(v);
+    std::vector<float> want(static_cast<size_t>(n_tok * n_out));
+    scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
+    // The twin against the dequantized weights (x quantizes exactly to ±127·(1/127)).
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int64_t o = 0; o < n_out; ++o) {
+      scalar::DequantizeRow(t, v.RowPtr(o), row.data(), n_in);
+      for (int64_t tok = 0; tok < n_tok; ++tok) {
+        double ref = 0, abs_sum = 0;
+        for (int64_t i = 0; i < n_in; ++i) {
+          ref += static_cast<double>(row[static_cast<size_t>(i)]) * x[static_cast<size_t>(tok * n_in + i)];
+          abs_sum += std::fabs(row[static_cast<size_t>(i)]);
+        }
+        EXPECT_NEAR(want[static_cast<size_t>(tok * n_out + o)], ref, 1e-5 * (1.0 + abs_sum)) << o << " " << tok;
+      }
+    }
+    for (const SimdKernel& kernel : kernels) {
+      if (!kernel.Runs(t)) continue;
+      for (const int64_t n : {int64_t{1}, int64_t{2}, n_tok}) {  // decode and prompt paths
+        Acts acts(n, n_in);
+        kernel.quantize(t, x.data(), 0, n, acts.view);
+        std::vector<float> got(static_cast<size_t>(n * n_out));
+        kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
+        EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kernel.name << " " << n;
+      }
+    }
+  }
+}
+
 TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
-  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
+  for (const DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K,
+                        DType::kQ5_K, DType::kQ6_K}) {
     EXPECT_TRUE(Int8Packable(t));
     for (const int64_t n_tok : {int64_t{1}, kAmxMinTokens, int64_t{512}}) {
       const std::string name = Int8KernelNameFor(t, n_tok);
@@ -244,6 +318,8 @@ TEST(Int8Kernels, AmxRunsOnlyTheTypesItImplements) {
   EXPECT_FALSE(Int8AmxSupports(DType::kQ5_0));
   EXPECT_FALSE(Int8AmxSupports(DType::kQ5_1));
   EXPECT_FALSE(Int8AmxSupports(DType::kQ4_K));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ5_K));
+  EXPECT_FALSE(Int8AmxSupports(DType::kQ6_K));
 }
 
 // The cost of int8 activations against the f32 MatMul: relative error of a
@@ -325,7 +401,7 @@ TEST_P(Int8MatMul, PackIntoCallerMemoryEqualsOwnedPack) {
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8MatMul,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                                           DType::kQ8_0, DType::kQ4_K),
+                                           DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
@@ -340,16 +416,25 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = i == 0 ? 127.0f : -20.5f + static_cast<float>(i);
   for (const SimdKernel& kernel : kernels) {
   SCOPED_TRACE(kernel.name);
-  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K}) {
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K}) {
     std::vector<int8_t> q1(x.size()), q2(x.size());
     std::vector<float> d1(n_tok * nb), d2(d1.size()), s1(d1.size()), s2(d1.size());
-    std::vector<int32_t> c1(d1.size()), c2(d1.size());
-    internal::QuantizedActs a1{n_tok, n_in, nb, q1.data(), d1.data(), c1.data(), s1.data()};
-    internal::QuantizedActs a2{n_tok, n_in, nb, q2.data(), d2.data(), c2.data(), s2.data()};
+    std::vector<int32_t> c1(d1.size()), c2(d1.size()), h1(d1.size()), h2(d1.size());
+    internal::QuantizedActs a1{n_tok, n_in, nb, q1.data(), d1.data(), c1.data(), s1.data(), h1.data()};
+    internal::QuantizedActs a2{n_tok, n_in, nb, q2.data(), d2.data(), c2.data(), s2.data(), h2.data()};
     internal::QuantizeActsScalar(t, x.data(), 0, n_tok, a1);
     kernel.quantize(t, x.data(), 0, n_tok, a2);
     EXPECT_EQ(q1, q2);
     EXPECT_EQ(c1, c2);
+    if (t == DType::kQ6_K) {
+      EXPECT_EQ(h1, h2);
+      // The two halves' corrections: 32·Σq of elements 0..15 and 16..31.
+      int32_t lo = 0, hi = 0;
+      for (int i = 0; i < 16; ++i) lo += q1[static_cast<size_t>(i)], hi += q1[static_cast<size_t>(16 + i)];
+      EXPECT_EQ(c1[0], 32 * lo);
+      EXPECT_EQ(h1[0], 32 * hi);
+    }
     for (size_t k = 0; k < d1.size(); ++k) {
       EXPECT_EQ(testing::FloatBits(d1[k]), testing::FloatBits(d2[k]));
       EXPECT_EQ(testing::FloatBits(s1[k]), testing::FloatBits(s2[k]));
@@ -362,12 +447,12 @@ TEST(Int8Acts, SimdQuantizationMatchesScalarIncludingTiesAndZeros) {
 }
 
 TEST(Int8PackDeathTest, RefusesOtherTypes) {
-  std::vector<uint8_t> bytes(RowBytes(DType::kQ6_K, 256) * 2);
-  TensorView v{"blk.0.attn_q.weight", DType::kQ6_K, {2, 256}, bytes.data()};
-  EXPECT_FALSE(Int8Packable(DType::kQ6_K));
-  EXPECT_FALSE(Int8Packable(DType::kQ5_K));
+  std::vector<uint8_t> bytes(RowBytes(DType::kF16, 256) * 2);
+  TensorView v{"blk.0.attn_q.weight", DType::kF16, {2, 256}, bytes.data()};
   EXPECT_FALSE(Int8Packable(DType::kF16));
-  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K matrix");
+  EXPECT_FALSE(Int8Packable(DType::kBF16));
+  EXPECT_FALSE(Int8Packable(DType::kF32));
+  EXPECT_DEATH(PackForInt8(v), "not a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K matrix");
 }
 
 }  // namespace

@@ -98,7 +98,7 @@ inline constexpr int kMaxOutliers = 8;
 std::vector<int32_t> OutlierChannels(const std::vector<float>& peaks);
 
 // Packs every linear layer of `w` for int8 activations: Int8Packable
-// weights (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0) as they are, any other type quantized
+// weights (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K) as they are, any other type quantized
 // to Q8_0 (per block of 32).
 // With `ranges`, q/k/v and the MLP's first matmul keep their input's
 // outlier channels in f32 (BertLinear). Measured on all-MiniLM-L6-v2: one
