@@ -23,7 +23,7 @@ float LoadElement(const KvLayer& kv, const void* base, size_t index) {
   return static_cast<const float*>(base)[index];
 }
 
-// Per (token, head), in plain C++: scores against every causal key, softmax,
+// Per (token, head), in plain C++: scores against every visible key, softmax,
 // weighted sum of the values. Runs items [begin, end) of n_tok · n_heads.
 void ScalarItems(const float* q, const KvLayer& kv, float* out, const AttentionShape& s, size_t begin,
                  size_t end) {
@@ -37,7 +37,7 @@ void ScalarItems(const float* q, const KvLayer& kv, float* out, const AttentionS
     const size_t h = item % static_cast<size_t>(s.n_heads);
     const int g = static_cast<int>(h) / group;
     const float* qh = q + t * q_stride + h * hd;
-    const int n_keys = s.n_past + static_cast<int>(t) + 1;
+    const int n_keys = s.causal ? s.n_past + static_cast<int>(t) + 1 : s.n_past + s.n_tok;
     float max = -INFINITY;
     for (int j = 0; j < n_keys; ++j) {
       float dot = 0;
@@ -97,7 +97,8 @@ void CausalAttention(const float* q, const KvLayer& kv, float* out, const Attent
   CheckShape(kv, s);
   if (internal::ForceScalar()) return scalar::CausalAttention(q, kv, out, s);
   if (internal::SimdAttentionApplies(s)) {
-    if (s.n_tok >= 4) return internal::BlockCausalAttention(q, kv, out, s, pool);
+    // The block kernel takes any n_tok; the decode kernel only causal rows.
+    if (s.n_tok >= 4 || !s.causal) return internal::BlockCausalAttention(q, kv, out, s, pool);
     const AttentionJob job{q, kv, out, s};
     return internal::DecodeCausalAttention({&job, 1}, pool);
   }
@@ -111,7 +112,8 @@ void CausalAttentionBatch(std::span<const AttentionJob> jobs, ThreadPool& pool) 
   decode.clear();
   for (const AttentionJob& job : jobs) {
     CheckShape(job.kv, job.shape);
-    const bool batched = !internal::ForceScalar() && job.shape.n_tok < 4 && internal::SimdAttentionApplies(job.shape);
+    const bool batched = !internal::ForceScalar() && job.shape.n_tok < 4 && job.shape.causal &&
+                         internal::SimdAttentionApplies(job.shape);
     if (batched) {
       decode.push_back(job);
     } else {

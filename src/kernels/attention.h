@@ -57,12 +57,16 @@ struct AttentionShape {
   int n_heads;     // query heads
   int n_kv_heads;  // key/value heads (n_heads % n_kv_heads == 0)
   int head_dim;
+  // false: every token attends to all n_past + n_tok positions (an encoder
+  // such as BERT); true: token t to positions 0 .. n_past + t.
+  bool causal = true;
 };
 
 // q:   [n_tok, n_heads, head_dim]
 // kv:  the layer's cache with positions 0 .. n_past + n_tok − 1 written
 // out: [n_tok, n_heads, head_dim]
-// Token t attends to positions 0 .. n_past + t; scores scaled by 1/√head_dim,
+// Token t attends to positions 0 .. n_past + t (all n_past + n_tok positions
+// when !shape.causal); scores scaled by 1/√head_dim,
 // softmax in f32 with the max subtracted. SIMD paths: attention_block.cc for
 // prompts (n_tok >= 4), attention_decode.cc for a few tokens; head sizes they
 // do not take run the scalar twin in parallel; TOKENLORA_SIMD=scalar runs the
@@ -96,7 +100,7 @@ bool SimdAttentionApplies(const AttentionShape& shape);
 void StoreKvSimd(const KvLayer& kv, int pos, const float* k, const float* v);
 void BlockCausalAttention(const float* q, const KvLayer& kv, float* out, const AttentionShape& shape,
                           ThreadPool& pool);
-// Jobs with n_tok < 4 whose shapes SimdAttentionApplies takes.
+// Causal jobs with n_tok < 4 whose shapes SimdAttentionApplies takes.
 void DecodeCausalAttention(std::span<const AttentionJob> jobs, ThreadPool& pool);
 }  // namespace internal
 

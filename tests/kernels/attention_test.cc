@@ -50,7 +50,7 @@ std::vector<double> Reference(const std::vector<float>& q, const KvLayer& kv, co
   for (int t = 0; t < s.n_tok; ++t) {
     for (int h = 0; h < s.n_heads; ++h) {
       const int g = h / group;
-      const int n = s.n_past + t + 1;
+      const int n = s.causal ? s.n_past + t + 1 : s.n_past + s.n_tok;
       std::vector<double> p(static_cast<size_t>(n));
       double mx = -1e300;
       for (int j = 0; j < n; ++j) {
@@ -79,14 +79,14 @@ struct Case {
 };
 
 void CheckShapes(const std::vector<int>& pasts, const std::vector<int>& toks, const std::vector<Case>& cases,
-                 DType type) {
+                 DType type, bool causal = true) {
   std::mt19937 rng(17);
   ThreadPool one(1), two(2);
   for (const Case c : cases) {
     for (int n_past : pasts) {
       for (int n_tok : toks) {
-        const AttentionShape s{n_tok, n_past, c.n_heads, c.n_kv_heads, c.head_dim};
-        SCOPED_TRACE(std::string(Name(type)) + " heads " + std::to_string(c.n_heads) + "/" +
+        const AttentionShape s{n_tok, n_past, c.n_heads, c.n_kv_heads, c.head_dim, causal};
+        SCOPED_TRACE(std::string(causal ? "causal " : "non-causal ") + std::string(Name(type)) + " heads " + std::to_string(c.n_heads) + "/" +
                      std::to_string(c.n_kv_heads) + " dim " + std::to_string(c.head_dim) + " past " +
                      std::to_string(n_past) + " new " + std::to_string(n_tok));
         const size_t q_n = static_cast<size_t>(n_tok * c.n_heads * c.head_dim);
@@ -123,6 +123,15 @@ TEST(CausalAttention, MatchesDoubleReferenceOnEveryPathF32) {
 
 TEST(CausalAttention, MatchesDoubleReferenceOnEveryPathF16) {
   CheckShapes({0, 5, 37}, {1, 2, 3, 4, 5, 9, 33}, kCases, DType::kF16);
+}
+
+// Encoder (BERT) attention: every token sees every position, on the block
+// kernel for any token count (the decode kernel takes causal rows only).
+TEST(CausalAttention, NonCausalMatchesDoubleReference) {
+  for (DType type : {DType::kF32, DType::kF16}) {
+    CheckShapes({0, 5}, {1, 2, 3, 4, 5, 9, 33, 70}, {Case{12, 12, 32}, Case{9, 3, 64}, Case{3, 3, 20}}, type,
+                /*causal=*/false);
+  }
 }
 
 // Contexts over one decode chunk (256 keys): the split-K partials and their

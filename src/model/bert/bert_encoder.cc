@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/attention.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
 #include "model/bert/bert_ops.h"
@@ -88,6 +89,47 @@ void AddAndNorm(float* x, const float* y, const BertLayerNorm& norm, int64_t n, 
   });
 }
 
+// Bidirectional self-attention of each sequence on the kernels' attention
+// (the SIMD block kernel with its scalar twin): the sequence's keys and values
+// are written to a KV layer of its own, laid out as the kernel reads them, and
+// every token attends to every token of its sequence.
+//   q, k, v, ctx: [n_tokens, d_model], heads side by side; offsets: first row
+//   of each sequence and the total last
+void SelfAttention(const BertConfig& c, std::span<const int64_t> offsets, const float* q, const float* k,
+                   const float* v, float* ctx, std::vector<float>& keys, std::vector<float>& values,
+                   ThreadPool& pool) {
+  const size_t n_seq = offsets.size() - 1;
+  const auto capacity = [&](size_t s) {
+    const int64_t n = offsets[s + 1] - offsets[s];
+    return (n + kernels::kKvCapacityStep - 1) / kernels::kKvCapacityStep * kernels::kKvCapacityStep;
+  };
+  int64_t total = 0;
+  for (size_t s = 0; s < n_seq; ++s) total += capacity(s);
+  const size_t floats = static_cast<size_t>(total * c.d_model);
+  if (keys.size() < floats) keys.resize(floats);  // zeros: padding keys are read, never used
+  if (values.size() < floats) values.resize(floats);
+  std::vector<kernels::AttentionJob> jobs(n_seq);
+  int64_t first = 0;  // first KV position of sequence s
+  for (size_t s = 0; s < n_seq; ++s) {
+    const int n = static_cast<int>(offsets[s + 1] - offsets[s]);
+    kernels::KvLayer kv;
+    kv.type = DType::kF32;
+    kv.keys = keys.data() + first * c.d_model;
+    kv.values = values.data() + first * c.d_model;
+    kv.capacity = static_cast<int>(capacity(s));
+    kv.n_kv_heads = c.n_heads;
+    kv.head_dim = c.head_dim;
+    for (int t = 0; t < n; ++t) {
+      const int64_t row = (offsets[s] + t) * c.d_model;
+      kernels::StoreKv(kv, t, k + row, v + row);
+    }
+    const kernels::AttentionShape shape{n, 0, c.n_heads, c.n_heads, c.head_dim, /*causal=*/false};
+    jobs[s] = {q + offsets[s] * c.d_model, kv, ctx + offsets[s] * c.d_model, shape};
+    first += capacity(s);
+  }
+  kernels::CausalAttentionBatch(jobs, pool);
+}
+
 // peak[j] = max(peak[j], max_t |x[t, j]|).  x: [n, d]
 void RecordPeaks(const float* x, int64_t n, int64_t d, std::vector<float>* peak) {
   for (int64_t t = 0; t < n; ++t) {
@@ -100,14 +142,13 @@ void RecordPeaks(const float* x, int64_t n, int64_t d, std::vector<float>* peak)
 
 }  // namespace
 
-BertWorkspace::BertWorkspace() : serial_(std::make_unique<ThreadPool>(1)) {}
+BertWorkspace::BertWorkspace() = default;
 BertWorkspace::~BertWorkspace() = default;
 
 void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std::vector<int32_t>> batch,
                  ThreadPool& pool, BertWorkspace& ws, BertActivationRanges* ranges) {
-  const int64_t d = c.d_model, ff = c.d_ff, hd = c.head_dim;
+  const int64_t d = c.d_model, ff = c.d_ff;
   std::vector<int64_t> offsets(batch.size() + 1, 0);  // first row of each sequence
-  int64_t max_len = 0;
   for (size_t s = 0; s < batch.size(); ++s) {
     const int64_t n = static_cast<int64_t>(batch[s].size());
     if (n < 1 || n > c.max_positions) {
@@ -121,7 +162,6 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
       }
     }
     offsets[s + 1] = offsets[s] + n;
-    max_len = std::max(max_len, n);
   }
   const int64_t n_tok = offsets.back();
   if (n_tok == 0) return;
@@ -135,8 +175,6 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
   fit(ws.ctx_, n_tok * d);
   fit(ws.ff_, n_tok * ff);
   fit(ws.xz_, n_tok * std::max(d, ff));
-  ws.attn_.resize(static_cast<size_t>(pool.size()));
-  for (auto& a : ws.attn_) fit(a, max_len * hd * 3 + max_len * max_len);
   float* x = ws.x_.data();
 
   // Embeddings: word + position + token type 0, then LayerNorm.
@@ -155,8 +193,6 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
     }
   }
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t n_items = batch.size() * static_cast<size_t>(c.n_heads);
   if (ranges) {
     ranges->attention_input.resize(w.layers.size(), std::vector<float>(static_cast<size_t>(d), 0.0f));
     ranges->mlp_input.resize(w.layers.size(), std::vector<float>(static_cast<size_t>(d), 0.0f));
@@ -166,38 +202,8 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
     if (ranges) RecordPeaks(x, n_tok, d, &ranges->attention_input[l]);
     QueryKeyValue(layer, x, n_tok, ws.q_.data(), ws.k_.data(), ws.v_.data(), ws.xz_.data(), pool);
 
-    // Self-attention, one (sequence, head) per item. Each item gathers its
-    // head into contiguous buffers and runs two single-threaded matmuls:
-    //   scores = (Q_h · scale) · K_hᵀ   [n, n];  softmax per row
-    //   ctx_h  = scores · V_h           [n, hd]  (V_hᵀ is the matmul's weight)
-    pool.ParallelFor(n_items, 1, [&](size_t begin, size_t end, int thread) {
-      float* buf = ws.attn_[static_cast<size_t>(thread)].data();
-      for (size_t item = begin; item < end; ++item) {
-        const size_t s = item / static_cast<size_t>(c.n_heads);
-        const int64_t h = static_cast<int64_t>(item % static_cast<size_t>(c.n_heads));
-        const int64_t n = offsets[s + 1] - offsets[s];
-        float* qh = buf;              // [n, hd]
-        float* kh = qh + n * hd;      // [n, hd]
-        float* vt = kh + n * hd;      // [hd, n]
-        float* scores = vt + hd * n;  // [n, n]; then reused for ctx_h [n, hd] in qh
-        for (int64_t t = 0; t < n; ++t) {
-          const int64_t src = (offsets[s] + t) * d + h * hd;
-          for (int64_t j = 0; j < hd; ++j) {
-            qh[t * hd + j] = ws.q_[static_cast<size_t>(src + j)] * scale;
-            kh[t * hd + j] = ws.k_[static_cast<size_t>(src + j)];
-            vt[j * n + t] = ws.v_[static_cast<size_t>(src + j)];
-          }
-        }
-        TensorView k_view{"attn.k", DType::kF32, {n, hd}, kh};
-        kernels::MatMul(k_view, qh, n, scores, *ws.serial_);
-        for (int64_t t = 0; t < n; ++t) kernels::Softmax(scores + t * n, n);
-        TensorView v_view{"attn.v_t", DType::kF32, {hd, n}, vt};
-        kernels::MatMul(v_view, scores, n, qh, *ws.serial_);
-        for (int64_t t = 0; t < n; ++t) {
-          std::copy(qh + t * hd, qh + (t + 1) * hd, ws.ctx_.data() + (offsets[s] + t) * d + h * hd);
-        }
-      }
-    });
+    SelfAttention(c, offsets, ws.q_.data(), ws.k_.data(), ws.v_.data(), ws.ctx_.data(), ws.keys_, ws.values_,
+                  pool);
 
     Linear(layer.attn_output, ws.ctx_.data(), n_tok, ws.q_.data(), ws.xz_.data(), pool);
     AddAndNorm(x, ws.q_.data(), layer.attn_norm, n_tok, d, c.ln_eps, pool);

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <vector>
 
@@ -37,8 +36,8 @@ class BertWorkspace {
   std::vector<float> ctx_;                // [n_tokens, d_model] attention output
   std::vector<float> ff_;                 // [n_tokens, d_ff]
   std::vector<float> xz_;                 // [n_tokens, max(d_model, d_ff)] int8 input without outlier channels
-  std::vector<std::vector<float>> attn_;  // per pool thread: one head of one sequence
-  std::unique_ptr<ThreadPool> serial_;    // 1 thread: matmuls inside a ParallelFor item
+  std::vector<float> keys_;               // per sequence: its keys in the attention kernels' tiles
+  std::vector<float> values_;             // per sequence: [capacity, d_model]
 };
 
 // Runs the encoder on every sequence of `batch` (token ids including [CLS]
