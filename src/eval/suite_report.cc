@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/xml_text.h"
+
 namespace tokenlora::eval {
 namespace {
 
@@ -16,20 +18,6 @@ std::string Pct(double v) {
 std::string CellText(const SuiteTable::Cell& c, bool sampled) {
   if (!c.present) return "-";
   return sampled ? Pct(c.mean) + " ± " + Pct(c.sd) : Pct(c.mean);
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // Distinct colours for up to ~20 bars, then repeating.

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/xml_text.h"
+
 namespace tokenlora {
 namespace {
 
@@ -21,27 +23,6 @@ std::string Fmt(double v, const char* format = "%.1f") {
   char buf[32];
   std::snprintf(buf, sizeof(buf), format, v);
   return buf;
-}
-
-// XML text: escapes markup, turns control characters into spaces (the
-// caller splits lines at newlines first), keeps UTF-8 as is.
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
 }
 
 // Display width in characters of UTF-8 text (one per code point).

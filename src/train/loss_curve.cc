@@ -4,23 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/xml_text.h"
+
 namespace tokenlora {
 namespace {
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else if (c == '&')
-      out += "&amp;";
-    else
-      out += c;
-  }
-  return out;
-}
 
 std::string Num(double v) {
   char buf[32];
@@ -48,7 +35,7 @@ std::string LossCurveSvg(const std::vector<std::pair<double, double>>& train,
   std::string svg =
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(kW) + "\" height=\"" + Num(kH) +
       "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg += "<text x=\"" + Num(kLeft) + "\" y=\"20\" font-size=\"14\">" + Escape(title) + "</text>\n";
+  svg += "<text x=\"" + Num(kLeft) + "\" y=\"20\" font-size=\"14\">" + XmlEscape(title) + "</text>\n";
   // Axes and five horizontal grid lines with their loss values.
   for (int i = 0; i <= 4; ++i) {
     const double y = y_min + (y_max - y_min) * i / 4.0;
