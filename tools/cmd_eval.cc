@@ -181,16 +181,7 @@ RunFn AddEvalCommand(CLI::App& app) {
           *model, pool, items, options, mixture.mixer(), schedule_for, [&](const eval::EvalItemResult& r) {
             score_sum += r.score.score;
             if (!a->out.empty()) {
-              nlohmann::json j = {{"index", r.index},
-                                  {"line", r.line},
-                                  {"output", r.output},
-                                  {"predicted", r.score.predicted},
-                                  {"reference", r.score.reference},
-                                  {"score", r.score.score},
-                                  {"prompt_tokens", r.prompt_tokens},
-                                  {"output_tokens", r.output_tokens},
-                                  {"stop", r.stop_reason}};
-              if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+              nlohmann::json j = eval::EvalItemResultJson(r);
               if (runs.size() > 1) j["task"] = eval::EvalTaskName(task);
               predictions << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
               predictions.flush();

@@ -94,18 +94,11 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
 
 json ItemLine(const std::string& key, const eval::EvalItem& item, size_t index, const eval::EvalItemResult& r,
               const std::vector<std::string>& router_tasks) {
-  json j = {{"key", key},
-            {"index", index},
-            {"line", item.line},
-            {"output", r.output},
-            {"predicted", r.score.predicted},
-            {"reference", r.score.reference},
-            {"score", r.score.score},
-            {"prompt_tokens", r.prompt_tokens},
-            {"output_tokens", r.output_tokens},
-            {"stop", r.stop_reason},
-            {"seconds", r.seconds}};
-  if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+  json j = eval::EvalItemResultJson(r);
+  j["key"] = key;
+  j["index"] = index;  // in the task's whole item list (a resumed run's list holds only the missing items)
+  j["line"] = item.line;
+  j["seconds"] = r.seconds;
   if (!r.mean_weights.empty()) {
     j["weights"] = r.mean_weights;
     const size_t top = static_cast<size_t>(

@@ -126,4 +126,18 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
   return summary;
 }
 
+nlohmann::json EvalItemResultJson(const EvalItemResult& r) {
+  nlohmann::json j = {{"index", r.index},
+                      {"line", r.line},
+                      {"output", r.output},
+                      {"predicted", r.score.predicted},
+                      {"reference", r.score.reference},
+                      {"score", r.score.score},
+                      {"prompt_tokens", r.prompt_tokens},
+                      {"output_tokens", r.output_tokens},
+                      {"stop", r.stop_reason}};
+  if (r.score.f1 >= 0) j["f1"] = r.score.f1;
+  return j;
+}
+
 }  // namespace tokenlora::eval

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,11 @@ struct EvalItemResult {
   // routed steps ([n_tasks], router task order; empty without routing).
   std::vector<float> mean_weights;
 };
+
+// One item's line of a predictions file (`eval -o`) and of the suite's
+// cache: index, line, output, predicted, reference, score, prompt_tokens,
+// output_tokens, stop, and f1 where the metric has one.
+nlohmann::json EvalItemResultJson(const EvalItemResult& r);
 
 struct EvalSummary {
   size_t items = 0;
