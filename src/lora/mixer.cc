@@ -288,7 +288,7 @@ const LoraMixer::Stack& LoraMixer::StackFor(int layer, ModuleKind kind, uint64_t
     st.a_view = st.a.View();
     st.b_view = st.b.View();
   }
-  if (options_.int8_activations && kernels::Int8Accelerated()) {
+  if (int8_activations()) {
     // Both products on int8 panels. A Q8_0 view packs as stored (the same
     // values); an f32/f16 view holds true values (its factors are 1) and is
     // quantized to Q8_0 first, its power-of-two value_scale becoming the
@@ -384,11 +384,10 @@ void LoraMixer::ApplyStack(const Stack& st, uint64_t mask, const float* x, int64
 void LoraMixer::FinishStack(const Stack& st, uint64_t mask, const float* u, int64_t n_tok, const int64_t* rows,
                             float* y, int64_t y_row_stride, ThreadPool& pool) const {
   const int64_t R = st.total_rank, n_out = st.b_view.shape[0];
-  auto grow = [](auto& v, int64_t n) { Grow(v, n); };
-  grow(z_, n_tok * R);
-  grow(delta_, n_tok * n_out);
-  grow(row_active_, n_tok);
-  grow(v_, R);
+  Grow(z_, n_tok * R);
+  Grow(delta_, n_tok * n_out);
+  Grow(row_active_, n_tok);
+  Grow(v_, R);
 
   FillRankSpace(st, mask, u, n_tok, rows);  // z: [n_tok, Σr]
   if (st.b_int8 != nullptr) {
@@ -460,10 +459,10 @@ void LoraMixer::AddDeltaShared(const Linear* const* linears, float* const* ys, i
   float* us[kernels::kMaxShared];
   int64_t total = 0;
   for (int j = 0; j < m; ++j) total += n_tok * stacks[j]->total_rank;
-  Grow(shared_u_, total);
+  Grow(u_, total);  // the AddDelta calls above are done with it; FinishStack does not use it
   total = 0;
   for (int j = 0; j < m; ++j) {
-    us[j] = shared_u_.data() + total;
+    us[j] = u_.data() + total;
     total += n_tok * stacks[j]->total_rank;
   }
   kernels::MatMulInt8Shared(a_panels, us, m, x, n_tok, pool);  // us[j]: [n_tok, Σr_j], the same bits as alone

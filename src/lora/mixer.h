@@ -178,8 +178,7 @@ class LoraMixer final : public ProjectionHook {
   // interface); reused across calls so the steady state allocates nothing.
   mutable std::vector<std::vector<Stack>> cache_;  // [module index] → stacks
   mutable uint64_t use_counter_ = 0;
-  mutable std::vector<float> u_;             // [n_tok, Σr]   A·x
-  mutable std::vector<float> shared_u_;      // AddDeltaShared: the A·x of each projection, one after another
+  mutable std::vector<float> u_;             // [n_tok, Σr]   A·x (AddDeltaShared: each projection's, one after another)
   mutable std::vector<float> z_;             // [n_tok, Σr]   scaled rank-space vectors
   mutable std::vector<float> delta_;         // [n_tok, n_out]
   mutable std::vector<uint8_t> row_active_;  // [n_tok]

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -165,6 +166,24 @@ TEST_P(Int8MatMul, SimdKernelsBitIdenticalToScalarTwin) {
   }
 }
 
+// Every SIMD kernel that runs `t` gives the scalar twin's `want` ([n_tok,
+// n_out]) bit for bit on the first n tokens of x ([n_tok, n_in]), for each n
+// of `token_counts` (decode and prompt paths).
+void ExpectKernelsMatchTwin(const std::vector<SimdKernel>& kernels, DType t, const PackedMatrix& packed,
+                            const std::vector<float>& x, int64_t n_in, const std::vector<float>& want,
+                            std::initializer_list<int64_t> token_counts) {
+  for (const SimdKernel& kernel : kernels) {
+    if (!kernel.Runs(t)) continue;
+    for (const int64_t n : token_counts) {
+      Acts acts(n, n_in);
+      kernel.quantize(t, x.data(), 0, n, acts.view);
+      std::vector<float> got(static_cast<size_t>(n * packed.n_out));
+      kernel.panels(packed, acts.view, 0, packed.NumPanels(), got.data(), 4096);
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kernel.name << " " << n;
+    }
+  }
+}
+
 // Q8_0 quants of -128 (legal in a GGUF file though Q8_0 rounding never makes
 // them) and activations of ±127 are the extremes of the AVX2 sign trick.
 TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
@@ -183,13 +202,7 @@ TEST(Int8MatMulExtremes, Q8ExtremeQuantsStayExact) {
   const auto packed = PackForInt8(v);
   std::vector<float> want(static_cast<size_t>(n_tok * n_out));
   scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
-  for (const SimdKernel& kernel : kernels) {
-    Acts acts(n_tok, n_in);
-    kernel.quantize(DType::kQ8_0, x.data(), 0, n_tok, acts.view);
-    std::vector<float> got(want.size());
-    kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
-    EXPECT_EQ(got, want) << kernel.name;
-  }
+  ExpectKernelsMatchTwin(kernels, DType::kQ8_0, *packed, x, n_in, want, {n_tok});
 }
 
 // Q5 quants of 31 (all fifth bits set) against activations of ±127: the
@@ -221,14 +234,7 @@ TEST(Int8MatMulExtremes, Q5ExtremeQuantsStayExact) {
     const auto packed = PackForInt8(v);
     std::vector<float> want(static_cast<size_t>(n_tok * n_out));
     scalar::MatMulInt8(*packed, x.data(), n_tok, want.data());
-    for (const SimdKernel& kernel : kernels) {
-      if (!kernel.Runs(t)) continue;
-      Acts acts(n_tok, n_in);
-      kernel.quantize(t, x.data(), 0, n_tok, acts.view);
-      std::vector<float> got(want.size());
-      kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
-      EXPECT_EQ(got, want) << kernel.name;
-    }
+    ExpectKernelsMatchTwin(kernels, t, *packed, x, n_in, want, {n_tok});
   }
 }
 
@@ -291,16 +297,7 @@ TEST(Int8MatMulExtremes, KQuantExtremeQuantsStayExact) {
         EXPECT_NEAR(want[static_cast<size_t>(tok * n_out + o)], ref, 1e-5 * (1.0 + abs_sum)) << o << " " << tok;
       }
     }
-    for (const SimdKernel& kernel : kernels) {
-      if (!kernel.Runs(t)) continue;
-      for (const int64_t n : {int64_t{1}, int64_t{2}, n_tok}) {  // decode and prompt paths
-        Acts acts(n, n_in);
-        kernel.quantize(t, x.data(), 0, n, acts.view);
-        std::vector<float> got(static_cast<size_t>(n * n_out));
-        kernel.panels(*packed, acts.view, 0, packed->NumPanels(), got.data(), 4096);
-        EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << kernel.name << " " << n;
-      }
-    }
+    ExpectKernelsMatchTwin(kernels, t, *packed, x, n_in, want, {1, 2, n_tok});  // decode and prompt paths
   }
 }
 
