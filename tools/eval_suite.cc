@@ -55,7 +55,7 @@ std::string DataPath(const std::string& data, const std::string& data_dir) {
 json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& task, const std::string& data_file,
                  const SuiteRunArgs& args, const std::string& model_fingerprint,
                  const std::map<std::string, std::string>& adapter_fingerprints, const std::string& router_fingerprint,
-                 float temperature, uint64_t seed) {
+                 float temperature, uint64_t seed, bool lora_int8) {
   json mix = json::array();
   for (const auto& [name, w] : config.mix) mix.push_back({name, w});
   const eval::AnswerLimits limits = eval::DefaultAnswerLimits(task.task);
@@ -80,7 +80,7 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
     j["adapter_type"] = args.adapter_type;
     // Named only when the adapters' products run int8 (absent: exact f32
     // products, the identity of runs made before the option existed).
-    if (args.lora_activations == "int8" && args.activations == "int8") j["lora_activations"] = "int8";
+    if (lora_int8) j["lora_activations"] = "int8";
   }
   if (config.routed()) {
     j["route_every"] = *config.route_every;
@@ -162,6 +162,8 @@ int RunSuite(const SuiteRunArgs& args) {
   mixture_args.embedder = args.embedder;
   mixture_args.embedder_precision = args.embedder_precision;
   MixtureSetup setup(mixture_args, *model, pool);
+  // As the mixer resolved it (int8 needs an int8 base and a CPU with the kernels).
+  const bool lora_int8 = setup.mixer() != nullptr && setup.mixer()->int8_activations();
 
   const std::string model_fingerprint = eval::FileFingerprint(model_path);
   std::map<std::string, std::string> adapter_fingerprints;
@@ -230,7 +232,7 @@ int RunSuite(const SuiteRunArgs& args) {
           // The data file as the suite names it (relative to the data folder), so a
           // cache made on one machine serves another whose data folder differs.
           const json identity = RunIdentity(config, task, task.data, args, model_fingerprint, adapter_fingerprints,
-                                            router_fingerprint, temperature, seed);
+                                            router_fingerprint, temperature, seed, lora_int8);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
           eval::RunCache cache(cache_path, args.report_only);
