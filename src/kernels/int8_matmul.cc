@@ -20,7 +20,10 @@ namespace {
 
 constexpr int64_t kBlock = kBlock32;
 using internal::ActOffset;
-using internal::HasF32Scales;
+using internal::HasSuperScales;
+using internal::kBlocksPerSuper;
+using internal::KScaleBytes;
+using internal::SuperSliceBytes;
 using internal::HasFifthBit;
 using internal::HasHalfScales;
 using internal::HasMin;
@@ -137,8 +140,8 @@ std::unique_ptr<PackedMatrix> PackedShape(const TensorView& w) {
   p->dtype = w.dtype;
   p->n_out = w.Rows();
   p->n_in = w.Cols();
-  const size_t scale_bytes =
-      (HasMin(w.dtype) || HasHalfScales(w.dtype) ? 2 : 1) * kPanelRows * (HasF32Scales(w.dtype) ? sizeof(float) : sizeof(uint16_t));
+  const size_t scale_bytes = HasSuperScales(w.dtype) ? KScaleBytes(w.dtype)
+                                                     : (HasMin(w.dtype) ? 2 : 1) * kPanelRows * sizeof(uint16_t);
   p->group_bytes = QsBytes(w.dtype) + scale_bytes;
   p->panel_bytes = p->group_bytes * static_cast<size_t>(p->n_in / kBlock);
   return p;
@@ -170,10 +173,19 @@ void PackBlockQuants(const uint8_t q[32], int64_t r, bool fifth, bool sixth, uin
   if (sixth) PackFifthBits(bit5, r, g + 320);
 }
 
+// Writes the f16 v at byte k of a super-block's record (int8_matmul.h: byte
+// k lives in block k / slice, after that block's quants and 32 scale bytes).
+// first: the super-block's first block group.
+void PutSuperRecord(uint8_t* first, size_t group_bytes, size_t qs_bytes, size_t slice, size_t k, uint16_t v) {
+  uint8_t* at = first + (k / slice) * group_bytes + qs_bytes + 32 + k % slice;
+  std::memcpy(at, &v, 2);  // k and slice are even: both bytes in one slice
+}
+
 // Sub-block b % 8 of row r's Q4_K or Q5_K super-block b / 8 (src: the row) as
-// a Q4_1/Q5_1-style panel block g: quants in the 32-element order, f32 scales.
+// a Q4_1/Q5_1-style panel block g: quants in the 32-element order, the 6-bit
+// sc and mn, d and dmin in the super-block record.
 template <typename Block>
-void PackKSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t qs_bytes) {
+void PackKSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t qs_bytes, size_t group_bytes) {
   Block blk;
   std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
   uint8_t sc[8], mn[8];
@@ -190,16 +202,18 @@ void PackKSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t 
     if constexpr (kQ5) quants[l] = static_cast<uint8_t>(quants[l] | ((blk.qh[l] >> j) & 1) << 4);
   }
   PackBlockQuants(quants, r, kQ5, false, g);
-  const float d = F16ToF32(blk.d) * static_cast<float>(sc[j]);  // exact: 11 × 6 bits
-  const float m = -(F16ToF32(blk.dmin) * static_cast<float>(mn[j]));
-  std::memcpy(g + qs_bytes + 4 * r, &d, 4);
-  std::memcpy(g + qs_bytes + 4 * (kPanelRows + r), &m, 4);
+  g[qs_bytes + r] = sc[j];
+  g[qs_bytes + kPanelRows + r] = mn[j];
+  // Row r's d and dmin at bytes 2r and 32 + 2r of the super-block record.
+  uint8_t* first = g - static_cast<size_t>(j) * group_bytes;
+  PutSuperRecord(first, group_bytes, qs_bytes, 8, 2 * static_cast<size_t>(r), blk.d);
+  PutSuperRecord(first, group_bytes, qs_bytes, 8, 32 + 2 * static_cast<size_t>(r), blk.dmin);
 }
 
 // Elements 32·(b % 8) .. + 31 of row r's Q6_K super-block b / 8 (two
 // 16-element sub-blocks) as a panel block g: 6-bit quants (q + 32, 0..63),
-// f32 d·sc of each half.
-void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
+// the int8 scales of each half and d in the super-block record.
+void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t group_bytes) {
   BlockQ6_K blk;
   std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
   const int e0 = 32 * static_cast<int>(b % 8);
@@ -211,11 +225,11 @@ void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g) {
     quants[l] = static_cast<uint8_t>(low | (high << 4));
   }
   PackBlockQuants(quants, r, true, true, g);
-  const float d = F16ToF32(blk.d);
-  const float d0 = d * static_cast<float>(blk.scales[e0 / 16]);  // exact: 11 × 8 bits
-  const float d1 = d * static_cast<float>(blk.scales[e0 / 16 + 1]);
-  std::memcpy(g + QsBytes(DType::kQ6_K) + 4 * r, &d0, 4);
-  std::memcpy(g + QsBytes(DType::kQ6_K) + 4 * (kPanelRows + r), &d1, 4);
+  const size_t qs_bytes = QsBytes(DType::kQ6_K);
+  g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[e0 / 16]);
+  g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[e0 / 16 + 1]);
+  uint8_t* first = g - static_cast<size_t>(b % 8) * group_bytes;
+  PutSuperRecord(first, group_bytes, qs_bytes, 4, 2 * static_cast<size_t>(r), blk.d);
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -271,11 +285,11 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
       } else if (w.dtype == DType::kQ4_K) {
-        PackKSubBlock<BlockQ4_K>(src, b, r, g, qs_bytes);
+        PackKSubBlock<BlockQ4_K>(src, b, r, g, qs_bytes, p->group_bytes);
       } else if (w.dtype == DType::kQ5_K) {
-        PackKSubBlock<BlockQ5_K>(src, b, r, g, qs_bytes);
+        PackKSubBlock<BlockQ5_K>(src, b, r, g, qs_bytes, p->group_bytes);
       } else if (w.dtype == DType::kQ6_K) {
-        PackQ6KBlock(src, b, r, g);
+        PackQ6KBlock(src, b, r, g, p->group_bytes);
       } else if (w.dtype == DType::kQ5_0) {
         BlockQ5_0 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));
@@ -330,7 +344,7 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
   const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
-  const bool q6 = HasSixthBit(w.dtype), halves = HasHalfScales(w.dtype), f32_scales = HasF32Scales(w.dtype);
+  const bool q6 = HasSixthBit(w.dtype), halves = HasHalfScales(w.dtype), super_scales = HasSuperScales(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
@@ -340,6 +354,7 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
         // The offset terms of the types with a min, or Q6_K's second halves,
         // go to acc_m.
         float acc = 0.0f, acc_m = 0.0f;
+        float super_d = 0.0f, super_m = 0.0f;  // the K-quants' f16 d and −dmin of this super-block
         for (int64_t b = 0; b < a.n_blocks; ++b) {
           const uint8_t* g = panel + static_cast<size_t>(b) * w.group_bytes;
           const int8_t* xq = a.q + tok * a.n_in + b * kBlock;
@@ -361,9 +376,26 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
             }
           }
           float dw, mw = 0.0f;
-          if (f32_scales) {
-            std::memcpy(&dw, g + qs_bytes + 4 * r, 4);
-            std::memcpy(&mw, g + qs_bytes + 4 * (kPanelRows + r), 4);
+          if (super_scales) {
+            if (b % kBlocksPerSuper == 0) {
+              uint8_t rec[64];
+              internal::GatherSuperRecord(w.dtype, g, w.group_bytes, rec);
+              uint16_t h;
+              std::memcpy(&h, rec + 2 * r, 2);
+              super_d = F16ToF32(h);
+              if (has_min) {
+                std::memcpy(&h, rec + 32 + 2 * r, 2);
+                super_m = -F16ToF32(h);
+              }
+            }
+            // d·sc and −dmin·mn: exact in f32 (an f16 times a 6- or 8-bit integer).
+            if (halves) {
+              dw = super_d * static_cast<float>(static_cast<int8_t>(g[qs_bytes + r]));
+              mw = super_d * static_cast<float>(static_cast<int8_t>(g[qs_bytes + kPanelRows + r]));
+            } else {
+              dw = super_d * static_cast<float>(g[qs_bytes + r]);
+              mw = super_m * static_cast<float>(g[qs_bytes + kPanelRows + r]);
+            }
           } else {
             uint16_t dh, mh;
             std::memcpy(&dh, g + qs_bytes + 2 * r, 2);

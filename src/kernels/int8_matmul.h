@@ -35,11 +35,20 @@
 //       its fifth bits by one shift and mask of this vector: (qh >> j) & 1;
 //       Q6_K: two such vectors, the fifth bits, then the sixth bits
 //   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets;
-//       Q4_K/Q5_K: [16] f32 d·sc_j, then [16] f32 −dmin·mn_j;
-//       Q6_K: [16] f32 d·sc of elements 0..15, then [16] of elements 16..31
-// (the same bytes per block as the GGUF layout, so decode reads no more;
-// the K-quants read 24 (Q4_K), 28 (Q5_K) and 32 (Q6_K) bytes per row and
-// 32 elements where the file has 18, 22 and 26.25).
+//       the K-quants keep their scales as the file does, in integers:
+//       Q4_K/Q5_K: [16] u8 sc_j, then [16] u8 mn_j (the 6-bit sub-block scale
+//       and min of each row), then an 8-byte slice of the super-block's
+//       record [16] f16 d, [16] f16 dmin: block j (0..7) of a super-block
+//       holds bytes 8j..8j+7 of it;
+//       Q6_K: [16] i8 sc of elements 0..15, then [16] of elements 16..31,
+//       then a 4-byte slice (block j: bytes 4j..4j+3) of the super-block's
+//       record [16] f16 d;
+//       the kernels read a super-block's record once, at its first block,
+//       and form d·sc (exact in f32: an f16 times a 6- or 8-bit integer) and
+//       −dmin·mn per block
+// (the same bytes per block as the GGUF layout, so decode reads no more:
+// per row and 32 elements the K-quants read 18.5 (Q4_K), 22.5 (Q5_K) and
+// 26.25 (Q6_K) bytes where the file has 18, 22 and 26.25).
 // Rows past n_out in the last panel are zero and never written out.
 #pragma once
 
@@ -152,8 +161,16 @@ constexpr bool HasMin(DType t) {
 }
 // Q6_K: two scales per block (elements 0..15 and 16..31), two corrections.
 constexpr bool HasHalfScales(DType t) { return t == DType::kQ6_K; }
-// The K-quants: the scales (and offsets) are f32, not f16.
-constexpr bool HasF32Scales(DType t) { return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K; }
+// The K-quants: integer sub-block scales per block, f16 super-block scales
+// in slices (the layout above).
+constexpr bool HasSuperScales(DType t) { return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K; }
+// Blocks of 32 per K-quant super-block, and the bytes of each block's slice
+// of the super-block record (Q4_K/Q5_K: 64-byte d and dmin; Q6_K: 32-byte d).
+inline constexpr int64_t kBlocksPerSuper = 8;
+constexpr size_t SuperSliceBytes(DType t) { return t == DType::kQ6_K ? 4 : 8; }
+// Bytes after the quants of a K-quant block: the 32 sub-block scale bytes,
+// then the slice.
+constexpr size_t KScaleBytes(DType t) { return 32 + SuperSliceBytes(t); }
 // Q5_0, Q5_1, Q5_K and Q6_K: the qh masks of the fifth bits after the nibbles.
 constexpr bool HasFifthBit(DType t) {
   return t == DType::kQ5_0 || t == DType::kQ5_1 || t == DType::kQ5_K || t == DType::kQ6_K;
@@ -164,6 +181,16 @@ constexpr bool HasSixthBit(DType t) { return t == DType::kQ6_K; }
 // plus the qh bytes (64 per bit), or Q8_0's bytes (512). The scales follow.
 constexpr size_t QsBytes(DType t) {
   return t == DType::kQ8_0 ? 512 : 256 + (HasFifthBit(t) ? 64 : 0) + (HasSixthBit(t) ? 64 : 0);
+}
+
+// A K-quant super-block's record (int8_matmul.h layout) gathered from the
+// slices of its 8 blocks: `first` is its first block's group, `group_bytes`
+// the stride. rec: [64] (Q4_K/Q5_K: [16] f16 d, [16] f16 dmin; Q6_K: [16] f16 d).
+inline void GatherSuperRecord(DType t, const uint8_t* first, size_t group_bytes, uint8_t rec[64]) {
+  const size_t slice = SuperSliceBytes(t), at = QsBytes(t) + 32;
+  for (int64_t j = 0; j < kBlocksPerSuper; ++j) {
+    __builtin_memcpy(rec + slice * static_cast<size_t>(j), first + static_cast<size_t>(j) * group_bytes + at, slice);
+  }
 }
 
 // Quantizes tokens [tok_begin, tok_end) of x into a (scalar twin; the VNNI

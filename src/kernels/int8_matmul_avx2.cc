@@ -109,9 +109,21 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   const size_t h = static_cast<size_t>(half) * 32;
+  [[maybe_unused]] __m256 super_d = _mm256_setzero_ps(), super_m = _mm256_setzero_ps();  // K-quants: this super-block's f16 d and −dmin, rows of this half
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
     if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
+    if constexpr (HasSuperScales(kType)) {
+      if (b % kBlocksPerSuper == 0) {
+        alignas(32) uint8_t rec[64];
+        GatherSuperRecord(kType, g, group_bytes, rec);
+        super_d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(rec + 16 * half)));
+        if constexpr (kHasMin<kType>) {
+          super_m = _mm256_xor_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(rec + 32 + 16 * half))),
+                                  _mm256_set1_ps(-0.0f));
+        }
+      }
+    }
     __m256i w[8];
     if constexpr (kPre) {
       const uint8_t* u = unpacked + static_cast<size_t>(b) * 512 + h;
@@ -120,9 +132,17 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
       UnpackHalf<kType>(g, h, w);
     }
     __m256 dw, mw = _mm256_setzero_ps();
-    if constexpr (HasF32Scales(kType)) {
-      dw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 32 * half));
-      mw = _mm256_loadu_ps(reinterpret_cast<const float*>(g + kQsBytes<kType> + 64 + 32 * half));
+    if constexpr (HasSuperScales(kType)) {
+      // d·sc, −dmin·mn (Q6_K: d·sc of both halves), exact in f32.
+      const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 8 * half));
+      const __m128i mn = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 + 8 * half));
+      if constexpr (HasHalfScales(kType)) {
+        dw = _mm256_mul_ps(super_d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+        mw = _mm256_mul_ps(super_d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(mn)));
+      } else {
+        dw = _mm256_mul_ps(super_d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)));
+        mw = _mm256_mul_ps(super_m, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
+      }
     } else {
       dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16 * half)));
       if constexpr (kHasMin<kType>) {

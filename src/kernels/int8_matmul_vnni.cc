@@ -72,9 +72,21 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
   __m512 acc[T], acc_m[T];  // the types with a min add their offset terms, Q6_K its second halves, into acc_m
   for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm512_setzero_ps();
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  [[maybe_unused]] __m512 super_d = _mm512_setzero_ps(), super_m = _mm512_setzero_ps();  // K-quants: this super-block's f16 d and −dmin per row
   for (int64_t b = 0; b < a.n_blocks; ++b) {
     const uint8_t* g = panel + static_cast<size_t>(b) * group_bytes;
     if (prefetch != 0) PrefetchLines(g + prefetch, group_bytes);
+    if constexpr (HasSuperScales(kType)) {
+      if (b % kBlocksPerSuper == 0) {
+        alignas(64) uint8_t rec[64];
+        GatherSuperRecord(kType, g, group_bytes, rec);
+        super_d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(rec)));
+        if constexpr (kHasMin<kType>) {
+          super_m = _mm512_xor_ps(_mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(rec + 32))),
+                                  _mm512_set1_ps(-0.0f));
+        }
+      }
+    }
     __m512i w[8];
     if constexpr (kType == DType::kQ8_0) {
       for (int j = 0; j < 8; ++j) w[j] = _mm512_loadu_si512(g + 64 * j);
@@ -88,9 +100,17 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
       if constexpr (HasSixthBit(kType)) OrHighBits<5>(g + 320, w);
     }
     __m512 dw, mw;
-    if constexpr (HasF32Scales(kType)) {
-      dw = _mm512_loadu_ps(g + kQsBytes<kType>);
-      mw = _mm512_loadu_ps(g + kQsBytes<kType> + 64);
+    if constexpr (HasSuperScales(kType)) {
+      // d·sc, −dmin·mn (Q6_K: d·sc of both halves), exact in f32.
+      const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType>));
+      const __m128i mn = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kQsBytes<kType> + 16));
+      if constexpr (kHalves<kType>) {
+        dw = _mm512_mul_ps(super_d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
+        mw = _mm512_mul_ps(super_d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(mn)));
+      } else {
+        dw = _mm512_mul_ps(super_d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)));
+        mw = _mm512_mul_ps(super_m, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      }
     } else {
       dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType>)));
       if constexpr (kHasMin<kType>) {
