@@ -43,7 +43,7 @@ RunFn AddTrainCommand(CLI::App& app) {
   cmd->add_option("-m,--model", a->model,
                   "base model: a .gguf file or a Hugging Face directory (default: the built-in SmolLM2-135M-Instruct)");
   cmd->add_option("--data", a->data, "training records: FILE.jsonl, optionally sliced: FILE.jsonl[:90%]")->required();
-  cmd->add_option("--val", a->val, "validation records (same form); their loss is logged")->default_str("none");
+  cmd->add_option("--val", a->val, "validation records (same form), or none; their loss is logged")->default_str("none");
   cmd->add_option(
          "--template", a->tmpl,
          "gsm8k, arc_challenge, squad, codealpaca, or a template with {field}s and \"Answer:\" (the loss is on "
@@ -132,7 +132,7 @@ RunFn AddTrainCommand(CLI::App& app) {
     data_options.limit = a->limit;
     const TrainDataset train = LoadTrainData(a->data, data_options, model->tokenizer());
     std::unique_ptr<TrainDataset> val;
-    if (!a->val.empty()) {
+    if (!a->val.empty() && a->val != "none") {  // "none": the default the help shows
       data_options.limit = -1;
       val = std::make_unique<TrainDataset>(LoadTrainData(a->val, data_options, model->tokenizer(), "--val"));
     }

@@ -143,7 +143,8 @@ TEST(TrainCli, RecordsWhatWasTrained) {
   EXPECT_EQ(sha.find_first_not_of("0123456789abcdef"), std::string::npos) << sha;
 
   // Without --base-name and --dropout: the model file's name and the default 0.1.
-  r = testing::RunTokenlora(common + " -o " + dir + "/plain");
+  // --val none is the default the help names (no validation).
+  r = testing::RunTokenlora(common + " --val none -o " + dir + "/plain");
   ASSERT_EQ(r.code, 0) << r.out;
   const nlohmann::json plain = ReadJson(dir + "/plain/adapter_config.json");
   EXPECT_EQ(plain["base_model_name_or_path"], std::filesystem::path(model).filename().string());
