@@ -267,6 +267,22 @@ const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
       }
     }
   }
+  // Decode at the paper's 7B shapes (Llama-2-7B's q/k/v/o and gate/up), the
+  // types of its Q4_0 and Q4_K_M files: "hot" (9-23 MB, L3-resident where the
+  // L3 holds it) against "cold" shows how far the kernel's own speed is above
+  // the DRAM stream it has to keep up with.
+  for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (const BenchShape& s : {BenchShape{4096, 4096}, BenchShape{11008, 4096}}) {
+      const std::string base = "MatMulInt8/" + std::string(Name(t)) + "/" + std::to_string(s.n_out) + "x" +
+                               std::to_string(s.n_in) + "/tok:1/";
+      for (bool cold : {false, true}) {
+        benchmark::RegisterBenchmark((base + (cold ? "cold" : "hot")).c_str(), BM_MatMulInt8, t, s.n_out, s.n_in,
+                                     int64_t{1}, cold)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
+  }
   benchmark::RegisterBenchmark("DramRead", BM_DramRead)
       ->ArgNames({"threads", "prefetch"})
       ->ArgsProduct({{1, 2}, {0, 4096}})

@@ -27,7 +27,7 @@ using internal::SuperSliceBytes;
 using internal::HasFifthBit;
 using internal::HasHalfScales;
 using internal::HasMin;
-using internal::HasSixthBit;
+using internal::HasHighCrumbs;
 using internal::QsBytes;
 
 // Quantized activations of one MatMulInt8 call, owned by the calling thread
@@ -158,19 +158,26 @@ void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
 }
 
 // Writes row r's quants q[32] (0..63) of one 32-element block into a panel
-// block g: the low nibbles, then (with `fifth` / `sixth`) the qh masks of
-// bits 4 and 5 (int8_matmul.h).
-void PackBlockQuants(const uint8_t q[32], int64_t r, bool fifth, bool sixth, uint8_t* g) {
+// block g: the low nibbles, then the qh mask of bit 4 (`fifth`: q 0..31) or
+// the qc crumbs of bits 4..5 (`crumbs`: q 0..63) (int8_matmul.h).
+void PackBlockQuants(const uint8_t q[32], int64_t r, bool fifth, bool crumbs, uint8_t* g) {
   uint8_t bytes[16];
   for (int k = 0; k < 16; ++k) bytes[k] = static_cast<uint8_t>((q[k] & 0x0F) | ((q[k + 16] & 0x0F) << 4));
   for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
-  uint32_t bit4 = 0, bit5 = 0;
-  for (int i = 0; i < 32; ++i) {
-    bit4 |= static_cast<uint32_t>((q[i] >> 4) & 1) << i;
-    bit5 |= static_cast<uint32_t>((q[i] >> 5) & 1) << i;
+  if (fifth) {
+    uint32_t bit4 = 0;
+    for (int i = 0; i < 32; ++i) bit4 |= static_cast<uint32_t>((q[i] >> 4) & 1) << i;
+    PackFifthBits(bit4, r, g + 256);
   }
-  if (fifth) PackFifthBits(bit4, r, g + 256);
-  if (sixth) PackFifthBits(bit5, r, g + 320);
+  if (crumbs) {
+    for (int c = 0; c < 2; ++c) {
+      for (int m = 0; m < 4; ++m) {
+        uint8_t byte = 0;
+        for (int i = 0; i < 4; ++i) byte = static_cast<uint8_t>(byte | ((q[4 * (4 * c + i) + m] >> 4) & 3) << (2 * i));
+        g[256 + 64 * c + 4 * r + m] = byte;
+      }
+    }
+  }
 }
 
 // Writes the f16 v at byte k of a super-block's record (int8_matmul.h: byte
@@ -224,7 +231,7 @@ void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t g
     const int high = (blk.qh[32 * h + o % 32] >> (2 * (o / 32))) & 0x03;
     quants[l] = static_cast<uint8_t>(low | (high << 4));
   }
-  PackBlockQuants(quants, r, true, true, g);
+  PackBlockQuants(quants, r, false, true, g);
   const size_t qs_bytes = QsBytes(DType::kQ6_K);
   g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[e0 / 16]);
   g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[e0 / 16 + 1]);
@@ -344,7 +351,7 @@ void QuantizeActsScalar(DType t, const float* x, int64_t tok_begin, int64_t tok_
 void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin, int64_t p_end,
                   float* y, size_t /*prefetch*/) {
   const bool q8 = w.dtype == DType::kQ8_0, has_min = HasMin(w.dtype), q5 = HasFifthBit(w.dtype);
-  const bool q6 = HasSixthBit(w.dtype), halves = HasHalfScales(w.dtype), super_scales = HasSuperScales(w.dtype);
+  const bool q6 = HasHighCrumbs(w.dtype), halves = HasHalfScales(w.dtype), super_scales = HasSuperScales(w.dtype);
   const size_t qs_bytes = QsBytes(w.dtype);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const uint8_t* panel = w.Panel(p);
@@ -371,7 +378,7 @@ void PanelsScalar(const PackedMatrix& w, const QuantizedActs& a, int64_t p_begin
                 wq = j < 4 ? byte & 0x0F : byte >> 4;
               }
               if (q5) wq = static_cast<uint8_t>(wq | ((g[256 + 4 * r + m] >> j) & 1u) << 4);
-              if (q6) wq = static_cast<uint8_t>(wq | ((g[320 + 4 * r + m] >> j) & 1u) << 5);
+              if (q6) wq = static_cast<uint8_t>(wq | ((g[256 + 64 * (j / 4) + 4 * r + m] >> (2 * (j % 4))) & 3u) << 4);
               isum[halves && j >= 4] += static_cast<int32_t>(wq) * xq[4 * j + m];
             }
           }

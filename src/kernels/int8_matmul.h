@@ -33,7 +33,10 @@
 //   qh: Q5_* only, [16 rows][4 bytes]: bit j of byte 4r+m = the fifth bit
 //       of element 4j+m of row r, so quant vector j (chunk layout above) gets
 //       its fifth bits by one shift and mask of this vector: (qh >> j) & 1;
-//       Q6_K: two such vectors, the fifth bits, then the sixth bits
+//   qc: Q6_K only, the two high bits of each quant as 2-bit crumbs in two
+//       [16 rows][4 bytes] vectors: bits 2i..2i+1 of byte 4r+m of vector c
+//       = bits 4..5 of element 4j+m of row r, j = 4c + i, so quant vector j
+//       gets both its high bits by one shift and mask: (qc_c << (4 − 2i)) & 0x30
 //   d:  [16] f16 row scales; Q4_1/Q5_1 also m: [16] f16 row offsets;
 //       the K-quants keep their scales as the file does, in integers:
 //       Q4_K/Q5_K: [16] u8 sc_j, then [16] u8 mn_j (the 6-bit sub-block scale
@@ -171,16 +174,15 @@ constexpr size_t SuperSliceBytes(DType t) { return t == DType::kQ6_K ? 4 : 8; }
 // Bytes after the quants of a K-quant block: the 32 sub-block scale bytes,
 // then the slice.
 constexpr size_t KScaleBytes(DType t) { return 32 + SuperSliceBytes(t); }
-// Q5_0, Q5_1, Q5_K and Q6_K: the qh masks of the fifth bits after the nibbles.
-constexpr bool HasFifthBit(DType t) {
-  return t == DType::kQ5_0 || t == DType::kQ5_1 || t == DType::kQ5_K || t == DType::kQ6_K;
-}
-// Q6_K: a second mask, the sixth bits, after the fifth bits.
-constexpr bool HasSixthBit(DType t) { return t == DType::kQ6_K; }
+// Q5_0, Q5_1 and Q5_K: the qh mask of the fifth bits after the nibbles.
+constexpr bool HasFifthBit(DType t) { return t == DType::kQ5_0 || t == DType::kQ5_1 || t == DType::kQ5_K; }
+// Q6_K: the two qc vectors of the fifth and sixth bits after the nibbles.
+constexpr bool HasHighCrumbs(DType t) { return t == DType::kQ6_K; }
 // Bytes of a panel's quants per 32-element block (16 rows): nibbles (256),
-// plus the qh bytes (64 per bit), or Q8_0's bytes (512). The scales follow.
+// plus the qh bytes (64) or qc bytes (128), or Q8_0's bytes (512). The
+// scales follow.
 constexpr size_t QsBytes(DType t) {
-  return t == DType::kQ8_0 ? 512 : 256 + (HasFifthBit(t) ? 64 : 0) + (HasSixthBit(t) ? 64 : 0);
+  return t == DType::kQ8_0 ? 512 : 256 + (HasFifthBit(t) ? 64 : 0) + (HasHighCrumbs(t) ? 128 : 0);
 }
 
 // A K-quant super-block's record (int8_matmul.h layout) gathered from the

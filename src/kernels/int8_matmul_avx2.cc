@@ -12,7 +12,7 @@
 //  * Q5_0/Q5_1/Q5_K: quants 0..31 (the fifth bits shifted out of the
 //    block's qh bytes and ORed into the nibbles), so only 4 steps fit
 //    (4·2·31·127 = 31496): two vpmaddwd per block and half;
-//  * Q6_K: quants 0..63 (fifth and sixth bits from two qh vectors), so 2
+//  * Q6_K: quants 0..63 (fifth and sixth bits from two qc crumb vectors), so 2
 //    steps fit (2·2·63·127 = 32004): four vpmaddwd per block and half, the
 //    sums of steps 0..3 and 4..7 kept apart for the two sub-block scales;
 //  * Q8_0: quants are stored +128; the sign trick (|w| times x with w's sign)
@@ -38,7 +38,7 @@ template <DType kType>
 constexpr bool kHasMin = HasMin(kType);
 
 // Bit j of each byte of qh moved to bit `to` (4: the fifth bits of quant
-// vector j, int8_matmul.h; 5: Q6_K's sixth bits), other bits cleared. 16-bit
+// vector j, int8_matmul.h), other bits cleared. 16-bit
 // shifts: bit `to` of a byte comes from bit j of the same byte for j in 0..7.
 template <int j, int to>
 TL_AVX2 inline __m256i HighBits(__m256i qh) {
@@ -60,6 +60,20 @@ TL_AVX2 inline void OrHighBits(const uint8_t* qh_bytes, __m256i w[8]) {
   w[5] = _mm256_or_si256(w[5], HighBits<5, to>(qh));
   w[6] = _mm256_or_si256(w[6], HighBits<6, to>(qh));
   w[7] = _mm256_or_si256(w[7], HighBits<7, to>(qh));
+}
+
+// W_j |= bits 4..5 of quant vector j from the two qc crumb vectors (Q6_K;
+// qc_bytes: this half's 32 bytes of the first vector).
+TL_AVX2 inline void OrHighCrumbs(const uint8_t* qc_bytes, __m256i w[8]) {
+  const __m256i mask = _mm256_set1_epi8(0x30);
+  for (int c = 0; c < 2; ++c) {
+    const __m256i qc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qc_bytes + 64 * c));
+    __m256i* wc = w + 4 * c;  // crumb i of a byte to bits 4..5 (no bit of another byte lands there)
+    wc[0] = _mm256_or_si256(wc[0], _mm256_and_si256(_mm256_slli_epi16(qc, 4), mask));
+    wc[1] = _mm256_or_si256(wc[1], _mm256_and_si256(_mm256_slli_epi16(qc, 2), mask));
+    wc[2] = _mm256_or_si256(wc[2], _mm256_and_si256(qc, mask));
+    wc[3] = _mm256_or_si256(wc[3], _mm256_and_si256(_mm256_srli_epi16(qc, 2), mask));
+  }
 }
 
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
@@ -93,7 +107,7 @@ TL_AVX2 inline void UnpackHalf(const uint8_t* g, size_t h, __m256i w[8]) {
       w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
     }
     if constexpr (HasFifthBit(kType)) OrHighBits<4>(g + 256 + h, w);
-    if constexpr (HasSixthBit(kType)) OrHighBits<5>(g + 320 + h, w);
+    if constexpr (HasHighCrumbs(kType)) OrHighCrumbs(g + 256 + h, w);
   }
 }
 

@@ -13,8 +13,9 @@
 // steps lane r holds the block's exact integer dot product for row r; it is
 // converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
 // Q5_0/Q5_1/Q5_K OR each W_j's fifth bits in from the block's qh vector: one
-// shift and one vpternlogd per W_j, shared by all tokens; Q6_K also its
-// sixth bits from the second qh vector. Q6_K keeps two integer sums per
+// shift and one vpternlogd per W_j, shared by all tokens; Q6_K ORs its
+// fifth and sixth bits in from its two qc crumb vectors, also one shift and
+// one vpternlogd per W_j. Q6_K keeps two integer sums per
 // block, W_0..W_3 (elements 0..15) and W_4..W_7 (16..31), each scaled by its
 // own sub-block scale.
 // GCC 12's _mm512_reduce_* helpers start from _mm512_undefined_*(), which
@@ -50,7 +51,7 @@ TL_VNNI inline __m512i BitTo(__m512i v) {
   if constexpr (from > to) return _mm512_srli_epi16(v, from - to);
 }
 
-// W_j |= bit j of each qh byte, at bit `to` (4: fifth bits, 5: sixth bits).
+// W_j |= bit j of each qh byte, at bit `to` (4: the fifth bits).
 template <int to>
 TL_VNNI inline void OrHighBits(const uint8_t* qh_bytes, __m512i w[8]) {
   const __m512i qh = _mm512_loadu_si512(qh_bytes), bit = _mm512_set1_epi8(1 << to);
@@ -62,6 +63,20 @@ TL_VNNI inline void OrHighBits(const uint8_t* qh_bytes, __m512i w[8]) {
   w[5] = _mm512_ternarylogic_epi32(w[5], BitTo<5, to>(qh), bit, 0xF8);
   w[6] = _mm512_ternarylogic_epi32(w[6], BitTo<6, to>(qh), bit, 0xF8);
   w[7] = _mm512_ternarylogic_epi32(w[7], BitTo<7, to>(qh), bit, 0xF8);
+}
+
+// W_j |= bits 4..5 of quant vector j from the two qc crumb vectors (Q6_K).
+TL_VNNI inline void OrHighCrumbs(const uint8_t* qc_bytes, __m512i w[8]) {
+  const __m512i mask = _mm512_set1_epi8(0x30);
+  for (int c = 0; c < 2; ++c) {
+    const __m512i qc = _mm512_loadu_si512(qc_bytes + 64 * c);
+    __m512i* wc = w + 4 * c;  // crumb i of a byte (bits 2i, 2i+1) to bits 4..5: 16-bit shifts move no
+                              // bit of another byte into bits 4..5
+    wc[0] = _mm512_ternarylogic_epi32(wc[0], _mm512_slli_epi16(qc, 4), mask, 0xF8);  // w | (shifted & mask)
+    wc[1] = _mm512_ternarylogic_epi32(wc[1], _mm512_slli_epi16(qc, 2), mask, 0xF8);
+    wc[2] = _mm512_ternarylogic_epi32(wc[2], qc, mask, 0xF8);
+    wc[3] = _mm512_ternarylogic_epi32(wc[3], _mm512_srli_epi16(qc, 2), mask, 0xF8);
+  }
 }
 
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
@@ -97,7 +112,7 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         w[j + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
       }
       if constexpr (HasFifthBit(kType)) OrHighBits<4>(g + 256, w);
-      if constexpr (HasSixthBit(kType)) OrHighBits<5>(g + 320, w);
+      if constexpr (HasHighCrumbs(kType)) OrHighCrumbs(g + 256, w);
     }
     __m512 dw, mw;
     if constexpr (HasSuperScales(kType)) {
