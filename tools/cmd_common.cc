@@ -181,10 +181,12 @@ std::string ActivationsLabel(const Model& model) {
 std::string WeightPagesLabel(const Model& model) {
   const StreamBuffer* buf = model.weight_buffer();
   if (buf == nullptr) return "mapped file";
-  const size_t huge = buf->HugePageBytes();
+  // Whole 2 MiB pages may reach past the buffer's end: count only its bytes.
+  const size_t huge = std::min(buf->HugePageBytes(), buf->size());
   if (huge == 0) return "4 KiB pages";
   char text[64];
-  std::snprintf(text, sizeof text, "huge pages (%zu of %zu MiB)", huge >> 20, (buf->size() + (1u << 20) - 1) >> 20);
+  auto mib = [](size_t bytes) { return (bytes + (size_t{1} << 20) - 1) >> 20; };
+  std::snprintf(text, sizeof text, "huge pages (%zu of %zu MiB)", mib(huge), mib(buf->size()));
   return text;
 }
 
