@@ -188,54 +188,58 @@ void PutSuperRecord(uint8_t* first, size_t group_bytes, size_t qs_bytes, size_t 
   std::memcpy(at, &v, 2);  // k and slice are even: both bytes in one slice
 }
 
-// Sub-block b % 8 of row r's Q4_K or Q5_K super-block b / 8 (src: the row) as
-// a Q4_1/Q5_1-style panel block g: quants in the 32-element order, the 6-bit
-// sc and mn, d and dmin in the super-block record.
+// Row r's Q4_K or Q5_K super-block sb (src: the row) as the 8 Q4_1/Q5_1-style
+// panel blocks from `first` on (stride group_bytes): quants in the 32-element
+// order, the 6-bit sc and mn, d and dmin in the super-block record.
 template <typename Block>
-void PackKSubBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t qs_bytes, size_t group_bytes) {
+void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t qs_bytes,
+                     size_t group_bytes) {
   Block blk;
-  std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
+  std::memcpy(&blk, src + static_cast<size_t>(sb) * sizeof(blk), sizeof(blk));
   uint8_t sc[8], mn[8];
   UnpackKScales(blk.scales, sc, mn);
-  const int j = static_cast<int>(b % 8);
-  // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l], fifth bit
-  // (Q5_K) bit j of qh[l].
-  const uint8_t* q = blk.qs + 32 * (j / 2);
-  const int shift = 4 * (j % 2);
   constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
-  uint8_t quants[32];
-  for (int l = 0; l < 32; ++l) {
-    quants[l] = static_cast<uint8_t>((q[l] >> shift) & 0x0F);
-    if constexpr (kQ5) quants[l] = static_cast<uint8_t>(quants[l] | ((blk.qh[l] >> j) & 1) << 4);
+  for (int j = 0; j < 8; ++j) {
+    // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l], fifth bit
+    // (Q5_K) bit j of qh[l].
+    const uint8_t* q = blk.qs + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
+    uint8_t quants[32];
+    for (int l = 0; l < 32; ++l) {
+      quants[l] = static_cast<uint8_t>((q[l] >> shift) & 0x0F);
+      if constexpr (kQ5) quants[l] = static_cast<uint8_t>(quants[l] | ((blk.qh[l] >> j) & 1) << 4);
+    }
+    uint8_t* g = first + static_cast<size_t>(j) * group_bytes;
+    PackBlockQuants(quants, r, kQ5, false, g);
+    g[qs_bytes + r] = sc[j];
+    g[qs_bytes + kPanelRows + r] = mn[j];
   }
-  PackBlockQuants(quants, r, kQ5, false, g);
-  g[qs_bytes + r] = sc[j];
-  g[qs_bytes + kPanelRows + r] = mn[j];
   // Row r's d and dmin at bytes 2r and 32 + 2r of the super-block record.
-  uint8_t* first = g - static_cast<size_t>(j) * group_bytes;
   PutSuperRecord(first, group_bytes, qs_bytes, 8, 2 * static_cast<size_t>(r), blk.d);
   PutSuperRecord(first, group_bytes, qs_bytes, 8, 32 + 2 * static_cast<size_t>(r), blk.dmin);
 }
 
-// Elements 32·(b % 8) .. + 31 of row r's Q6_K super-block b / 8 (two
-// 16-element sub-blocks) as a panel block g: 6-bit quants (q + 32, 0..63),
-// the int8 scales of each half and d in the super-block record.
-void PackQ6KBlock(const uint8_t* src, int64_t b, int64_t r, uint8_t* g, size_t group_bytes) {
+// Row r's Q6_K super-block sb as the 8 panel blocks from `first` on: 6-bit
+// quants (q + 32, 0..63), the int8 scales of each 16-element half, d in the
+// super-block record.
+void PackQ6KSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t group_bytes) {
   BlockQ6_K blk;
-  std::memcpy(&blk, src + static_cast<size_t>(b / 8) * sizeof(blk), sizeof(blk));
-  const int e0 = 32 * static_cast<int>(b % 8);
-  uint8_t quants[32];
-  for (int l = 0; l < 32; ++l) {  // quant_blocks.h: where the 4 + 2 bits of element e live
-    const int e = e0 + l, h = e / 128, o = e % 128;
-    const int low = (blk.ql[64 * h + o % 64] >> (4 * (o / 64))) & 0x0F;
-    const int high = (blk.qh[32 * h + o % 32] >> (2 * (o / 32))) & 0x03;
-    quants[l] = static_cast<uint8_t>(low | (high << 4));
-  }
-  PackBlockQuants(quants, r, false, true, g);
+  std::memcpy(&blk, src + static_cast<size_t>(sb) * sizeof(blk), sizeof(blk));
   const size_t qs_bytes = QsBytes(DType::kQ6_K);
-  g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[e0 / 16]);
-  g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[e0 / 16 + 1]);
-  uint8_t* first = g - static_cast<size_t>(b % 8) * group_bytes;
+  for (int j = 0; j < 8; ++j) {
+    const int e0 = 32 * j;
+    uint8_t quants[32];
+    for (int l = 0; l < 32; ++l) {  // quant_blocks.h: where the 4 + 2 bits of element e live
+      const int e = e0 + l, h = e / 128, o = e % 128;
+      const int low = (blk.ql[64 * h + o % 64] >> (4 * (o / 64))) & 0x0F;
+      const int high = (blk.qh[32 * h + o % 32] >> (2 * (o / 32))) & 0x03;
+      quants[l] = static_cast<uint8_t>(low | (high << 4));
+    }
+    uint8_t* g = first + static_cast<size_t>(j) * group_bytes;
+    PackBlockQuants(quants, r, false, true, g);
+    g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[e0 / 16]);
+    g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[e0 / 16 + 1]);
+  }
   PutSuperRecord(first, group_bytes, qs_bytes, 4, 2 * static_cast<size_t>(r), blk.d);
 }
 
@@ -268,6 +272,19 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
     const int64_t panel = row / kPanelRows, r = row % kPanelRows;
     const uint8_t* src = w.RowPtr(row);
     uint8_t* dst_panel = p->data.get() + static_cast<size_t>(panel) * p->panel_bytes;
+    if (HasSuperScales(w.dtype)) {  // a super-block (8 panel blocks) at a time
+      for (int64_t b = 0; b < nb; b += kBlocksPerSuper) {
+        uint8_t* first = dst_panel + static_cast<size_t>(b) * p->group_bytes;
+        if (w.dtype == DType::kQ4_K) {
+          PackKSuperBlock<BlockQ4_K>(src, b / kBlocksPerSuper, r, first, qs_bytes, p->group_bytes);
+        } else if (w.dtype == DType::kQ5_K) {
+          PackKSuperBlock<BlockQ5_K>(src, b / kBlocksPerSuper, r, first, qs_bytes, p->group_bytes);
+        } else {
+          PackQ6KSuperBlock(src, b / kBlocksPerSuper, r, first, p->group_bytes);
+        }
+      }
+      continue;
+    }
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* g = dst_panel + static_cast<size_t>(b) * p->group_bytes;
       auto* scales = reinterpret_cast<uint16_t*>(g + qs_bytes);
@@ -291,12 +308,6 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
         for (int j = 0; j < 4; ++j) std::memcpy(g + 64 * j + 4 * r, blk.qs + 4 * j, 4);
         std::memcpy(&scales[r], &blk.d, 2);
         std::memcpy(&scales[kPanelRows + r], &blk.m, 2);
-      } else if (w.dtype == DType::kQ4_K) {
-        PackKSubBlock<BlockQ4_K>(src, b, r, g, qs_bytes, p->group_bytes);
-      } else if (w.dtype == DType::kQ5_K) {
-        PackKSubBlock<BlockQ5_K>(src, b, r, g, qs_bytes, p->group_bytes);
-      } else if (w.dtype == DType::kQ6_K) {
-        PackQ6KBlock(src, b, r, g, p->group_bytes);
       } else if (w.dtype == DType::kQ5_0) {
         BlockQ5_0 blk;
         std::memcpy(&blk, src + static_cast<size_t>(b) * sizeof(blk), sizeof(blk));

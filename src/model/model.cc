@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/thread_pool.h"
 #include "kernels/int8_matmul.h"
 
 namespace tokenlora {
@@ -85,20 +86,25 @@ void Model::PlaceWeights(const ModelOptions& options) {
     const size_t n = packs(l) ? kernels::PackedInt8Bytes(l.weight) : l.weight.NumBytes();
     return (n + 63) / 64 * 64;
   };
-  size_t total = 0;
-  for (const Linear* l : all) total += bytes(*l);
-  weight_buffer_ = std::make_unique<StreamBuffer>(total);
-  uint8_t* dst = weight_buffer_->data();
-  for (Linear* l : all) {
-    if (packs(*l)) {
-      l->packed = kernels::PackForInt8Into(l->weight, dst);
-      ++int8_projections_;
-    } else {
-      std::memcpy(dst, l->weight.data, l->weight.NumBytes());
-      l->weight.data = dst;
+  std::vector<size_t> offsets(all.size() + 1, 0);  // each matrix's place in the buffer
+  for (size_t i = 0; i < all.size(); ++i) offsets[i + 1] = offsets[i] + bytes(*all[i]);
+  weight_buffer_ = std::make_unique<StreamBuffer>(offsets.back());
+  for (const Linear* l : all) int8_projections_ += packs(*l) ? 1 : 0;
+  // Repacking a 7B model's 4 GB is seconds of work for one core: the
+  // matrices go to the cores in turn (each writes only its own slice).
+  ThreadPool pool(ThreadPool::PhysicalCores());
+  pool.ParallelForRanges(all.size(), 1, [&](size_t begin, size_t end, int) {
+    for (size_t i = begin; i < end; ++i) {
+      Linear* l = all[i];
+      uint8_t* dst = weight_buffer_->data() + offsets[i];
+      if (packs(*l)) {
+        l->packed = kernels::PackForInt8Into(l->weight, dst);
+      } else {
+        std::memcpy(dst, l->weight.data, l->weight.NumBytes());
+        l->weight.data = dst;
+      }
     }
-    dst += bytes(*l);
-  }
+  });
 }
 
 std::vector<Linear*> Model::AllProjections() {
