@@ -157,29 +157,6 @@ void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
   }
 }
 
-// Writes row r's quants q[32] (0..63) of one 32-element block into a panel
-// block g: the low nibbles, then the qh mask of bit 4 (`fifth`: q 0..31) or
-// the qc crumbs of bits 4..5 (`crumbs`: q 0..63) (int8_matmul.h).
-void PackBlockQuants(const uint8_t q[32], int64_t r, bool fifth, bool crumbs, uint8_t* g) {
-  uint8_t bytes[16];
-  for (int k = 0; k < 16; ++k) bytes[k] = static_cast<uint8_t>((q[k] & 0x0F) | ((q[k + 16] & 0x0F) << 4));
-  for (int c = 0; c < 4; ++c) std::memcpy(g + 64 * c + 4 * r, bytes + 4 * c, 4);
-  if (fifth) {
-    uint32_t bit4 = 0;
-    for (int i = 0; i < 32; ++i) bit4 |= static_cast<uint32_t>((q[i] >> 4) & 1) << i;
-    PackFifthBits(bit4, r, g + 256);
-  }
-  if (crumbs) {
-    for (int c = 0; c < 2; ++c) {
-      for (int m = 0; m < 4; ++m) {
-        uint8_t byte = 0;
-        for (int i = 0; i < 4; ++i) byte = static_cast<uint8_t>(byte | ((q[4 * (4 * c + i) + m] >> 4) & 3) << (2 * i));
-        g[256 + 64 * c + 4 * r + m] = byte;
-      }
-    }
-  }
-}
-
 // Writes the f16 v at byte k of a super-block's record (int8_matmul.h: byte
 // k lives in block k / slice, after that block's quants and 32 scale bytes).
 // first: the super-block's first block group.
@@ -188,9 +165,38 @@ void PutSuperRecord(uint8_t* first, size_t group_bytes, size_t qs_bytes, size_t 
   std::memcpy(at, &v, 2);  // k and slice are even: both bytes in one slice
 }
 
+// Word helpers of the K-quant repack: 8 and 4 bytes at a time (the repack
+// of a 7B model's 4 GB is load time; memcpy keeps the unaligned reads
+// defined). Byte i of a loaded word is its bits 8i..8i+7: x86 is little-endian.
+uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+constexpr uint64_t kLowNibbles = 0x0F0F0F0F0F0F0F0Full;
+
+// The panel's nibble bytes of one 32-element block whose element l has the
+// 4-bit value (lo[l] >> shift) & 15 (lo: 32 bytes): byte k = element k |
+// element k + 16 << 4, written as row r's 4 bytes of each of the 4 chunks.
+void PutNibbles(const uint8_t* lo, int shift, int64_t r, uint8_t* g) {
+  for (int w = 0; w < 2; ++w) {
+    const uint64_t a = (Load64(lo + 8 * w) >> shift) & kLowNibbles;        // elements 8w .. 8w+7
+    const uint64_t b = (Load64(lo + 16 + 8 * w) >> shift) & kLowNibbles;   // elements 16+8w ..
+    const uint64_t bytes = a | (b << 4);
+    std::memcpy(g + 64 * (2 * w) + 4 * r, &bytes, 4);
+    std::memcpy(g + 64 * (2 * w + 1) + 4 * r, reinterpret_cast<const uint8_t*>(&bytes) + 4, 4);
+  }
+}
+
 // Row r's Q4_K or Q5_K super-block sb (src: the row) as the 8 Q4_1/Q5_1-style
-// panel blocks from `first` on (stride group_bytes): quants in the 32-element
-// order, the 6-bit sc and mn, d and dmin in the super-block record.
+// panel blocks from `first` on (stride group_bytes): the nibbles (and Q5_K's
+// fifth bits) in the panel order, the 6-bit sc and mn, d and dmin in the
+// super-block record.
 template <typename Block>
 void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t qs_bytes,
                      size_t group_bytes) {
@@ -200,17 +206,16 @@ void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, 
   UnpackKScales(blk.scales, sc, mn);
   constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
   for (int j = 0; j < 8; ++j) {
-    // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l], fifth bit
-    // (Q5_K) bit j of qh[l].
-    const uint8_t* q = blk.qs + 32 * (j / 2);
-    const int shift = 4 * (j % 2);
-    uint8_t quants[32];
-    for (int l = 0; l < 32; ++l) {
-      quants[l] = static_cast<uint8_t>((q[l] >> shift) & 0x0F);
-      if constexpr (kQ5) quants[l] = static_cast<uint8_t>(quants[l] | ((blk.qh[l] >> j) & 1) << 4);
-    }
     uint8_t* g = first + static_cast<size_t>(j) * group_bytes;
-    PackBlockQuants(quants, r, kQ5, false, g);
+    // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l].
+    PutNibbles(blk.qs + 32 * (j / 2), 4 * (j % 2), r, g);
+    if constexpr (kQ5) {
+      // Its fifth bit: bit j of qh[l]; the panel's byte 4r+m holds element
+      // 4i+m's at bit i.
+      uint32_t bits = 0;
+      for (int i = 0; i < 8; ++i) bits |= ((Load32(blk.qh + 4 * i) >> j) & 0x01010101u) << i;
+      std::memcpy(g + 256 + 4 * r, &bits, 4);
+    }
     g[qs_bytes + r] = sc[j];
     g[qs_bytes + kPanelRows + r] = mn[j];
   }
@@ -220,25 +225,29 @@ void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, 
 }
 
 // Row r's Q6_K super-block sb as the 8 panel blocks from `first` on: 6-bit
-// quants (q + 32, 0..63), the int8 scales of each 16-element half, d in the
-// super-block record.
+// quants (q + 32, 0..63) as nibbles and qc crumbs, the int8 scales of each
+// 16-element half, d in the super-block record.
 void PackQ6KSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t group_bytes) {
   BlockQ6_K blk;
   std::memcpy(&blk, src + static_cast<size_t>(sb) * sizeof(blk), sizeof(blk));
   const size_t qs_bytes = QsBytes(DType::kQ6_K);
   for (int j = 0; j < 8; ++j) {
-    const int e0 = 32 * j;
-    uint8_t quants[32];
-    for (int l = 0; l < 32; ++l) {  // quant_blocks.h: where the 4 + 2 bits of element e live
-      const int e = e0 + l, h = e / 128, o = e % 128;
-      const int low = (blk.ql[64 * h + o % 64] >> (4 * (o / 64))) & 0x0F;
-      const int high = (blk.qh[32 * h + o % 32] >> (2 * (o / 32))) & 0x03;
-      quants[l] = static_cast<uint8_t>(low | (high << 4));
-    }
     uint8_t* g = first + static_cast<size_t>(j) * group_bytes;
-    PackBlockQuants(quants, r, false, true, g);
-    g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[e0 / 16]);
-    g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[e0 / 16 + 1]);
+    // quant_blocks.h: element 32j + l lies in half h = j / 4 at o = 32·(j % 4) + l:
+    // low 4 bits = nibble (j % 4) / 2 of ql[64h + 32·(j % 2) + l], high 2 bits
+    // = bits 2·(j % 4) of qh[32h + l].
+    const int h = j / 4, jj = j % 4;
+    PutNibbles(blk.ql + 64 * h + 32 * (jj % 2), 4 * (jj / 2), r, g);
+    for (int c = 0; c < 2; ++c) {
+      // Crumb i of the panel's byte 4r+m in vector c: element 4(4c+i)+m.
+      uint32_t crumbs = 0;
+      for (int i = 0; i < 4; ++i) {
+        crumbs |= ((Load32(blk.qh + 32 * h + 4 * (4 * c + i)) >> (2 * jj)) & 0x03030303u) << (2 * i);
+      }
+      std::memcpy(g + 256 + 64 * c + 4 * r, &crumbs, 4);
+    }
+    g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[2 * j]);
+    g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[2 * j + 1]);
   }
   PutSuperRecord(first, group_bytes, qs_bytes, 4, 2 * static_cast<size_t>(r), blk.d);
 }
