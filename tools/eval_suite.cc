@@ -51,17 +51,30 @@ std::string DataPath(const std::string& data, const std::string& data_dir) {
   return fs::path(data).is_absolute() ? data : (fs::path(data_dir) / data).string();
 }
 
+// What ran, whatever the flags asked: a cache made on one CPU must not serve
+// a run that computes differently on another.
+struct ResolvedPrecisions {
+  // "int8" when the model's projections run int8 (--activations int8 on a
+  // CPU with the int8 kernels and an int8-packable model), else "f32".
+  std::string activations;
+  // The router encoder's: "f32", or "auto" for int8 — the name every cache
+  // made before this field was resolved carries, written where "auto" meant
+  // int8 (every int8 kernel, and the scalar twin, give the same bits).
+  std::string embedder;
+  bool lora_int8 = false;  // the adapters' products (int8 needs an int8 base)
+};
+
 // Everything that changes an item's output under `config` (the cache key).
 json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& task, const std::string& data_file,
                  const SuiteRunArgs& args, const std::string& model_fingerprint,
                  const std::map<std::string, std::string>& adapter_fingerprints, const std::string& router_fingerprint,
-                 float temperature, uint64_t seed, bool lora_int8) {
+                 float temperature, uint64_t seed, const ResolvedPrecisions& resolved) {
   json mix = json::array();
   for (const auto& [name, w] : config.mix) mix.push_back({name, w});
   const eval::AnswerLimits limits = eval::DefaultAnswerLimits(task.task);
   json j = {{"version", kCacheVersion},
             {"model", model_fingerprint},
-            {"activations", args.activations},
+            {"activations", resolved.activations},
             {"kv_type", args.kv_type},
             {"task", eval::EvalTaskName(task.task)},
             {"data", data_file},
@@ -80,14 +93,14 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
     j["adapter_type"] = args.adapter_type;
     // Named only when the adapters' products run int8 (absent: exact f32
     // products, the identity of runs made before the option existed).
-    if (lora_int8) j["lora_activations"] = "int8";
+    if (resolved.lora_int8) j["lora_activations"] = "int8";
   }
   if (config.routed()) {
     j["route_every"] = *config.route_every;
     j["kv_policy"] = config.kv_policy;
     j["route_policy"] = config.route_policy;
     j["router"] = router_fingerprint;
-    j["embedder_precision"] = args.embedder_precision;
+    j["embedder_precision"] = resolved.embedder;
   }
   return j;
 }
@@ -162,8 +175,11 @@ int RunSuite(const SuiteRunArgs& args) {
   mixture_args.embedder = args.embedder;
   mixture_args.embedder_precision = args.embedder_precision;
   MixtureSetup setup(mixture_args, *model, pool);
+  ResolvedPrecisions resolved;
+  resolved.activations = model->int8_projections() > 0 ? "int8" : "f32";
+  resolved.embedder = setup.embedder_precision() == EncoderPrecision::kInt8 ? "auto" : "f32";
   // As the mixer resolved it (int8 needs an int8 base and a CPU with the kernels).
-  const bool lora_int8 = setup.mixer() != nullptr && setup.mixer()->int8_activations();
+  resolved.lora_int8 = setup.mixer() != nullptr && setup.mixer()->int8_activations();
 
   const std::string model_fingerprint = eval::FileFingerprint(model_path);
   std::map<std::string, std::string> adapter_fingerprints;
@@ -232,7 +248,7 @@ int RunSuite(const SuiteRunArgs& args) {
           // The data file as the suite names it (relative to the data folder), so a
           // cache made on one machine serves another whose data folder differs.
           const json identity = RunIdentity(config, task, task.data, args, model_fingerprint, adapter_fingerprints,
-                                            router_fingerprint, temperature, seed, lora_int8);
+                                            router_fingerprint, temperature, seed, resolved);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
           eval::RunCache cache(cache_path, args.report_only);

@@ -75,6 +75,9 @@ class MixtureSetup {
   std::vector<float> WeightsFor(const std::vector<std::pair<std::string, float>>& mix, const std::string& where) const;
   const Router* router() const { return router_.get(); }
   const AdapterBank* bank() const { return bank_.get(); }
+  // --embedder-precision as resolved ("auto": int8 where the CPU has the
+  // int8 kernels, else f32).
+  EncoderPrecision embedder_precision() const { return embedder_precision_; }
 
  private:
   std::unique_ptr<AdapterBank> bank_;

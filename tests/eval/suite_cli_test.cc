@@ -13,6 +13,7 @@
 
 #include "core/mapped_file.h"
 #include "generate/routing_test_util.h"
+#include "kernels/int8_matmul.h"
 #include "lora/adapter.h"
 #include "lora/lora_test_util.h"
 #include "model/model.h"
@@ -218,6 +219,25 @@ TEST_F(SuiteCliTest, ResumesFromTheCacheToTheSameTableAndParallelDoesNotChangeIt
   int lines = 0;
   for (std::string line; std::getline(in, line);) ++lines;
   EXPECT_EQ(lines, 3);
+}
+
+// The cache is keyed by what ran, not by how the flags spelled it: int8
+// activations on a model with no int8-packable weights run f32, and "auto"
+// is int8 for the router encoder where the CPU has the int8 kernels.
+TEST_F(SuiteCliTest, CacheKeysNameWhatRanNotTheFlags) {
+  const std::string out = dir_ + "/out";
+  const std::string one = "--configs routed-k2 --decodings greedy ";
+  const auto made = Run(out, one + "--activations f32 --embedder-precision int8");
+  ASSERT_EQ(made.code, 0) << made.out;
+  // The tiny model's weights are f32: --activations int8 runs f32 too.
+  const std::string auto_or_int8 = kernels::Int8Accelerated() ? "auto" : "int8";
+  auto same = Run(out, one + "--report-only --activations int8 --embedder-precision " + auto_or_int8);
+  ASSERT_EQ(same.code, 0) << same.out;
+  EXPECT_FALSE(testing::Contains(same.out, "left out")) << same.out;
+  // An f32 encoder computes something else: nothing of it is in the cache.
+  const auto other = Run(out, one + "--report-only --embedder-precision f32");
+  ASSERT_EQ(other.code, 0) << other.out;
+  EXPECT_TRUE(testing::Contains(other.out, "routed-k2 gsm8k greedy: 0 of 2 items in the cache; left out")) << other.out;
 }
 
 TEST_F(SuiteCliTest, BadSuitesAndFlagsExitTwoNamingTheField) {
