@@ -51,6 +51,13 @@ void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps
 void Softmax(float* x, int64_t n);
 // gate[i] = silu(gate[i]) · up[i]
 void SiluMul(float* gate, const float* up, int64_t n);
+// y[i] = (x[i] - mean) / sqrt(var + eps) · weight[i] + bias[i], var biased
+// (PyTorch's LayerNorm; BERT's). Mean and variance accumulate in double. x
+// and y may alias.
+void LayerNorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
+// x[i] = x[i] · ½ · (1 + erf(x[i] / √2)) in place (PyTorch's exact gelu), with
+// a rational erf within 5e-7 of erf in double.
+void GeluErf(float* x, int64_t n);
 // y[i] += x[i]
 void AddInPlace(float* y, const float* x, int64_t n);
 // y[i] += a · x[i]
@@ -68,6 +75,9 @@ float StreamSum(const float* a, int64_t n, size_t prefetch);
 void RmsNorm(const float* x, const float* weight, float* y, int64_t n, float eps);
 void Softmax(float* x, int64_t n);
 void SiluMul(float* gate, const float* up, int64_t n);
+void LayerNorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
+void GeluErf(float* x, int64_t n);
+float Erf(float x);  // the rational erf GeluErf uses
 void AddInPlace(float* y, const float* x, int64_t n);
 void Axpy(float a, const float* x, float* y, int64_t n);
 }  // namespace scalar

@@ -9,6 +9,8 @@
 //  * Exp is Highway's polynomial (max error 1 ulp) versus std::exp; Axpy uses
 //    a fused multiply-add.
 //  * AddInPlace is bit-identical.
+//  * LayerNorm sums in double in another order; GeluErf's polynomials use
+//    fused multiply-adds (a few ulps).
 // Tails shorter than a vector run the scalar formula on the remaining elements.
 #include <cmath>
 #include <cstdint>
@@ -137,6 +139,66 @@ void SiluMulSimd(float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, int64_t
   if (i < n) scalar::SiluMul(gate + i, up + i, n - i);
 }
 
+// Mean and variance in double as the twin (promoted half vectors; the sums
+// add in another order), the normalized value rounded to float once, then
+// ·weight and +bias as two float operations as there.
+void LayerNormSimd(const float* x, const float* HWY_RESTRICT weight, const float* HWY_RESTRICT bias, float* y,
+                   int64_t n, float eps) {
+  if (n <= 0) return;
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
+  auto vsum = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) vsum = hn::Add(vsum, hn::PromoteTo(dd, hn::LoadU(df, x + i)));
+  double sum = hn::GetLane(hn::SumOfLanes(dd, vsum));
+  for (; i < n; ++i) sum += x[i];
+  const double mean = sum / static_cast<double>(n);
+  const auto vmean = hn::Set(dd, mean);
+  auto vsq = hn::Zero(dd);
+  for (i = 0; i + N <= n; i += N) {
+    const auto c = hn::Sub(hn::PromoteTo(dd, hn::LoadU(df, x + i)), vmean);
+    vsq = hn::MulAdd(c, c, vsq);
+  }
+  double sq = hn::GetLane(hn::SumOfLanes(dd, vsq));
+  for (; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const double inv = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
+  const auto vinv = hn::Set(dd, inv);
+  for (i = 0; i + N <= n; i += N) {
+    const auto norm = hn::DemoteTo(df, hn::Mul(hn::Sub(hn::PromoteTo(dd, hn::LoadU(df, x + i)), vmean), vinv));
+    hn::StoreU(hn::Add(hn::Mul(norm, hn::LoadU(df, weight + i)), hn::LoadU(df, bias + i)), df, y + i);
+  }
+  for (; i < n; ++i) y[i] = static_cast<float>((x[i] - mean) * inv) * weight[i] + bias[i];
+}
+
+// The twin's rational erf (x·P(x²)/Q(x²) on [-4, 4]) with fused
+// multiply-adds in the polynomials: a few ulps from the twin.
+void GeluErfSimd(float* HWY_RESTRICT x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto inv_sqrt2 = hn::Set(d, 0.70710678118654752f), four = hn::Set(d, 4.0f);
+  const auto half = hn::Set(d, 0.5f), one = hn::Set(d, 1.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, x + i);
+    const auto z = hn::Min(hn::Max(hn::Mul(v, inv_sqrt2), hn::Neg(four)), four);
+    const auto z2 = hn::Mul(z, z);
+    auto p = hn::MulAdd(z2, hn::Set(d, -2.72614225801306e-10f), hn::Set(d, 2.77068142495902e-08f));
+    p = hn::MulAdd(z2, p, hn::Set(d, -2.10102402082508e-06f));
+    p = hn::MulAdd(z2, p, hn::Set(d, -5.69250639462346e-05f));
+    p = hn::MulAdd(z2, p, hn::Set(d, -7.34990630326855e-04f));
+    p = hn::MulAdd(z2, p, hn::Set(d, -2.95459980854025e-03f));
+    p = hn::MulAdd(z2, p, hn::Set(d, -1.60960333262415e-02f));
+    auto q = hn::MulAdd(z2, hn::Set(d, -1.45660718464996e-05f), hn::Set(d, -2.13374055278905e-04f));
+    q = hn::MulAdd(z2, q, hn::Set(d, -1.68282697438203e-03f));
+    q = hn::MulAdd(z2, q, hn::Set(d, -7.37332916720468e-03f));
+    q = hn::MulAdd(z2, q, hn::Set(d, -1.42647390514189e-02f));
+    const auto erf = hn::Div(hn::Mul(z, p), q);
+    hn::StoreU(hn::Mul(hn::Mul(half, v), hn::Add(one, erf)), d, x + i);
+  }
+  if (i < n) scalar::GeluErf(x + i, n - i);
+}
+
 void AddInPlaceSimd(float* HWY_RESTRICT y, const float* HWY_RESTRICT x, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -168,6 +230,8 @@ HWY_EXPORT(StreamSumSimd);
 HWY_EXPORT(RmsNormSimd);
 HWY_EXPORT(SoftmaxSimd);
 HWY_EXPORT(SiluMulSimd);
+HWY_EXPORT(LayerNormSimd);
+HWY_EXPORT(GeluErfSimd);
 HWY_EXPORT(AddInPlaceSimd);
 HWY_EXPORT(AxpySimd);
 
@@ -199,6 +263,16 @@ void Softmax(float* x, int64_t n) {
 void SiluMul(float* gate, const float* up, int64_t n) {
   if (internal::ForceScalar()) return scalar::SiluMul(gate, up, n);
   HWY_DYNAMIC_DISPATCH(SiluMulSimd)(gate, up, n);
+}
+
+void LayerNorm(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps) {
+  if (internal::ForceScalar()) return scalar::LayerNorm(x, weight, bias, y, n, eps);
+  HWY_DYNAMIC_DISPATCH(LayerNormSimd)(x, weight, bias, y, n, eps);
+}
+
+void GeluErf(float* x, int64_t n) {
+  if (internal::ForceScalar()) return scalar::GeluErf(x, n);
+  HWY_DYNAMIC_DISPATCH(GeluErfSimd)(x, n);
 }
 
 void AddInPlace(float* y, const float* x, int64_t n) {

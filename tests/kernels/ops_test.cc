@@ -1,4 +1,4 @@
-// Dot, RmsNorm, Softmax, SiluMul, AddInPlace, Axpy: SIMD (every compiled
+// Dot, RmsNorm, Softmax, SiluMul, LayerNorm, GeluErf, AddInPlace, Axpy: SIMD (every compiled
 // target) versus the scalar twins over lengths 0 .. 2N+7 and pointers
 // misaligned by 0..3 floats, plus a few long rows and special inputs.
 #include <gtest/gtest.h>
@@ -167,6 +167,75 @@ TEST(Ops, SiluMul) {
           const float w = want[static_cast<size_t>(i)];
           EXPECT_NEAR(sg.p[i], w, 1e-6 * std::fabs(w) + 1e-37)
               << "n=" << n << " g=" << gate[static_cast<size_t>(i)];
+        }
+      });
+    }
+  }
+}
+
+TEST(Ops, LayerNorm) {
+  std::mt19937 rng(13);
+  for (int64_t n : Lengths()) {
+    auto x = RandomFloats(rng, static_cast<size_t>(n), -4.0f, 6.0f);
+    const auto w = RandomFloats(rng, static_cast<size_t>(n), 0.5f, 1.5f);
+    const auto b = RandomFloats(rng, static_cast<size_t>(n), -0.5f, 0.5f);
+    std::vector<float> want(static_cast<size_t>(n));
+    scalar::LayerNorm(x.data(), w.data(), b.data(), want.data(), n, 1e-12f);
+    // Against a double evaluation of the definition.
+    double mean = 0, var = 0;
+    for (float v : x) mean += v;
+    mean /= std::max<int64_t>(n, 1);
+    for (float v : x) var += (v - mean) * (v - mean);
+    var /= std::max<int64_t>(n, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      const double exact = (x[k] - mean) / std::sqrt(var + 1e-12) * w[k] + b[k];
+      EXPECT_NEAR(want[k], exact, 1e-6 * (std::fabs(exact) + 1.0)) << "n=" << n << " i=" << i;
+    }
+    for (int misalign = 0; misalign <= 3; ++misalign) {
+      testing::ForEachSimdTarget([&] {
+        Shifted sx(x, misalign), sw(w, (misalign + 1) % 4), sb(b, (misalign + 2) % 4),
+            sy(std::vector<float>(static_cast<size_t>(n)), (misalign + 3) % 4);
+        LayerNorm(sx.p, sw.p, sb.p, sy.p, n, 1e-12f);
+        // In place as the encoder calls it: the same values.
+        LayerNorm(sx.p, sw.p, sb.p, sx.p, n, 1e-12f);
+        for (int64_t i = 0; i < n; ++i) {
+          // Double sums in another order, then the same float rounding: at
+          // most an ulp or two of the result.
+          const float v = want[static_cast<size_t>(i)];
+          EXPECT_NEAR(sy.p[i], v, 4 * kEps * (std::fabs(v) + 2.0f)) << "n=" << n << " i=" << i;
+          EXPECT_EQ(sx.p[i], sy.p[i]) << "in place, n=" << n << " i=" << i;
+        }
+      });
+    }
+  }
+}
+
+TEST(Ops, GeluErf) {
+  // The rational erf against erf in double, over and past its [-4, 4] range.
+  for (float v = -6.0f; v <= 6.0f; v += 1.0f / 64) {
+    EXPECT_NEAR(scalar::Erf(v), std::erf(static_cast<double>(v)), 5e-7) << v;
+  }
+  std::mt19937 rng(17);
+  for (int64_t n : Lengths()) {
+    auto x = RandomFloats(rng, static_cast<size_t>(n), -8.0f, 8.0f);
+    if (n > 2) x[0] = 0.0f, x[1] = -30.0f, x[2] = 30.0f;
+    std::vector<float> want = x;
+    scalar::GeluErf(want.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[static_cast<size_t>(i)];
+      const double exact = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      EXPECT_NEAR(want[static_cast<size_t>(i)], exact, 1e-6 * (std::fabs(v) + 1.0)) << v;
+    }
+    for (int misalign = 0; misalign <= 3; ++misalign) {
+      testing::ForEachSimdTarget([&] {
+        Shifted sx(x, misalign);
+        GeluErf(sx.p, n);
+        for (int64_t i = 0; i < n; ++i) {
+          // Fused multiply-adds in the polynomials: a few ulps of |x|.
+          const float w = want[static_cast<size_t>(i)];
+          EXPECT_NEAR(sx.p[i], w, 8 * kEps * (std::fabs(x[static_cast<size_t>(i)]) + 1.0f))
+              << "n=" << n << " x=" << x[static_cast<size_t>(i)];
         }
       });
     }

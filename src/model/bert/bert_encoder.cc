@@ -85,7 +85,7 @@ void AddAndNorm(float* x, const float* y, const BertLayerNorm& norm, int64_t n, 
   ForRows(pool, n, [&](int64_t r) {
     float* row = x + r * d;
     kernels::AddInPlace(row, y + r * d, d);
-    bert_ops::LayerNorm(row, norm.weight.data(), norm.bias.data(), row, d, eps);
+    kernels::LayerNorm(row, norm.weight.data(), norm.bias.data(), row, d, eps);
   });
 }
 
@@ -188,7 +188,7 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
       kernels::AddInPlace(row, tmp.data(), d);
       kernels::DequantizeRow(w.token_type_embeddings.dtype, w.token_type_embeddings.RowPtr(0), tmp.data(), d);
       kernels::AddInPlace(row, tmp.data(), d);
-      bert_ops::LayerNorm(row, w.embeddings_norm.weight.data(), w.embeddings_norm.bias.data(), row, d,
+      kernels::LayerNorm(row, w.embeddings_norm.weight.data(), w.embeddings_norm.bias.data(), row, d,
                           c.ln_eps);
     }
   }
@@ -209,7 +209,7 @@ void BertForward(const BertConfig& c, const BertWeights& w, std::span<const std:
     AddAndNorm(x, ws.q_.data(), layer.attn_norm, n_tok, d, c.ln_eps, pool);
     if (ranges) RecordPeaks(x, n_tok, d, &ranges->mlp_input[l]);
     Linear(layer.intermediate, x, n_tok, ws.ff_.data(), ws.xz_.data(), pool);
-    ForRows(pool, n_tok, [&](int64_t r) { bert_ops::GeluErf(ws.ff_.data() + r * ff, ff); });
+    ForRows(pool, n_tok, [&](int64_t r) { kernels::GeluErf(ws.ff_.data() + r * ff, ff); });
     Linear(layer.output, ws.ff_.data(), n_tok, ws.q_.data(), ws.xz_.data(), pool);
     AddAndNorm(x, ws.q_.data(), layer.output_norm, n_tok, d, c.ln_eps, pool);
   }
