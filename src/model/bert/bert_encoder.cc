@@ -7,7 +7,6 @@
 #include "kernels/attention.h"
 #include "kernels/int8_matmul.h"
 #include "kernels/kernels.h"
-#include "model/bert/bert_ops.h"
 
 namespace tokenlora {
 namespace {
@@ -44,7 +43,7 @@ void AddOutliersAndBias(const BertLinear& lin, const float* x, int64_t n, float*
       const float* col = lin.outlier_columns.data() + k * static_cast<size_t>(n_out);
       for (int64_t o = 0; o < n_out; ++o) row[o] += v * col[o];
     }
-    bert_ops::AddBias(row, lin.bias.data(), n_out);
+    kernels::AddInPlace(row, lin.bias.data(), n_out);  // bit-identical to a plain loop
   });
 }
 
