@@ -157,11 +157,12 @@ void PackFifthBits(uint32_t qh, int64_t r, uint8_t* qh_bytes) {
   }
 }
 
-// Writes the f16 v at byte k of a super-block's record (int8_matmul.h: byte
-// k lives in block k / slice, after that block's quants and 32 scale bytes).
-// first: the super-block's first block group.
-void PutSuperRecord(uint8_t* first, size_t group_bytes, size_t qs_bytes, size_t slice, size_t k, uint16_t v) {
-  uint8_t* at = first + (k / slice) * group_bytes + qs_bytes + 32 + k % slice;
+// Writes the f16 v at byte k of a type-t super-block's record (int8_matmul.h:
+// byte k lives in block k / slice; GatherSuperRecord reads it back). first:
+// the super-block's first block group.
+void PutSuperRecord(DType t, uint8_t* first, size_t group_bytes, size_t k, uint16_t v) {
+  const size_t slice = SuperSliceBytes(t);
+  uint8_t* at = first + (k / slice) * group_bytes + internal::SuperSliceOffset(t) + k % slice;
   std::memcpy(at, &v, 2);  // k and slice are even: both bytes in one slice
 }
 
@@ -198,13 +199,14 @@ void PutNibbles(const uint8_t* lo, int shift, int64_t r, uint8_t* g) {
 // fifth bits) in the panel order, the 6-bit sc and mn, d and dmin in the
 // super-block record.
 template <typename Block>
-void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t qs_bytes,
-                     size_t group_bytes) {
+void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, size_t group_bytes) {
   Block blk;
   std::memcpy(&blk, src + static_cast<size_t>(sb) * sizeof(blk), sizeof(blk));
   uint8_t sc[8], mn[8];
   UnpackKScales(blk.scales, sc, mn);
   constexpr bool kQ5 = sizeof(Block) == sizeof(BlockQ5_K);
+  constexpr DType kType = kQ5 ? DType::kQ5_K : DType::kQ4_K;
+  constexpr size_t qs_bytes = QsBytes(kType);
   for (int j = 0; j < 8; ++j) {
     uint8_t* g = first + static_cast<size_t>(j) * group_bytes;
     // Element l of sub-block j: nibble j % 2 of qs[32·(j / 2) + l].
@@ -220,8 +222,8 @@ void PackKSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first, 
     g[qs_bytes + kPanelRows + r] = mn[j];
   }
   // Row r's d and dmin at bytes 2r and 32 + 2r of the super-block record.
-  PutSuperRecord(first, group_bytes, qs_bytes, 8, 2 * static_cast<size_t>(r), blk.d);
-  PutSuperRecord(first, group_bytes, qs_bytes, 8, 32 + 2 * static_cast<size_t>(r), blk.dmin);
+  PutSuperRecord(kType, first, group_bytes, 2 * static_cast<size_t>(r), blk.d);
+  PutSuperRecord(kType, first, group_bytes, 32 + 2 * static_cast<size_t>(r), blk.dmin);
 }
 
 // Row r's Q6_K super-block sb as the 8 panel blocks from `first` on: 6-bit
@@ -249,7 +251,7 @@ void PackQ6KSuperBlock(const uint8_t* src, int64_t sb, int64_t r, uint8_t* first
     g[qs_bytes + r] = static_cast<uint8_t>(blk.scales[2 * j]);
     g[qs_bytes + kPanelRows + r] = static_cast<uint8_t>(blk.scales[2 * j + 1]);
   }
-  PutSuperRecord(first, group_bytes, qs_bytes, 4, 2 * static_cast<size_t>(r), blk.d);
+  PutSuperRecord(DType::kQ6_K, first, group_bytes, 2 * static_cast<size_t>(r), blk.d);
 }
 
 // Bytes of a packed matrix's panels, rounded up to whole cache lines.
@@ -285,9 +287,9 @@ std::unique_ptr<PackedMatrix> PackForInt8Into(const TensorView& w, uint8_t* dst)
       for (int64_t b = 0; b < nb; b += kBlocksPerSuper) {
         uint8_t* first = dst_panel + static_cast<size_t>(b) * p->group_bytes;
         if (w.dtype == DType::kQ4_K) {
-          PackKSuperBlock<BlockQ4_K>(src, b / kBlocksPerSuper, r, first, qs_bytes, p->group_bytes);
+          PackKSuperBlock<BlockQ4_K>(src, b / kBlocksPerSuper, r, first, p->group_bytes);
         } else if (w.dtype == DType::kQ5_K) {
-          PackKSuperBlock<BlockQ5_K>(src, b / kBlocksPerSuper, r, first, qs_bytes, p->group_bytes);
+          PackKSuperBlock<BlockQ5_K>(src, b / kBlocksPerSuper, r, first, p->group_bytes);
         } else {
           PackQ6KSuperBlock(src, b / kBlocksPerSuper, r, first, p->group_bytes);
         }

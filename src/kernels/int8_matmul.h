@@ -188,8 +188,10 @@ constexpr size_t QsBytes(DType t) {
 // A K-quant super-block's record (int8_matmul.h layout) gathered from the
 // slices of its 8 blocks: `first` is its first block's group, `group_bytes`
 // the stride. rec: [64] (Q4_K/Q5_K: [16] f16 d, [16] f16 dmin; Q6_K: [16] f16 d).
+// (PutSuperRecord in int8_matmul.cc writes it.)
+constexpr size_t SuperSliceOffset(DType t) { return QsBytes(t) + 32; }  // the slice, within a block
 inline void GatherSuperRecord(DType t, const uint8_t* first, size_t group_bytes, uint8_t rec[64]) {
-  const size_t slice = SuperSliceBytes(t), at = QsBytes(t) + 32;
+  const size_t slice = SuperSliceBytes(t), at = SuperSliceOffset(t);
   for (int64_t j = 0; j < kBlocksPerSuper; ++j) {
     __builtin_memcpy(rec + slice * static_cast<size_t>(j), first + static_cast<size_t>(j) * group_bytes + at, slice);
   }
