@@ -9,7 +9,8 @@
 // Kernel: a panel of 16 rows × T tokens. Per 32-element block, the 16 rows'
 // quants are unpacked into 8 vectors W_j (lane r = 4 unsigned quants of row
 // r, elements 4j..4j+3); each token's 4 activation bytes of the same elements
-// are broadcast and vpdpbusd adds the 4 products into lane r. After the 8
+// are broadcast (straight from memory: a load-port uop, leaving the vector
+// ports to the arithmetic) and vpdpbusd adds the 4 products into lane r. After the 8
 // steps lane r holds the block's exact integer dot product for row r; it is
 // converted once and scaled: 8 vpdpbusd + 3 float ops per 512 multiply-adds.
 // Q5_0/Q5_1/Q5_K OR each W_j's fifth bits in from the block's qh vector: one
@@ -79,6 +80,21 @@ TL_VNNI inline void OrHighCrumbs(const uint8_t* qc_bytes, __m512i w[8]) {
   }
 }
 
+// The 4 activation bytes at p in every 32-bit lane: a broadcast load
+// (vpbroadcastd from memory runs on a load port only; a value first held in a
+// general register costs two more uops on the vector shuffle port, which the
+// kernel needs for its float work).
+TL_VNNI inline __m512i BroadcastWord(const int8_t* p) {
+  int32_t word;
+  std::memcpy(&word, p, 4);
+  return _mm512_set1_epi32(word);
+}
+
+// v − *c in every lane (vpsubd with an embedded broadcast of c).
+TL_VNNI inline __m512i SubBroadcast(__m512i v, const int32_t* c) {
+  return _mm512_sub_epi32(v, _mm512_set1_epi32(*c));
+}
+
 // `prefetch`: bytes ahead of each group to prefetch (0: none; prefetch.h).
 template <DType kType, int T>
 TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const QuantizedActs& a,
@@ -132,32 +148,34 @@ TL_VNNI void PanelTokens(const uint8_t* panel, size_t group_bytes, const Quantiz
         mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQsBytes<kType> + 32)));
       }
     }
+#pragma GCC unroll 8  // acc[] and acc_m[] stay in registers
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
       const int8_t* xq = a.q + (tok0 + t) * a.n_in + b * 32;
-      int32_t xw[8];
-      std::memcpy(xw, xq, 32);
       __m512i isum;
       [[maybe_unused]] __m512i isum_hi;  // Q6_K: elements 16..31
       if constexpr (kHalves<kType>) {
         // Two sums in two chains: elements 0..15 (scale dw), 16..31 (scale mw).
-        isum = _mm512_set1_epi32(-a.corr[k]);
-        isum_hi = _mm512_set1_epi32(-a.corr_hi[k]);
+        isum = _mm512_setzero_si512();
+        isum_hi = _mm512_setzero_si512();
         for (int j = 0; j < 4; ++j) {
-          isum = _mm512_dpbusd_epi32(isum, w[j], _mm512_set1_epi32(xw[j]));
-          isum_hi = _mm512_dpbusd_epi32(isum_hi, w[j + 4], _mm512_set1_epi32(xw[j + 4]));
+          isum = _mm512_dpbusd_epi32(isum, w[j], BroadcastWord(xq + 4 * j));
+          isum_hi = _mm512_dpbusd_epi32(isum_hi, w[j + 4], BroadcastWord(xq + 4 * (j + 4)));
         }
+        isum = SubBroadcast(isum, a.corr + k);
+        isum_hi = SubBroadcast(isum_hi, a.corr_hi + k);
       } else if constexpr (T <= 2) {
         // Few tokens: two chains so the 8 dependent vpdpbusd do not serialize.
-        __m512i s0 = _mm512_set1_epi32(-a.corr[k]), s1 = _mm512_setzero_si512();
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
         for (int j = 0; j < 8; j += 2) {
-          s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(xw[j]));
-          s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(xw[j + 1]));
+          s0 = _mm512_dpbusd_epi32(s0, w[j], BroadcastWord(xq + 4 * j));
+          s1 = _mm512_dpbusd_epi32(s1, w[j + 1], BroadcastWord(xq + 4 * (j + 1)));
         }
-        isum = _mm512_add_epi32(s0, s1);
+        isum = SubBroadcast(_mm512_add_epi32(s0, s1), a.corr + k);
       } else {
-        isum = _mm512_set1_epi32(-a.corr[k]);
-        for (int j = 0; j < 8; ++j) isum = _mm512_dpbusd_epi32(isum, w[j], _mm512_set1_epi32(xw[j]));
+        isum = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) isum = _mm512_dpbusd_epi32(isum, w[j], BroadcastWord(xq + 4 * j));
+        isum = SubBroadcast(isum, a.corr + k);
       }
       const __m512 dx = _mm512_set1_ps(a.d[k]);
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
