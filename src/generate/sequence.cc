@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/kernels.h"
 
 namespace tokenlora {
 namespace {
@@ -96,12 +97,11 @@ void Sequence::ConsumeLogits(std::span<float> logits, std::chrono::steady_clock:
   got_logits_ = true;
   const int i = step_;  // the new token this picks
   if (i >= o.max_new_tokens) return Finish("length", now);
-  for (const float v : logits) {
-    if (!std::isfinite(v)) {
-      return Fail(std::string("the model's logits hold ") + (std::isnan(v) ? "NaN" : "Inf") + " at new token " +
-                      std::to_string(i) + ": the activations overflowed — adapter weights or --mix scales too "
-                      "large (or a corrupt model/adapter file)?", now);
-    }
+  if (!kernels::ArgMaxFinite(logits.data(), static_cast<int64_t>(logits.size())).all_finite) {
+    const bool nan = std::any_of(logits.begin(), logits.end(), [](float v) { return std::isnan(v); });
+    return Fail(std::string("the model's logits hold ") + (nan ? "NaN" : "Inf") + " at new token " +
+                    std::to_string(i) + ": the activations overflowed — adapter weights or --mix scales too "
+                    "large (or a corrupt model/adapter file)?", now);
   }
   const Tokenizer& tok = model_.tokenizer();
   const bool redraw_eos = o.retokenize && !o.stop_at_eos && o.sampling.temperature > 0;

@@ -62,6 +62,15 @@ void GeluErf(float* x, int64_t n);
 void AddInPlace(float* y, const float* x, int64_t n);
 // y[i] += a · x[i]
 void Axpy(float a, const float* x, float* y, int64_t n);
+// The index of the largest x[i] (the lowest such index on ties) and whether
+// every element is finite, in two passes over x (the samplers' greedy pick
+// and logit check over a vocabulary). n > 0; with a NaN or an infinity in x
+// `all_finite` is false and `index` is unspecified.
+struct ArgMaxResult {
+  int64_t index = 0;
+  bool all_finite = true;
+};
+ArgMaxResult ArgMaxFinite(const float* x, int64_t n);
 
 // The SIMD target the dispatcher picked ("AVX3", "AVX2", "SCALAR", ...).
 const char* SimdTargetName();
@@ -80,6 +89,7 @@ void GeluErf(float* x, int64_t n);
 float Erf(float x);  // the rational erf GeluErf uses
 void AddInPlace(float* y, const float* x, int64_t n);
 void Axpy(float a, const float* x, float* y, int64_t n);
+ArgMaxResult ArgMaxFinite(const float* x, int64_t n);
 }  // namespace scalar
 
 }  // namespace tokenlora::kernels

@@ -114,4 +114,13 @@ void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+ArgMaxResult ArgMaxFinite(const float* x, int64_t n) {
+  ArgMaxResult r;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) return {0, false};
+    if (x[i] > x[r.index]) r.index = i;
+  }
+  return r;
+}
+
 }  // namespace tokenlora::kernels::scalar

@@ -8,7 +8,7 @@
 //    rounding only, relative to Σ|a_i·b_i|.
 //  * Exp is Highway's polynomial (max error 1 ulp) versus std::exp; Axpy uses
 //    a fused multiply-add.
-//  * AddInPlace is bit-identical.
+//  * AddInPlace and ArgMaxFinite are bit-identical.
 //  * LayerNorm sums in double in another order; GeluErf's polynomials use
 //    fused multiply-adds (a few ulps).
 // Tails shorter than a vector run the scalar formula on the remaining elements.
@@ -218,6 +218,38 @@ void AxpySimd(float a, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+ArgMaxResult ArgMaxFiniteSimd(const float* HWY_RESTRICT x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  if (n < N) return scalar::ArgMaxFinite(x, n);
+  // Pass 1: the maximum, and Σ (x − x), which stays 0 unless an element is
+  // an infinity or NaN (then it is NaN).
+  auto vmax = hn::LoadU(d, x), probe = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, x + i);
+    vmax = hn::Max(vmax, v);
+    probe = hn::Add(probe, hn::Sub(v, v));
+  }
+  float max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  float tail_probe = 0.0f;
+  for (; i < n; ++i) {
+    max = std::fmax(max, x[i]);
+    tail_probe += x[i] - x[i];
+  }
+  if (!hn::AllTrue(d, hn::Eq(probe, hn::Zero(d))) || tail_probe != 0.0f) return {0, false};
+  // Pass 2: the first element equal to it.
+  const auto vm = hn::Set(d, max);
+  for (i = 0; i + N <= n; i += N) {
+    const intptr_t lane = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, x + i), vm));
+    if (lane >= 0) return {i + static_cast<int64_t>(lane), true};
+  }
+  for (; i < n; ++i) {
+    if (x[i] == max) return {i, true};
+  }
+  return {0, true};  // not reached: max is an element
+}
+
 }  // namespace tokenlora::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -234,6 +266,7 @@ HWY_EXPORT(LayerNormSimd);
 HWY_EXPORT(GeluErfSimd);
 HWY_EXPORT(AddInPlaceSimd);
 HWY_EXPORT(AxpySimd);
+HWY_EXPORT(ArgMaxFiniteSimd);
 
 const char* SimdTargetName() {
   if (internal::ForceScalar()) return "SCALAR_TWINS";
@@ -283,6 +316,11 @@ void AddInPlace(float* y, const float* x, int64_t n) {
 void Axpy(float a, const float* x, float* y, int64_t n) {
   if (internal::ForceScalar()) return scalar::Axpy(a, x, y, n);
   HWY_DYNAMIC_DISPATCH(AxpySimd)(a, x, y, n);
+}
+
+ArgMaxResult ArgMaxFinite(const float* x, int64_t n) {
+  if (internal::ForceScalar()) return scalar::ArgMaxFinite(x, n);
+  return HWY_DYNAMIC_DISPATCH(ArgMaxFiniteSimd)(x, n);
 }
 
 }  // namespace tokenlora::kernels

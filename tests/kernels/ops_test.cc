@@ -1,4 +1,4 @@
-// Dot, RmsNorm, Softmax, SiluMul, LayerNorm, GeluErf, AddInPlace, Axpy: SIMD (every compiled
+// Dot, RmsNorm, Softmax, SiluMul, LayerNorm, GeluErf, AddInPlace, Axpy, ArgMaxFinite: SIMD (every compiled
 // target) versus the scalar twins over lengths 0 .. 2N+7 and pointers
 // misaligned by 0..3 floats, plus a few long rows and special inputs.
 #include <gtest/gtest.h>
@@ -280,6 +280,41 @@ TEST(Ops, Axpy) {
           ASSERT_NEAR(sy.p[i], want[static_cast<size_t>(i)], tol) << "n=" << n;
         }
       });
+    }
+  }
+}
+
+// The first index of the maximum, against an independent scan; ties (the
+// maximum repeated, ±0) keep the lowest index; any NaN or infinity anywhere
+// (also in the tail past the last full vector) reports all_finite = false.
+TEST(Ops, ArgMaxFiniteIsTheFirstMaximum) {
+  std::mt19937 rng(8);
+  const float kInf = std::numeric_limits<float>::infinity(), kNaN = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t n : Lengths()) {
+    if (n == 0) continue;
+    auto x = RandomFloats(rng, static_cast<size_t>(n), -5.0f, 5.0f);
+    if (n > 3) x[static_cast<size_t>(n) - 1] = x[static_cast<size_t>(n) / 3] = 7.0f;  // a tie
+    if (n % 5 == 0) std::fill(x.begin(), x.end(), 0.0f), x[static_cast<size_t>(n) / 2] = -0.0f;
+    int64_t want = 0;
+    for (int64_t i = 1; i < n; ++i) {
+      if (x[static_cast<size_t>(i)] > x[static_cast<size_t>(want)]) want = i;
+    }
+    for (int misalign = 0; misalign <= 3; ++misalign) {
+      testing::ForEachSimdTarget([&] {
+        Shifted sx(x, misalign);
+        const ArgMaxResult r = ArgMaxFinite(sx.p, n);
+        ASSERT_TRUE(r.all_finite) << "n=" << n;
+        ASSERT_EQ(r.index, want) << "n=" << n;
+      });
+    }
+    for (const float bad : {kInf, -kInf, kNaN}) {
+      for (const int64_t at : {int64_t{0}, n / 2, n - 1}) {
+        auto y = x;
+        y[static_cast<size_t>(at)] = bad;
+        testing::ForEachSimdTarget([&] {
+          ASSERT_FALSE(ArgMaxFinite(y.data(), n).all_finite) << "n=" << n << " bad at " << at;
+        });
+      }
     }
   }
 }
