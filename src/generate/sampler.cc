@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "kernels/kernels.h"
 
 namespace tokenlora {
 
@@ -34,10 +35,25 @@ Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.see
 }
 
 int32_t ArgMax(std::span<const float> logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  const float* x = logits.data();
+  const auto n = static_cast<int64_t>(logits.size());
+  const kernels::ArgMaxResult r = kernels::ArgMaxFinite(x, n);
+  if (r.all_finite) return static_cast<int32_t>(r.index);
+  return static_cast<int32_t>(std::max_element(x, x + n) - x);  // callers check finiteness first
 }
 
 int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> history, size_t n_generated) {
+  ApplyPenalties(logits, history, n_generated);
+  if (params_.temperature <= 0.0f) return ArgMax(logits);
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < logits.size()) {
+    TopKCandidates(logits);
+  } else {
+    AllCandidates(logits);
+  }
+  return Draw();
+}
+
+void Sampler::ApplyPenalties(std::span<float> logits, std::span<const int32_t> history, size_t n_generated) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
   TL_CHECK(n_generated <= history.size());
   if ((params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) && n_generated > 0) {
@@ -64,38 +80,78 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
       l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
     }
   }
-  if (params_.temperature <= 0.0f) return ArgMax(logits);
+}
 
-  // Candidates sorted by logit, cut by top-k.
+namespace {
+// The walk's order: probability descending, then id ascending.
+bool ByProbability(const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+}  // namespace
+
+void Sampler::TopKCandidates(std::span<const float> logits) {
+  // The k largest logits (ties to the lower id), then their softmax.
+  const auto vocab = static_cast<int32_t>(logits.size());
   candidates_.clear();
-  candidates_.reserve(logits.size());
   for (int32_t i = 0; i < vocab; ++i) candidates_.emplace_back(logits[static_cast<size_t>(i)], i);
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
-  auto by_logit = [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep),
-                    candidates_.end(), by_logit);
-  candidates_.resize(keep);
+  const auto keep = static_cast<std::ptrdiff_t>(params_.top_k);
+  std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), ByProbability);
+  candidates_.resize(static_cast<size_t>(keep));
+  n_tail_ = 0;
+  const float max_logit = candidates_.front().first, t = params_.temperature;
+  float sum = 0;
+  for (auto& [v, id] : candidates_) sum += (v = std::exp((v - max_logit) / t));
+  for (auto& c : candidates_) c.first /= sum;
+}
 
-  // Softmax with temperature (in double for a stable cumulative sum).
-  const double max_logit = candidates_.front().first;
-  std::vector<double> probs(keep);
-  double sum = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    probs[i] = std::exp((candidates_[i].first - max_logit) / params_.temperature);
-    sum += probs[i];
+void Sampler::AllCandidates(std::span<float> logits) {
+  // Every token's probability (SIMD softmax in place), but only the head the
+  // walk is likely to need is listed and sorted: probabilities of at least
+  // 2^-24 of the top one. The rest (together at most vocab·2^-24 of the top
+  // probability: 0.9% for 151,936 tokens) is listed and sorted only if a walk
+  // reaches it (Candidate).
+  const float max = logits[static_cast<size_t>(ArgMax(logits))], t = params_.temperature;
+  for (float& v : logits) v = (v - max) / t;  // <= 0, as the softmax's exponents are (no overflow at tiny t)
+  kernels::Softmax(logits.data(), static_cast<int64_t>(logits.size()));
+  probs_ = logits;
+  tail_floor_ = logits[static_cast<size_t>(ArgMax(logits))] * 0x1p-24f;
+  candidates_.clear();
+  tail_mass_ = 0;
+  n_tail_ = 0;
+  for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
+    const float p = logits[static_cast<size_t>(i)];
+    if (p >= tail_floor_) {
+      candidates_.emplace_back(p, i);
+    } else {
+      tail_mass_ += p;
+      ++n_tail_;
+    }
   }
-  for (double& p : probs) p /= sum;
+  std::sort(candidates_.begin(), candidates_.end(), ByProbability);
+}
 
+const std::pair<float, int32_t>& Sampler::Candidate(size_t i) {
+  if (i >= candidates_.size() && n_tail_ > 0) {  // the walk left the sorted head: list and sort the rest after it
+    const size_t head = candidates_.size();
+    for (int32_t id = 0; id < static_cast<int32_t>(probs_.size()); ++id) {
+      const float p = probs_[static_cast<size_t>(id)];
+      if (p < tail_floor_) candidates_.emplace_back(p, id);
+    }
+    std::sort(candidates_.begin() + static_cast<std::ptrdiff_t>(head), candidates_.end(), ByProbability);
+    n_tail_ = 0;
+  }
+  return candidates_[i];
+}
+
+int32_t Sampler::Draw() {
+  const size_t n = candidates_.size() + n_tail_;
   // top-p: the smallest prefix whose mass reaches top_p. min-p: drop tokens
   // below min_p times the top probability.
-  size_t cut = keep;
+  size_t cut = n;
   if (params_.top_p < 1.0f) {
     double cum = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      cum += probs[i];
+    for (size_t i = 0; i < n; ++i) {
+      cum += Candidate(i).first;
       if (cum >= params_.top_p) {
         cut = i + 1;
         break;
@@ -103,21 +159,26 @@ int32_t Sampler::Sample(std::span<float> logits, std::span<const int32_t> histor
     }
   }
   if (params_.min_p > 0.0f) {
-    const double threshold = params_.min_p * probs[0];
+    const double threshold = static_cast<double>(params_.min_p) * candidates_.front().first;
     size_t i = 1;
-    while (i < cut && probs[i] >= threshold) ++i;
+    while (i < cut && Candidate(i).first >= threshold) ++i;
     cut = i;
   }
   double mass = 0;
-  for (size_t i = 0; i < cut; ++i) mass += probs[i];
+  if (cut == n) {
+    for (const auto& c : candidates_) mass += c.first;
+    if (n_tail_ > 0) mass += tail_mass_;  // the tail is not listed yet
+  } else {
+    for (size_t i = 0; i < cut; ++i) mass += candidates_[i].first;
+  }
   // Uniform in [0, mass) from 53 random bits: portable across standard libraries.
   const double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * mass;
   double acc = 0;
   for (size_t i = 0; i < cut; ++i) {
-    acc += probs[i];
+    acc += Candidate(i).first;
     if (u < acc) return candidates_[i].second;
   }
-  return candidates_[cut - 1].second;
+  return Candidate(cut - 1).second;
 }
 
 }  // namespace tokenlora

@@ -192,6 +192,32 @@ TEST(Sampler, EveryKnobMatchesAnIndependentDistribution) {
   }
 }
 
+// A vocabulary-sized softmax sorts only the head of the distribution; a
+// draw that lands in the rest (here 131,071 tokens at e^-17 of the top one,
+// below the head's cut, together 0.54% of the mass) must still come out at
+// that rate and from the right tokens.
+TEST(Sampler, DrawsReachTheUnsortedTail) {
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.seed = 5;
+  Sampler s(p);
+  std::vector<float> base(131072, -17.0f);
+  base[0] = 0.0f;
+  const double tail_mass = 131071 * std::exp(-17.0) / (1 + 131071 * std::exp(-17.0));
+  const int n = 10000;
+  int tail = 0;
+  for (int i = 0; i < n; ++i) {
+    auto l = base;
+    const int32_t t = s.Sample(l, {}, 0);
+    ASSERT_GE(t, 0);
+    ASSERT_LT(t, 131072);
+    tail += t != 0;
+  }
+  const double sigma = std::sqrt(tail_mass * (1 - tail_mass) / n);
+  EXPECT_NEAR(tail / static_cast<double>(n), tail_mass, 5 * sigma);
+  EXPECT_GT(tail, 0);
+}
+
 // The repetition penalty divides a positive logit and multiplies a negative
 // one (as llama.cpp and transformers), and touches only the last n tokens.
 TEST(Sampler, RepetitionPenaltySignsAndWindow) {
