@@ -76,6 +76,15 @@ TL_AVX2 inline void OrHighCrumbs(const uint8_t* qc_bytes, __m256i w[8]) {
   }
 }
 
+// The 4 activation bytes at p in every 32-bit lane, as a broadcast load
+// (a load-port uop; staging the block's words in registers or on the stack
+// costs vector-port uops or store-reload latency).
+TL_AVX2 inline __m256i BroadcastWord(const int8_t* p) {
+  int32_t word;
+  std::memcpy(&word, p, 4);
+  return _mm256_set1_epi32(word);
+}
+
 TL_AVX2 inline int32_t HorizontalSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -165,15 +174,14 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
     }
     for (int t = 0; t < T; ++t) {
       const int64_t k = (tok0 + t) * a.n_blocks + b;
-      int32_t xw[8];
-      std::memcpy(xw, a.q + (tok0 + t) * a.n_in + b * 32, 32);
+      const int8_t* xq = a.q + (tok0 + t) * a.n_in + b * 32;
       __m256i isum;
       [[maybe_unused]] __m256i isum_hi;  // Q6_K: steps 4..7 (elements 16..31)
       if constexpr (HasHalfScales(kType)) {
         __m256i p[4];  // steps 2i and 2i + 1 in 16 bits: |sum| <= 2·2·63·127 = 32004
         for (int i = 0; i < 4; ++i) {
-          p[i] = _mm256_add_epi16(_mm256_maddubs_epi16(w[2 * i], _mm256_set1_epi32(xw[2 * i])),
-                                  _mm256_maddubs_epi16(w[2 * i + 1], _mm256_set1_epi32(xw[2 * i + 1])));
+          p[i] = _mm256_add_epi16(_mm256_maddubs_epi16(w[2 * i], BroadcastWord(xq + 4 * (2 * i))),
+                                  _mm256_maddubs_epi16(w[2 * i + 1], BroadcastWord(xq + 4 * (2 * i + 1))));
         }
         isum = _mm256_add_epi32(_mm256_madd_epi16(p[0], ones), _mm256_madd_epi16(p[1], ones));
         isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.corr[k]));
@@ -182,22 +190,22 @@ TL_AVX2 void HalfPanelTokens(const uint8_t* panel, size_t group_bytes, int half,
       } else if constexpr (kType == DType::kQ8_0) {
         isum = _mm256_setzero_si256();
         for (int j = 0; j < 8; ++j) {
-          const __m256i x = _mm256_set1_epi32(xw[j]);
+          const __m256i x = BroadcastWord(xq + 4 * j);
           const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[j], w[j]), _mm256_sign_epi8(x, w[j]));
           isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, ones));
         }
       } else if constexpr (HasFifthBit(kType)) {
-        __m256i lo = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
-        __m256i hi = _mm256_maddubs_epi16(w[4], _mm256_set1_epi32(xw[4]));
+        __m256i lo = _mm256_maddubs_epi16(w[0], BroadcastWord(xq));
+        __m256i hi = _mm256_maddubs_epi16(w[4], BroadcastWord(xq + 16));
         for (int j = 1; j < 4; ++j) {
-          lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
-          hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[j + 4], _mm256_set1_epi32(xw[j + 4])));
+          lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(w[j], BroadcastWord(xq + 4 * j)));
+          hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(w[j + 4], BroadcastWord(xq + 4 * (j + 4))));
         }
         isum = _mm256_add_epi32(_mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones));
         isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(a.corr[k]));
       } else {
-        __m256i p16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xw[0]));
-        for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(xw[j])));
+        __m256i p16 = _mm256_maddubs_epi16(w[0], BroadcastWord(xq));
+        for (int j = 1; j < 8; ++j) p16 = _mm256_add_epi16(p16, _mm256_maddubs_epi16(w[j], BroadcastWord(xq + 4 * j)));
         isum = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), _mm256_set1_epi32(a.corr[k]));
       }
       const __m256 dx = _mm256_set1_ps(a.d[k]);
