@@ -105,7 +105,7 @@ std::vector<int> ParseParallelList(const std::string& text, const std::string& f
 }
 
 int RunBatchedBench(const BatchedBenchArgs& a) {
-  auto model = Model::Load(a.model, ModelOptionsFor(a.activations));
+  auto model = Model::Load(a.model, ModelOptionsFor(a.activations, a.threads));
   const Tokenizer& tok = model->tokenizer();
   const int threads = a.threads > 0 ? a.threads : DefaultThreads();
   ThreadPool pool(threads);

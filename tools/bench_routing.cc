@@ -49,7 +49,7 @@ int RunRoutingBench(const RoutingBenchArgs& a) {
   if (a.adapters.empty()) {
     throw InputError("bench --router: give the router's adapters with --adapter TASK=PATH");
   }
-  auto model = Model::Load(a.model, ModelOptionsFor(a.activations));
+  auto model = Model::Load(a.model, ModelOptionsFor(a.activations, a.threads));
   const Tokenizer& tok = model->tokenizer();
   const int threads = a.threads > 0 ? a.threads : DefaultThreads();
   ThreadPool pool(threads);

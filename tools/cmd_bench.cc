@@ -267,7 +267,7 @@ RunFn AddBenchCommand(CLI::App& app) {
     }
     const DType storage = ParseAdapterStorage(a->adapter_type);
     const std::string path = a->model.empty() ? DefaultModelPath() : a->model;
-    auto model = Model::Load(path, ModelOptionsFor(a->activations));
+    auto model = Model::Load(path, ModelOptionsFor(a->activations, a->threads));
     const LlamaConfig& c = model->config();
     const int threads = a->threads > 0 ? a->threads : DefaultThreads();
     ThreadPool pool(threads);

@@ -190,9 +190,10 @@ std::string WeightPagesLabel(const Model& model) {
   return text;
 }
 
-ModelOptions ModelOptionsFor(const std::string& activations) {
+ModelOptions ModelOptionsFor(const std::string& activations, int threads) {
   ModelOptions o;
   o.int8_activations = activations == "int8";
+  o.load_threads = threads;
   return o;
 }
 

@@ -147,7 +147,7 @@ RunFn AddEvalCommand(CLI::App& app) {
     for (const eval::TaskRun& run : runs) {
       items_of_run.push_back(eval::LoadEvalItems(run.data, run.task, a->limit, a->every));
     }
-    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations, a->threads));
     ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
     const MixtureSetup mixture(a->mixture, *model, pool);
     // Predictions are appended as they come to OUT.partial, renamed to OUT at

@@ -108,7 +108,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
         }
       }
       a->mixture.Validate(*cmd, "generate", /*per_request_routers=*/true);
-      auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
+      auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations, a->threads));
       ThreadPool pool(a->threads > 0 ? a->threads : DefaultThreads());
       MixtureSetup mixture(a->mixture, *model, pool);
       BatchGenerateArgs b;
@@ -134,7 +134,7 @@ RunFn AddGenerateCommand(CLI::App& app) {
                                    : PromptUtf8(ReadTextFile(a->prompt_file, kMaxPromptFileBytes),
                                                 "the prompt file " + a->prompt_file);
     a->system = PromptUtf8(a->system, "the system message (--system)");
-    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations));
+    auto model = Model::Load(a->model.empty() ? DefaultModelPath() : a->model, ModelOptionsFor(a->activations, a->threads));
     const Tokenizer& tok = model->tokenizer();
     std::vector<int32_t> ids;
     if (a->chat) {

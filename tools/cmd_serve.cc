@@ -152,7 +152,7 @@ RunFn AddServeCommand(CLI::App& app) {
     std::unique_ptr<Embedder> embedder;
     std::unique_ptr<Router> router;
     try {
-      model = Model::Load(model_path, ModelOptionsFor(a->activations));
+      model = Model::Load(model_path, ModelOptionsFor(a->activations, a->threads));
       pool = std::make_unique<ThreadPool>(a->threads > 0 ? a->threads : DefaultThreads());
       if (!specs.empty() || !so.adapter_dir.empty()) {
         bank = std::make_unique<AdapterBank>(*model);

@@ -40,9 +40,10 @@ inline constexpr const char* kDefaultModelHfId = "HuggingFaceTB/SmolLM2-135M-Ins
 std::string FindBundledPath(const char* env_var, const std::string& relative);
 int DefaultThreads();
 // --activations int8|f32 (default int8) on commands that run the model;
-// ModelOptionsFor turns the value into Model::Load's options.
+// ModelOptionsFor turns the value and -t (0: every core) into Model::Load's
+// options.
 void AddActivationsOption(CLI::App* cmd, std::string* value);
-ModelOptions ModelOptionsFor(const std::string& activations);
+ModelOptions ModelOptionsFor(const std::string& activations, int threads);
 // --lora-activations int8|f32 (default int8) on commands that load adapters;
 // MixerOptionsFor gives the mixer int8 products when the value is int8 and
 // the model runs int8 activations (--activations int8), with --mix-mode.

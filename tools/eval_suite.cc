@@ -163,7 +163,7 @@ int RunSuite(const SuiteRunArgs& args) {
   CheckWritableOutput(out_dir + "/table.md");
 
   const std::string model_path = args.model.empty() ? DefaultModelPath() : args.model;
-  auto model = Model::Load(model_path, ModelOptionsFor(args.activations));
+  auto model = Model::Load(model_path, ModelOptionsFor(args.activations, args.threads));
   ThreadPool pool(args.threads > 0 ? args.threads : DefaultThreads());
   MixtureArgs mixture_args;
   if (any_adapters) {

@@ -92,7 +92,7 @@ void Model::PlaceWeights(const ModelOptions& options) {
   for (const Linear* l : all) int8_projections_ += packs(*l) ? 1 : 0;
   // Repacking a 7B model's 4 GB is seconds of work for one core: the
   // matrices go to the cores in turn (each writes only its own slice).
-  ThreadPool pool(ThreadPool::PhysicalCores());
+  ThreadPool pool(options.load_threads > 0 ? options.load_threads : ThreadPool::PhysicalCores());
   pool.ParallelForRanges(all.size(), 1, [&](size_t begin, size_t end, int) {
     for (size_t i = begin; i < end; ++i) {
       Linear* l = all[i];

@@ -29,6 +29,9 @@ struct ModelOptions {
   // Costs a copy of the projection weights at load; false keeps them as
   // views into the mapped file.
   bool stream_buffer = true;
+  // Threads that repack / copy the weights into that buffer (0: every
+  // physical core); the CLI passes its -t.
+  int load_threads = 0;
 };
 
 class Model {
