@@ -110,11 +110,12 @@ void Sampler::AllCandidates(std::span<float> logits) {
   // 2^-24 of the top one. The rest (together at most vocab·2^-24 of the top
   // probability: 0.9% for 151,936 tokens) is listed and sorted only if a walk
   // reaches it (Candidate).
-  const float max = logits[static_cast<size_t>(ArgMax(logits))], t = params_.temperature;
+  const auto top = static_cast<size_t>(ArgMax(logits));
+  const float max = logits[top], t = params_.temperature;
   for (float& v : logits) v = (v - max) / t;  // <= 0, as the softmax's exponents are (no overflow at tiny t)
   kernels::Softmax(logits.data(), static_cast<int64_t>(logits.size()));
   probs_ = logits;
-  tail_floor_ = logits[static_cast<size_t>(ArgMax(logits))] * 0x1p-24f;
+  tail_floor_ = logits[top] * 0x1p-24f;  // the top logit's exponent is 0: the largest probability
   candidates_.clear();
   tail_mass_ = 0;
   n_tail_ = 0;
