@@ -68,7 +68,8 @@ struct ResolvedPrecisions {
 json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& task, const std::string& data_file,
                  const SuiteRunArgs& args, const std::string& model_fingerprint,
                  const std::map<std::string, std::string>& adapter_fingerprints, const std::string& router_fingerprint,
-                 float temperature, uint64_t seed, const ResolvedPrecisions& resolved) {
+                 float temperature, const eval::SuiteSampling* sampling, uint64_t seed,
+                 const ResolvedPrecisions& resolved) {
   json mix = json::array();
   for (const auto& [name, w] : config.mix) mix.push_back({name, w});
   const eval::AnswerLimits limits = eval::DefaultAnswerLimits(task.task);
@@ -88,6 +89,10 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
             {"max_total", config.max_total},
             {"temperature", temperature},
             {"seed", seed}};
+  // Sampled runs name their cuts only when set (absent: temperature alone,
+  // the identity of runs made before the suite had them).
+  if (sampling != nullptr && sampling->top_k != 0) j["top_k"] = sampling->top_k;
+  if (sampling != nullptr && sampling->top_p != 1.0f) j["top_p"] = sampling->top_p;
   if (!config.base()) {
     j["adapters"] = adapter_fingerprints;
     j["adapter_type"] = args.adapter_type;
@@ -194,6 +199,8 @@ int RunSuite(const SuiteRunArgs& args) {
   table.decodings = suite.decodings;
   table.seeds = suite.sampling.seeds;
   table.temperature = suite.sampling.temperature;
+  table.top_k = suite.sampling.top_k;
+  table.top_p = suite.sampling.top_p;
 
   // Every configuration's mixture and router checked before the first item
   // runs (a missing router file fails now, not an hour in).
@@ -248,7 +255,8 @@ int RunSuite(const SuiteRunArgs& args) {
           // The data file as the suite names it (relative to the data folder), so a
           // cache made on one machine serves another whose data folder differs.
           const json identity = RunIdentity(config, task, task.data, args, model_fingerprint, adapter_fingerprints,
-                                            router_fingerprint, temperature, seed, resolved);
+                                            router_fingerprint, temperature, sampled ? &suite.sampling : nullptr,
+                                            seed, resolved);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
           eval::RunCache cache(cache_path, args.report_only);
@@ -277,6 +285,7 @@ int RunSuite(const SuiteRunArgs& args) {
             options.weights = weights;
             options.mix_mode = ParseMixMode(config.mix_mode);
             options.temperature = temperature;
+            if (sampled) options.top_k = suite.sampling.top_k, options.top_p = suite.sampling.top_p;
             options.seed = seed;
             options.retokenize = config.retokenize;
             options.stop_at_eos = config.stop_at_eos;

@@ -34,6 +34,8 @@ EvalSummary RunEval(const Model& model, ThreadPool& pool, const std::vector<Eval
   g.max_total_tokens = options.max_total_tokens;
   g.kv_type = options.kv_type;
   g.sampling.temperature = options.temperature;  // 0: greedy
+  g.sampling.top_k = options.top_k;
+  g.sampling.top_p = options.top_p;
   g.retokenize = options.retokenize;
   g.stop_at_eos = options.stop_at_eos;
   // Prompt chunks as Generator::Generate runs them (prefill_batch), so a

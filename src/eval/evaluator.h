@@ -34,6 +34,8 @@ struct EvalOptions {
   // Greedy at temperature 0; above, item i samples with seed `seed` + i, so
   // its output does not depend on `parallel`.
   float temperature = 0;
+  int top_k = 0;       // sampled only; 0: off
+  float top_p = 1.0f;  // sampled only; 1: off
   uint64_t seed = 0;
   // The reference code's loop (GenerateOptions::retokenize, stop_at_eos).
   bool retokenize = false;

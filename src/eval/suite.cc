@@ -223,11 +223,23 @@ Suite ParseSuite(const json& j, const std::string& where, const std::string& bas
     const json& sm = j["sampling"];
     const std::string at = where + " sampling";
     if (!sm.is_object()) Bad(where, "sampling", "an object {\"temperature\": T, \"seeds\": [...]}", sm);
-    OnlyKnownFields(sm, at, {"temperature", "seeds"});
+    OnlyKnownFields(sm, at, {"temperature", "top_k", "top_p", "seeds"});
     if (sm.contains("temperature")) {
       const json& t = sm["temperature"];
       if (!t.is_number() || !(t.get<double>() > 0) || t.get<double>() > 100) Bad(at, "temperature", "a number in (0, 100]", t);
       s.sampling.temperature = t.get<float>();
+    }
+    if (sm.contains("top_k")) {
+      const json& k = sm["top_k"];
+      if (!k.is_number_integer() || k.get<int64_t>() < 0 || k.get<int64_t>() > 1000000) {
+        Bad(at, "top_k", "a whole number >= 0 (0: off)", k);
+      }
+      s.sampling.top_k = k.get<int>();
+    }
+    if (sm.contains("top_p")) {
+      const json& p = sm["top_p"];
+      if (!p.is_number() || !(p.get<double>() > 0) || p.get<double>() > 1) Bad(at, "top_p", "a number in (0, 1] (1: off)", p);
+      s.sampling.top_p = p.get<float>();
     }
     if (sm.contains("seeds")) {
       const json& seeds = sm["seeds"];
@@ -323,7 +335,12 @@ json PaperSuiteJson() {
             {"codealpaca", {{"data", "codealpaca/code_alpaca_2k.jsonl[90%:]"}}}}},
           {"adapters", adapters},
           {"router", "adapters/router.json"},
-          {"sampling", {{"temperature", 0.9}, {"seeds", {1, 2, 3}}}},
+          // The reference samples with transformers 4.31's pipeline(temperature=0.9)
+          // and no other setting, so generate() starts from Llama-2-7b-hf's
+          // generation_config.json as released (do_sample true, temperature 0.6,
+          // top_p 0.9), overrides the temperature, and adds GenerationConfig's
+          // default top_k 50: temperature, then top-k, then top-p.
+          {"sampling", {{"temperature", 0.9}, {"top_k", 50}, {"top_p", 0.9}, {"seeds", {1, 2, 3}}}},
           {"decodings", {"greedy", "sampled"}},
           {"configurations", configs},
           {"claims",

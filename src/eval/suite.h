@@ -6,7 +6,9 @@
 // routing every k = 1..4 tokens, k = 2 with the past recomputed, the routed
 // runs again with the reference's merge, and the reference's own loop
 // (re-tokenized text, no end-of-text stop, 256 tokens in all, ARC centroid
-// from train + test) — greedy, and sampled at temperature 0.9 over 3 seeds.
+// from train + test) — greedy, and sampled as the reference's pipeline
+// sampled (temperature 0.9, top-k 50, top-p 0.9: see PaperSuiteJson) over 3
+// seeds.
 //
 // A suite file is JSON:
 //   {"name": "mine",
@@ -14,7 +16,7 @@
 //    "tasks": {"gsm8k": {"data": "gsm8k/test.jsonl", "every": 1, "limit": 50}, ...},
 //    "adapters": {"gsm8k": "adapters/gsm8k", ...},  // NAME: PEFT dir or .gguf
 //    "router": "adapters/router.json",       // for routed configurations
-//    "sampling": {"temperature": 0.9, "seeds": [1, 2, 3]},
+//    "sampling": {"temperature": 0.9, "top_k": 50, "top_p": 0.9, "seeds": [1, 2, 3]},
 //    "decodings": ["greedy", "sampled"],
 //    "configurations": [
 //      {"name": "base"},
@@ -70,6 +72,8 @@ struct SuiteConfiguration {
 
 struct SuiteSampling {
   float temperature = 0.9f;
+  int top_k = 0;       // 0: off
+  float top_p = 1.0f;  // 1: off
   std::vector<uint64_t> seeds = {1, 2, 3};
 };
 

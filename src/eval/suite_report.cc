@@ -118,9 +118,11 @@ std::string TableMarkdown(const SuiteTable& table, const std::string& decoding) 
   for (size_t i = 0; i < table.tasks.size(); ++i) {
     md += std::string(i ? "; " : "") + EvalTaskName(table.tasks[i]) + ": " + EvalMetricName(table.tasks[i]);
   }
-  char temperature[32];
-  std::snprintf(temperature, sizeof temperature, "%g", static_cast<double>(table.temperature));
-  md += sampled ? std::string("), mean ± sd over the seeds at temperature ") + temperature + ".\n" : "), greedy.\n";
+  char sampling[96];
+  int n = std::snprintf(sampling, sizeof sampling, "temperature %g", static_cast<double>(table.temperature));
+  if (table.top_k != 0) n += std::snprintf(sampling + n, sizeof sampling - n, ", top-k %d", table.top_k);
+  if (table.top_p != 1.0f) std::snprintf(sampling + n, sizeof sampling - n, ", top-p %g", static_cast<double>(table.top_p));
+  md += sampled ? std::string("), mean ± sd over the seeds at ") + sampling + ".\n" : "), greedy.\n";
   return md;
 }
 
@@ -266,7 +268,11 @@ nlohmann::json SuiteJson(const SuiteTable& table, const std::map<std::string, st
       rows.push_back(row);
     }
     nlohmann::json d = {{"rows", rows}};
-    if (decoding == "sampled") d["temperature"] = table.temperature, d["seeds"] = table.seeds;
+    if (decoding == "sampled") {
+      d["temperature"] = table.temperature, d["seeds"] = table.seeds;
+      if (table.top_k != 0) d["top_k"] = table.top_k;
+      if (table.top_p != 1.0f) d["top_p"] = table.top_p;
+    }
     if (const auto it = claims.find(decoding); it != claims.end()) d["claims"] = ClaimsJson(it->second);
     out[decoding] = d;
   }

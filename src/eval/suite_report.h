@@ -32,6 +32,8 @@ struct SuiteTable {
   std::vector<std::string> decodings;  // "greedy", "sampled"
   std::vector<uint64_t> seeds;         // of "sampled"
   float temperature = 0.9f;
+  int top_k = 0;       // of "sampled"; 0: off
+  float top_p = 1.0f;  // of "sampled"; 1: off
   std::map<std::string, SuiteRunResult> runs;  // by RunKey
 
   static std::string RunKey(const std::string& config, EvalTask task, const std::string& run);

@@ -240,6 +240,32 @@ TEST_F(SuiteCliTest, CacheKeysNameWhatRanNotTheFlags) {
   EXPECT_TRUE(testing::Contains(other.out, "routed-k2 gsm8k greedy: 0 of 2 items in the cache; left out")) << other.out;
 }
 
+// Sampling's top-k and top-p cuts reach the sampler, the report and the
+// cache key: other cuts are other runs; greedy runs do not depend on them.
+TEST_F(SuiteCliTest, SamplingCutsAreReportedAndKeyTheSampledRuns) {
+  const std::string out = dir_ + "/out";
+  const std::string one = "--configs base --tasks squad ";
+  suite_["sampling"] = {{"temperature", 0.9}, {"top_k", 50}, {"top_p", 0.9}, {"seeds", {1}}};
+  const auto made = Run(out, one);
+  ASSERT_EQ(made.code, 0) << made.out;
+  const json results = json::parse(ReadTextFile(out + "/results.json"));
+  EXPECT_EQ(results["sampled"]["top_k"], 50);
+  EXPECT_NEAR(results["sampled"]["top_p"].get<double>(), 0.9, 1e-6);
+  EXPECT_TRUE(testing::Contains(ReadTextFile(out + "/table.md"), "over the seeds at temperature 0.9, top-k 50, top-p 0.9."));
+  suite_["sampling"]["top_p"] = 0.5;
+  const auto other = Run(out, one + "--report-only");
+  ASSERT_EQ(other.code, 0) << other.out;
+  EXPECT_TRUE(testing::Contains(other.out, "base squad seed1: 0 of 3 items in the cache; left out")) << other.out;
+  EXPECT_FALSE(testing::Contains(other.out, "base squad greedy")) << other.out;
+  // A cut that keeps one token is greedy decoding whatever the seed.
+  suite_["sampling"] = {{"temperature", 0.9}, {"top_k", 1}, {"seeds", {1}}};
+  ASSERT_EQ(Run(out, one).code, 0);
+  std::vector<json> greedy = ItemsWithoutTimes(out + "/items/base/squad.greedy.jsonl");
+  std::vector<json> top1 = ItemsWithoutTimes(out + "/items/base/squad.seed1.jsonl");
+  ASSERT_EQ(greedy.size(), top1.size());
+  for (size_t i = 0; i < greedy.size(); ++i) EXPECT_EQ(greedy[i]["output"], top1[i]["output"]) << i;
+}
+
 TEST_F(SuiteCliTest, BadSuitesAndFlagsExitTwoNamingTheField) {
   json bad = suite_;
   bad["configurations"][1]["mix"] = {{"chess", 1}};

@@ -74,6 +74,10 @@ TEST(SuiteParse, EveryBadFieldIsNamed) {
       {[](json& j) { j["decodings"] = {"beam"}; }, "field 'decodings'"},
       {[](json& j) { j["sampling"] = {{"temperature", 0}}; }, "field 'temperature'"},
       {[](json& j) { j["sampling"] = {{"seeds", {-1}}}; }, "field 'seeds'"},
+      {[](json& j) { j["sampling"] = {{"top_k", -1}}; }, "field 'top_k'"},
+      {[](json& j) { j["sampling"] = {{"top_k", 2.5}}; }, "field 'top_k'"},
+      {[](json& j) { j["sampling"] = {{"top_p", 0}}; }, "field 'top_p'"},
+      {[](json& j) { j["sampling"] = {{"top_p", 1.5}}; }, "field 'top_p'"},
       {[](json& j) { j["claims"] = {{"base", "base"}, {"routed", "nope"}, {"own_adapter", json::object()},
                                     {"every_k", {{"1", "own"}}}, {"best_k", 1}}; },
        "names configuration 'nope'"},
@@ -96,6 +100,10 @@ TEST(SuiteParse, PaperSuiteHasEveryBaselineAndClaims) {
   EXPECT_EQ(s.decodings, (std::vector<std::string>{"greedy", "sampled"}));
   EXPECT_EQ(s.sampling.seeds.size(), 3u);
   EXPECT_FLOAT_EQ(s.sampling.temperature, 0.9f);
+  // The reference's pipeline sampled with Llama-2-7b-hf's generation config
+  // (top_p 0.9) and transformers' default top_k 50.
+  EXPECT_EQ(s.sampling.top_k, 50);
+  EXPECT_FLOAT_EQ(s.sampling.top_p, 0.9f);
   for (const char* name : {"base", "adapter-gsm8k", "adapter-codealpaca", "uniform", "uniform-peft04", "routed-prompt",
                            "routed-k1", "routed-k2", "routed-k3", "routed-k4", "routed-k2-recompute", "routed-k2-peft04",
                            "routed-k2-recompute-peft04", "reference-k2"}) {
