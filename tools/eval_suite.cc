@@ -68,8 +68,8 @@ struct ResolvedPrecisions {
 json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& task, const std::string& data_file,
                  const SuiteRunArgs& args, const std::string& model_fingerprint,
                  const std::map<std::string, std::string>& adapter_fingerprints, const std::string& router_fingerprint,
-                 float temperature, const eval::SuiteSampling* sampling, uint64_t seed,
-                 const ResolvedPrecisions& resolved) {
+                 const eval::SuiteSampling* sampling, uint64_t seed, const ResolvedPrecisions& resolved) {
+  // `sampling`: the suite's, for a sampled run; nullptr for greedy (temperature 0).
   json mix = json::array();
   for (const auto& [name, w] : config.mix) mix.push_back({name, w});
   const eval::AnswerLimits limits = eval::DefaultAnswerLimits(task.task);
@@ -87,7 +87,7 @@ json RunIdentity(const eval::SuiteConfiguration& config, const eval::SuiteTask& 
             {"retokenize", config.retokenize},
             {"stop_at_eos", config.stop_at_eos},
             {"max_total", config.max_total},
-            {"temperature", temperature},
+            {"temperature", sampling != nullptr ? sampling->temperature : 0.0f},
             {"seed", seed}};
   // Sampled runs name their cuts only when set (absent: temperature alone,
   // the identity of runs made before the suite had them).
@@ -255,8 +255,7 @@ int RunSuite(const SuiteRunArgs& args) {
           // The data file as the suite names it (relative to the data folder), so a
           // cache made on one machine serves another whose data folder differs.
           const json identity = RunIdentity(config, task, task.data, args, model_fingerprint, adapter_fingerprints,
-                                            router_fingerprint, temperature, sampled ? &suite.sampling : nullptr,
-                                            seed, resolved);
+                                            router_fingerprint, sampled ? &suite.sampling : nullptr, seed, resolved);
           const std::string cache_path =
               out_dir + "/items/" + config.name + "/" + eval::EvalTaskName(task.task) + "." + run + ".jsonl";
           eval::RunCache cache(cache_path, args.report_only);
