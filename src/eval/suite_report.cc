@@ -15,6 +15,13 @@ std::string Pct(double v) {
   return buf;
 }
 
+// A sampling parameter as printf's %g writes it (0.9, 50, 1e-05).
+std::string ShortNumber(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+  return buf;
+}
+
 std::string CellText(const SuiteTable::Cell& c, bool sampled) {
   if (!c.present) return "-";
   return sampled ? Pct(c.mean) + " ± " + Pct(c.sd) : Pct(c.mean);
@@ -118,11 +125,11 @@ std::string TableMarkdown(const SuiteTable& table, const std::string& decoding) 
   for (size_t i = 0; i < table.tasks.size(); ++i) {
     md += std::string(i ? "; " : "") + EvalTaskName(table.tasks[i]) + ": " + EvalMetricName(table.tasks[i]);
   }
-  char sampling[96];
-  int n = std::snprintf(sampling, sizeof sampling, "temperature %g", static_cast<double>(table.temperature));
-  if (table.top_k != 0) n += std::snprintf(sampling + n, sizeof sampling - n, ", top-k %d", table.top_k);
-  if (table.top_p != 1.0f) std::snprintf(sampling + n, sizeof sampling - n, ", top-p %g", static_cast<double>(table.top_p));
-  md += sampled ? std::string("), mean ± sd over the seeds at ") + sampling + ".\n" : "), greedy.\n";
+  if (!sampled) return md + "), greedy.\n";
+  md += "), mean ± sd over the seeds at temperature " + ShortNumber(table.temperature);
+  if (table.top_k != 0) md += ", top-k " + std::to_string(table.top_k);
+  if (table.top_p != 1.0f) md += ", top-p " + ShortNumber(table.top_p);
+  md += ".\n";
   return md;
 }
 
