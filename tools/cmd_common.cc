@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/number_text.h"
 #include "core/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/int8_matmul.h"
@@ -46,11 +47,6 @@ std::string Bounds(const std::string& what, const std::string& lo, const std::st
   if (has_hi) return "expected " + what + " <= " + hi;
   return "expected " + what;
 }
-std::string G(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", v);
-  return text;
-}
 }  // namespace
 
 CLI::Validator IntRange(long long lo, long long hi) {
@@ -72,8 +68,8 @@ CLI::Validator IntRange(long long lo, long long hi) {
 CLI::Validator NumberRange(double lo, double hi, bool lo_exclusive) {
   const bool has_lo = lo > -std::numeric_limits<double>::max(), has_hi = hi < std::numeric_limits<double>::max();
   const std::string expected =
-      lo_exclusive ? "expected a number > " + G(lo) + (has_hi ? " and <= " + G(hi) : std::string())
-                   : Bounds("a number", G(lo), G(hi), has_lo, has_hi);
+      lo_exclusive ? "expected a number > " + GeneralNumber(lo) + (has_hi ? " and <= " + GeneralNumber(hi) : std::string())
+                   : Bounds("a number", GeneralNumber(lo), GeneralNumber(hi), has_lo, has_hi);
   return CLI::Validator(
       [=](std::string& text) -> std::string {
         char* end = nullptr;
@@ -82,7 +78,7 @@ CLI::Validator NumberRange(double lo, double hi, bool lo_exclusive) {
         if (!std::isfinite(v) || v < lo || v > hi || (lo_exclusive && v == lo)) return expected + ", got " + text;
         return {};
       },
-      has_lo && has_hi ? "NUMBER in [" + G(lo) + ", " + G(hi) + "]" : (has_lo ? "NUMBER >= " + G(lo) : "NUMBER"));
+      has_lo && has_hi ? "NUMBER in [" + GeneralNumber(lo) + ", " + GeneralNumber(hi) + "]" : (has_lo ? "NUMBER >= " + GeneralNumber(lo) : "NUMBER"));
 }
 
 CLI::Validator ExecutableFile() {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/number_text.h"
 #include "core/xml_text.h"
 
 namespace tokenlora::eval {
@@ -12,13 +13,6 @@ namespace {
 std::string Pct(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", 100 * v);
-  return buf;
-}
-
-// A sampling parameter as printf's %g writes it (0.9, 50, 1e-05).
-std::string ShortNumber(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
   return buf;
 }
 
@@ -126,9 +120,9 @@ std::string TableMarkdown(const SuiteTable& table, const std::string& decoding) 
     md += std::string(i ? "; " : "") + EvalTaskName(table.tasks[i]) + ": " + EvalMetricName(table.tasks[i]);
   }
   if (!sampled) return md + "), greedy.\n";
-  md += "), mean ± sd over the seeds at temperature " + ShortNumber(table.temperature);
+  md += "), mean ± sd over the seeds at temperature " + GeneralNumber(table.temperature);
   if (table.top_k != 0) md += ", top-k " + std::to_string(table.top_k);
-  if (table.top_p != 1.0f) md += ", top-p " + ShortNumber(table.top_p);
+  if (table.top_p != 1.0f) md += ", top-p " + GeneralNumber(table.top_p);
   md += ".\n";
   return md;
 }

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "core/error.h"
+#include "core/number_text.h"
 #include "io/io_util.h"
 #include "kernels/kernels.h"
 #include "kernels/quantize.h"
@@ -180,9 +180,7 @@ std::string LoraAdapter::Describe() const {
     storage +=
         " (f16 where rows are not whole 32-value Q8_0 blocks" + (ranks.empty() ? "" : ": " + ranks) + ")";
   }
-  char alpha_text[32];
-  std::snprintf(alpha_text, sizeof alpha_text, "%g", static_cast<double>(alpha));
-  return "r=" + std::to_string(rank) + " alpha=" + alpha_text + (use_rslora ? " rslora" : "") + " " +
+  return "r=" + std::to_string(rank) + " alpha=" + GeneralNumber(alpha) + (use_rslora ? " rslora" : "") + " " +
          TargetNames() + " on " + std::to_string(layers.size()) + " layers, " + storage + ", " +
          HumanBytes(NumBytes());
 }
@@ -339,9 +337,7 @@ void CheckFitsF16(std::span<const float> values, const std::string& what) {
   constexpr float kF16Max = 65504.0f;
   for (size_t i = 0; i < values.size(); ++i) {
     if (std::fabs(values[i]) > kF16Max) {
-      char got[32];
-      std::snprintf(got, sizeof got, "%g", static_cast<double>(values[i]));
-      throw InputError(what + ": element " + std::to_string(i) + " is " + got +
+      throw InputError(what + ": element " + std::to_string(i) + " is " + GeneralNumber(values[i]) +
                        ", beyond the f16 range (|x| <= 65504), so f16 storage would make it Inf — keep it f32 "
                        "(--adapter-type f32 / --outtype f32)");
     }

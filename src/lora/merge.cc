@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/number_text.h"
 #include "io/gguf.h"
 #include "io/io_util.h"
 #include "io/safetensors.h"
@@ -70,10 +71,8 @@ std::vector<uint8_t> MergedBytes(const TensorView& w, const std::vector<float>& 
 std::string MixtureText(const std::vector<std::pair<std::string, float>>& mixture, MixMode mode) {
   std::string s;
   for (const auto& [name, w] : mixture) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(w));
     if (!s.empty()) s += ',';
-    s += name + "=" + buf;
+    s += name + "=" + GeneralNumber(w);
   }
   return s + " (" + MixModeName(mode) + ")";
 }

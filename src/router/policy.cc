@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/number_text.h"
 #include "io/io_util.h"
 
 namespace tokenlora {
@@ -68,11 +68,8 @@ std::string PrototypeScore::Describe() const {
       return "max";
     case Kind::kCentroid:
       return "centroid";
-    case Kind::kSoftmax: {
-      char t[32];
-      std::snprintf(t, sizeof t, "%g", static_cast<double>(temperature));
-      return std::string("softmax:") + t;
-    }
+    case Kind::kSoftmax:
+      return "softmax:" + GeneralNumber(temperature);
   }
   return "?";
 }
@@ -94,9 +91,7 @@ RoutingPolicy RoutingPolicy::Make(std::string_view name, float temperature, int 
   const std::string flag = "--" + std::string(flag_prefix);
   RoutingPolicy p;
   if (temperature != 0 && !(temperature > 0 && temperature <= kMaxTemperature)) {
-    char got[32];
-    std::snprintf(got, sizeof got, "%g", static_cast<double>(temperature));
-    throw InputError(flag + "temperature " + got + ": expected a number > 0 and <= 1e6 (leave the flag out for "
+    throw InputError(flag + "temperature " + GeneralNumber(temperature) + ": expected a number > 0 and <= 1e6 (leave the flag out for "
                      "the policy's default: paper 4, softmax/top-k 0.1)");
   }
   if (name == "paper") {
@@ -159,8 +154,7 @@ std::string RoutingPolicy::Describe() const {
                                    ? std::string("; tasks scored by their centroid")
                                    : "; tasks scored by " + score.Describe() + " over prototypes");
   }
-  char t[32];
-  std::snprintf(t, sizeof t, "%g", static_cast<double>(temperature));
+  const std::string t = GeneralNumber(temperature);
   switch (kind) {
     case PolicyKind::kPaper:
       return std::string("paper (largest cosine x ") + t + ", softmax)";
