@@ -110,20 +110,32 @@ std::string TableMarkdown(const SuiteTable& table, const std::string& decoding) 
     rule += "---|";
   }
   md += " mean |\n" + rule + "---|\n";
+  bool any_missing = false;
   for (const std::string& config : table.configurations) {
     md += "| " + config + " |";
-    for (const EvalTask t : table.tasks) md += " " + CellText(table.At(config, t, decoding), sampled) + " |";
+    for (const EvalTask t : table.tasks) {
+      const SuiteTable::Cell cell = table.At(config, t, decoding);
+      any_missing = any_missing || !cell.present;
+      md += " " + CellText(cell, sampled) + " |";
+    }
     md += " " + CellText(table.Mean(config, decoding), sampled) + " |\n";
   }
   md += "\nScores in % (";
   for (size_t i = 0; i < table.tasks.size(); ++i) {
     md += std::string(i ? "; " : "") + EvalTaskName(table.tasks[i]) + ": " + EvalMetricName(table.tasks[i]);
   }
-  if (!sampled) return md + "), greedy.\n";
-  md += "), mean ± sd over the seeds at temperature " + GeneralNumber(table.temperature);
-  if (table.top_k != 0) md += ", top-k " + std::to_string(table.top_k);
-  if (table.top_p != 1.0f) md += ", top-p " + GeneralNumber(table.top_p);
-  md += ".\n";
+  if (!sampled) {
+    md += "), greedy.\n";
+  } else {
+    md += "), mean ± sd over the seeds at temperature " + GeneralNumber(table.temperature);
+    if (table.top_k != 0) md += ", top-k " + std::to_string(table.top_k);
+    if (table.top_p != 1.0f) md += ", top-p " + GeneralNumber(table.top_p);
+    md += ".\n";
+  }
+  if (any_missing) {
+    md += "A dash: not every item of that task (every seed, when sampled) is in the cache at this --limit; "
+          "a run without --report-only fills it.\n";
+  }
   return md;
 }
 

@@ -255,6 +255,7 @@ TEST(SuiteReport, TableShowsScoresSampledSpreadAndMissingRuns) {
   const std::string greedy = TableMarkdown(t, "greedy");
   EXPECT_NE(greedy.find("| base | 25.0 | 50.0 | 37.5 |"), std::string::npos) << greedy;
   EXPECT_NE(greedy.find("| routed | - | - | - |"), std::string::npos) << greedy;
+  EXPECT_NE(greedy.find("A dash: not every item"), std::string::npos) << greedy;
   const std::string sampled = TableMarkdown(t, "sampled");
   // gsm8k seeds 50% and 25%: mean 37.5, sd 17.7; arc 100% and 50%.
   EXPECT_NE(sampled.find("| routed | 37.5 ± 17.7 | 75.0 ± 35.4 | 56.2 ± 26.5 |"), std::string::npos) << sampled;
@@ -270,6 +271,10 @@ TEST(SuiteReport, TableShowsScoresSampledSpreadAndMissingRuns) {
   EXPECT_DOUBLE_EQ(j["greedy"]["rows"][0]["mean"]["score"].get<double>(), 0.375);
   EXPECT_TRUE(j["greedy"]["rows"][1]["gsm8k"].is_null());
   EXPECT_EQ(j["sampled"]["rows"][1]["router_confusion"]["arc_challenge"]["gsm8k"], 1);
+
+  t.configurations = {"base"};  // every cell present: no note about dashes
+  const std::string full = TableMarkdown(t, "greedy");
+  EXPECT_EQ(full.find("A dash"), std::string::npos) << full;
 }
 
 }  // namespace
