@@ -17,6 +17,7 @@
 #include "core/thread_pool.h"
 #include "generate/scheduler.h"
 #include "generate/token_routing.h"
+#include "io/json_text.h"
 #include "kernels/kernels.h"
 #include "lora/adapter_bank.h"
 #include "lora/mix_spec.h"
@@ -69,7 +70,7 @@ std::map<int, std::pair<double, double>> RunPeer(const BatchedBenchArgs& a, int 
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] != '{') continue;
     try {
-      const nlohmann::json j = nlohmann::json::parse(line);
+      const nlohmann::json j = ParseBoundedJson(line);
       rows[j.at("pl").get<int>()] = {j.at("speed_pp").get<double>(), j.at("speed_tg").get<double>()};
     } catch (const nlohmann::json::exception&) {
     }

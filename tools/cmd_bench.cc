@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/stream_buffer.h"
 #include "core/thread_pool.h"
+#include "io/json_text.h"
 #include "kernels/kernels.h"
 #include "kernels/prefetch.h"
 #include "lora/adapter_bank.h"
@@ -122,7 +123,7 @@ std::pair<double, double> RunPeer(const std::string& peer, const std::string& mo
   const int status = pclose(p);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(out);
+    j = ParseBoundedJson(out);
   } catch (const nlohmann::json::exception&) {
     throw InputError("--peer: '" + peer + "' (" + DescribeWaitStatus(status) +
                      ") did not print llama-bench JSON — is it llama.cpp's llama-bench binary?");

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "generate/token_routing.h"
+#include "io/json_text.h"
 #include "router/progress.h"
 
 namespace tokenlora::cli {
@@ -80,7 +81,7 @@ BatchLine ParseLine(const std::string& text, int64_t number, const std::string& 
   const std::string where = file + " line " + std::to_string(number);
   json j;
   try {
-    j = json::parse(text);
+    j = ParseBoundedJson(text);
   } catch (const json::parse_error& e) {
     throw InputError(where + ": not valid JSON (" + e.what() + ")");
   }

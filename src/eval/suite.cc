@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json_text.h"
 
 namespace tokenlora::eval {
 namespace {
@@ -355,7 +356,7 @@ Suite LoadSuite(const std::string& name_or_file, const std::string& checkout) {
   }
   json j;
   try {
-    j = json::parse(in);
+    j = ParseBoundedJson(std::string(std::istreambuf_iterator<char>(in), {}));
   } catch (const json::exception& e) {
     throw InputError(name_or_file + ": not valid JSON (" + e.what() + ")");
   }

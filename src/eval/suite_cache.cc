@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/json_text.h"
 
 namespace tokenlora::eval {
 namespace {
@@ -76,7 +77,7 @@ RunCache::RunCache(std::string path, bool read_only) : path_(std::move(path)) {
   {
     std::ifstream in(path_, std::ios::binary);
     for (std::string line; std::getline(in, line);) {
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      nlohmann::json j = ParseBoundedJson(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("key") && j["key"].is_string() && j.contains("score") && j["score"].is_number()) {
         const std::string key = j["key"].get<std::string>();
         by_key_[key] = std::move(j);

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "eval/task_metrics.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 #include "router/record_template.h"
 #include "router/task_data.h"
 
@@ -140,7 +141,7 @@ std::vector<EvalItem> LoadEvalItems(const std::string& file_with_slice, EvalTask
     EvalItem item;
     item.line = line_no;
     try {
-      item.record = json::parse(line);
+      item.record = ParseBoundedJson(line);
       item.prompt = prompt.Format(item.record);
       CheckScorable(task, item.record);
     } catch (const json::exception& e) {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "io/json_text.h"
 
 namespace tokenlora {
 namespace {
@@ -17,7 +18,7 @@ Json ReadConfig(const std::string& path) {
   if (!fs::exists(path)) {
     throw InputError(path + ": missing — expected a PEFT adapter directory with adapter_config.json");
   }
-  Json j = Json::parse(ReadTextFile(path), nullptr, /*allow_exceptions=*/false);
+  Json j = ParseBoundedJson<Json>(ReadTextFile(path), nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) throw InputError(path + ": expected a JSON object, got invalid JSON or another type");
   return j;
 }

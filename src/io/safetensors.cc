@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 
 namespace tokenlora {
 namespace {
@@ -177,7 +178,7 @@ SafetensorsFile SafetensorsFile::Parse(const uint8_t* data, size_t size, const s
   };
   Json header;
   try {
-    header = Json::parse(text, text + header_bytes, on_event);
+    header = ParseBoundedJson<Json>(std::string_view(text, header_bytes), on_event);
   } catch (const Json::exception& e) {
     throw InputError(prefix + "header is not valid JSON (" + e.what() +
                      ") — truncated, corrupt, or not a safetensors file");
@@ -272,7 +273,7 @@ std::vector<std::pair<std::string, std::string>> ReadIndex(
   const std::string prefix = Quote(index_path, 512) + ": ";
   Json index;
   try {
-    index = Json::parse(ReadTextFile(index_path));
+    index = ParseBoundedJson<Json>(ReadTextFile(index_path));
   } catch (const Json::exception& e) {
     throw InputError(prefix + "not valid JSON (" + e.what() + ") — re-download the model");
   }

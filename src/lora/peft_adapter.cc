@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 #include "io/safetensors.h"
 #include "lora/adapter.h"
 #include "lora/adapter_internal.h"
@@ -123,7 +124,7 @@ LoraAdapter LoadPeftAdapter(const std::string& name, const std::string& path,
   }
   Json j;
   try {
-    j = Json::parse(ReadTextFile(config_path.string()));
+    j = ParseBoundedJson<Json>(ReadTextFile(config_path.string()));
   } catch (const Json::exception& e) {
     throw InputError(who + ": adapter_config.json is not valid JSON: " + e.what());
   }

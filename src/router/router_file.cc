@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 #include "router/task_data.h"
 
 namespace tokenlora {
@@ -104,7 +105,7 @@ RouterFile RouterFile::Load(const std::string& path) {
 RouterFile RouterFile::Parse(const std::string& json_text, const std::string& name) {
   ordered_json root;
   try {
-    root = ordered_json::parse(json_text);
+    root = ParseBoundedJson<ordered_json>(json_text);
   } catch (const ordered_json::exception& e) {
     throw InputError(name + ": not valid JSON (" + e.what() + ")");
   }

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 
 namespace tokenlora {
 namespace {
@@ -174,7 +175,7 @@ bool TaskRecords::NextBatch(size_t n, std::vector<FormattedRecord>* out) {
     try {
       nlohmann::json j;
       try {
-        j = nlohmann::json::parse(line);
+        j = ParseBoundedJson(line);
       } catch (const nlohmann::json::exception& e) {
         throw InputError(std::string("not valid JSON (") + e.what() + ")");
       }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_text.h"
 #include "server/adapter_dir.h"
 #include "server/http_server.h"
 
@@ -36,7 +37,7 @@ void HttpServer::HandleAdapterLoad(const httplib::Request& req, httplib::Respons
   if (engine == nullptr) throw ApiError(503, "the model is still loading; retry when GET /health answers 200", "server_error", "", "loading");
   json j;
   try {
-    j = json::parse(req.body);
+    j = ParseBoundedJson(req.body);
   } catch (const json::parse_error& e) {
     throw BadRequest(std::string("the request body is not valid JSON (") + e.what() + "); send {\"name\": ..., \"path\": ...}",
                      "", "invalid_json");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_text.h"
 
 namespace tokenlora::server {
 namespace {
@@ -23,7 +24,7 @@ std::string Short(const json& v) {
 json ParseObject(std::string_view body) {
   json j;
   try {
-    j = json::parse(body);
+    j = ParseBoundedJson(body);
   } catch (const json::parse_error& e) {
     throw BadRequest(std::string("the request body is not valid JSON (") + e.what() +
                          ") — send a JSON object with Content-Type: application/json",

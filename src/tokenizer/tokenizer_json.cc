@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -95,7 +96,7 @@ class Reader {
 
 json ParseJson(std::string_view text, const std::string& source) {
   try {
-    return json::parse(text.begin(), text.end());
+    return ParseBoundedJson(text);
   } catch (const json::exception& e) {
     throw InputError(source + ": not valid JSON: " + e.what());
   }

@@ -9,6 +9,7 @@
 #include "core/mapped_file.h"
 #include "io/gguf.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/wordpiece_unicode.h"
@@ -182,7 +183,7 @@ WordPieceTokenizer WordPieceTokenizer::LoadJson(const std::string& path) {
 WordPieceTokenizer WordPieceTokenizer::ParseJson(std::string_view json_text, const std::string& name) {
   json root;
   try {
-    root = json::parse(json_text);
+    root = ParseBoundedJson(json_text);
   } catch (const json::exception& e) {
     throw InputError(name + ": not valid JSON (" + e.what() + ")");
   }
@@ -380,7 +381,7 @@ WordPieceTokenizer WordPieceTokenizer::LoadDirectory(const std::string& dir) {
   if (fs::exists(config, ec)) {
     json c;
     try {
-      c = json::parse(ReadTextFile(config.string()));
+      c = ParseBoundedJson(ReadTextFile(config.string()));
     } catch (const json::exception& e) {
       throw InputError(config.string() + ": not valid JSON (" + e.what() + ")");
     }

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/adapter_provenance.h"
+#include "io/json_text.h"
 #include "lora/adapter.h"
 #include "router/sha256.h"
 #include "train/checkpoint.h"
@@ -100,7 +101,7 @@ std::vector<Json> ReadLogUpTo(const std::string& path, int64_t step) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    Json j = ParseBoundedJson<Json>(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.value("step", int64_t{-1}) <= step) kept.push_back(std::move(j));
   }
   return kept;

@@ -62,6 +62,11 @@ TEST(ApiRequest, ChatMessages) {
 TEST(ApiRequest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf("{not json", false).code(), "invalid_json");
   EXPECT_EQ(ErrorOf("[1]", false).code(), "invalid_json");
+  // 100,000 nested lists parse, but copying or dumping them would overflow
+  // the HTTP thread's stack: refused at parse time.
+  const ApiError deep = ErrorOf(R"({"model": "m", "prompt": )" + std::string(100000, '[') + std::string(100000, ']') + "}", false);
+  EXPECT_EQ(deep.code(), "invalid_json");
+  EXPECT_NE(std::string(deep.what()).find("nested more than 512 deep"), std::string::npos) << deep.what();
   EXPECT_EQ(ErrorOf(R"({"prompt": "x"})", false).param(), "model");
   EXPECT_EQ(ErrorOf(R"({"model": "m"})", false).param(), "prompt");
   EXPECT_EQ(ErrorOf(R"({"model": "m", "prompt": 5})", false).code(), "invalid_type");

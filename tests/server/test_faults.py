@@ -69,6 +69,16 @@ def test_bad_bodies_get_openai_errors(server):
         assert set(err) == {"message", "type", "param", "code"} and err["type"] == "invalid_request_error"
     status, out = post(server.port, "/v1/nope", "{}")
     assert status == 404 and "error" in json.loads(out)
+    # 200 KB of nested lists (under --max-body): copying them once parsed used to
+    # overflow the HTTP thread's stack and kill the server.
+    for path in ["/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/adapters"]:
+        status, out = post(server.port, path, '{"model": "%s", "prompt": %s}' % (BASE, "[" * 100000 + "]" * 100000))
+        assert 400 <= status < 500, (path, status, out)  # /v1/adapters: refused without --adapter-dir
+        err = json.loads(out)["error"]
+        assert path == "/v1/adapters" or err["code"] == "invalid_json", (path, err)
+        if err["code"] == "invalid_json":
+            assert "nested more than 512 deep" in err["message"], err
+    assert b" 200 " in raw(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
 
 def test_huge_body_is_413(server):

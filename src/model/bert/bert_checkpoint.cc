@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_text.h"
 #include "tensor/dtype.h"
 
 namespace tokenlora {
@@ -35,7 +36,8 @@ std::vector<std::string> DropUnusedBuffers(uint8_t* data, size_t size) {
   std::memcpy(&header_bytes, data, 8);
   if (header_bytes > size - 8) return {};
   char* text = reinterpret_cast<char*>(data + 8);
-  nlohmann::ordered_json header = nlohmann::ordered_json::parse(text, text + header_bytes, nullptr, false);
+  nlohmann::ordered_json header =
+      ParseBoundedJson<nlohmann::ordered_json>(std::string_view(text, header_bytes), nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) return {};
   std::vector<std::string> dropped;
   for (auto it = header.begin(); it != header.end();) {

@@ -7,6 +7,7 @@
 #include "core/mapped_file.h"
 #include "io/gguf.h"
 #include "io/io_util.h"
+#include "io/json_text.h"
 
 namespace tokenlora {
 namespace {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 json ParseJsonFile(const std::string& path) {
   try {
-    return json::parse(ReadTextFile(path));
+    return ParseBoundedJson(ReadTextFile(path));
   } catch (const json::exception& e) {
     throw InputError(path + ": not valid JSON (" + e.what() + ")");
   }

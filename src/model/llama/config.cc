@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/json_text.h"
 
 namespace tokenlora {
 namespace {
@@ -99,7 +100,7 @@ LlamaConfig ConfigFromGguf(const GgufFile& gguf) {
 LlamaConfig ConfigFromHfJson(const std::string& json_text, const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(json_text);
+    j = ParseBoundedJson(json_text);
   } catch (const nlohmann::json::exception& e) {
     throw InputError("'" + path + "': not valid JSON: " + e.what());
   }
