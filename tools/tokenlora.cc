@@ -1,11 +1,59 @@
 // tokenlora: one base model, many LoRA adapters, mixed token by token.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "core/error.h"
+
+namespace {
+
+// Levenshtein distance between two option names.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown option '--temperature' (did you mean --temp?)" for the first
+// leftover argument of `command` that looks like an option, or "" when none
+// does (CLI11's own message then says which arguments were not expected).
+std::string UnknownOptionMessage(const CLI::App& command) {
+  for (const std::string& arg : command.remaining()) {
+    if (arg.size() < 2 || arg[0] != '-' || (arg[1] >= '0' && arg[1] <= '9') || arg[1] == '.') continue;
+    const std::string given = arg.substr(0, arg.find('='));
+    std::string best;
+    size_t best_distance = 0;
+    for (const CLI::Option* opt : command.get_options()) {
+      for (const std::string& name : opt->get_lnames()) {
+        const std::string candidate = "--" + name;
+        // A prefix either way (--temp for --temperature, --adapter for
+        // --adapters) counts as close as one edit.
+        const bool prefix = candidate.rfind(given, 0) == 0 || given.rfind(candidate, 0) == 0;
+        const size_t d = prefix ? 1 : EditDistance(given, candidate);
+        if (best.empty() || d < best_distance) best = candidate, best_distance = d;
+      }
+    }
+    std::string message = "unknown option '" + given + "'";
+    if (!best.empty() && best_distance <= std::max<size_t>(2, given.size() / 3)) message += " (did you mean " + best + "?)";
+    return message;
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tokenlora — serve one base model with a library of LoRA adapters mixed token by token"};
@@ -60,7 +108,12 @@ int main(int argc, char** argv) {
       sub = parsed.front();
       command += (command.empty() ? "" : " ") + sub->get_name();
     }
-    std::fprintf(stderr, "tokenlora: error: %s%s\n", command.empty() ? "" : (command + ": ").c_str(), e.what());
+    const CLI::App* deepest = &app;
+    while (!deepest->get_subcommands().empty()) deepest = deepest->get_subcommands().front();
+    const std::string unknown =
+        dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr ? UnknownOptionMessage(*deepest) : std::string();
+    std::fprintf(stderr, "tokenlora: error: %s%s\n", command.empty() ? "" : (command + ": ").c_str(),
+                 unknown.empty() ? e.what() : unknown.c_str());
     std::fprintf(stderr, "Run 'tokenlora %s --help' for usage.\n", command.empty() ? "COMMAND" : command.c_str());
     return 2;
   }
