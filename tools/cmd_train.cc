@@ -144,9 +144,13 @@ RunFn AddTrainCommand(CLI::App& app) {
                  static_cast<long long>(train.NumTargets()), static_cast<long long>(train.truncated), a->max_len,
                  a->rank, static_cast<double>(a->alpha), a->targets.c_str(), pool.size(), kernels::SimdTargetName());
     const TrainSummary s = TrainLora(*model, train, val.get(), o, pool);
-    std::fprintf(stderr, "train: %lld steps (from %lld), %lld tokens in %.1f s = %.1f tok/s; last loss %.4f",
-                 static_cast<long long>(s.steps), static_cast<long long>(s.first_step),
-                 static_cast<long long>(s.tokens), s.seconds, s.tokens_per_second(), s.last_loss);
+    if (s.steps == s.first_step) {  // --resume of a finished run: no step ran, so no speed or loss to report
+      std::fprintf(stderr, "train: no step to run: the checkpoint is at step %lld", static_cast<long long>(s.steps));
+    } else {
+      std::fprintf(stderr, "train: %lld steps (from %lld), %lld tokens in %.1f s = %.1f tok/s; last loss %.4f",
+                   static_cast<long long>(s.steps), static_cast<long long>(s.first_step),
+                   static_cast<long long>(s.tokens), s.seconds, s.tokens_per_second(), s.last_loss);
+    }
     if (s.val_loss_first >= 0) {
       std::fprintf(stderr, "; validation loss %.4f -> %.4f", s.val_loss_first, s.val_loss_last);
     }

@@ -63,6 +63,12 @@ TEST(TrainCli, TrainsAnAdapterThatGenerateLoads) {
   std::ifstream a(dir + "/out/adapter_model.safetensors", std::ios::binary),
       b(dir + "/part/adapter_model.safetensors", std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+
+  // Resumed once more, finished: nothing runs and no speed or loss is made up.
+  const auto again = testing::RunTokenlora(common + " -o " + dir + "/part --resume");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_TRUE(testing::Contains(again.out, "no step to run: the checkpoint is at step 4")) << again.out;
+  EXPECT_FALSE(testing::Contains(again.out, "last loss")) << again.out;
 }
 
 // A checkpoint holding a NaN (a diverged run, a corrupt file) is refused on
