@@ -1,10 +1,13 @@
 #include "train/checkpoint.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "router/sha256.h"
 
 namespace tokenlora {
 namespace {
@@ -13,6 +16,27 @@ constexpr const char* kParts[] = {"lora_A", "lora_B", "adam_m_A", "adam_v_A", "a
 
 std::string TensorName(const TrainableModule& m, const char* part) { return HfModuleKey(m.layer, m.kind) + "." + part; }
 
+// The six f32 arrays of module i, in the file's order: A, B, then A's and B's
+// AdamW moments.
+// (const when params is).
+template <class Params>
+auto Parts(Params& params, AdamW& optimizer, size_t i) {
+  using Vector = std::conditional_t<std::is_const_v<Params>, const std::vector<float>, std::vector<float>>;
+  auto& m = params.modules()[i];
+  auto& moments = optimizer.moments()[i];
+  return std::array<Vector*, 6>{&m.a, &m.b, &moments[0], &moments[1], &moments[2], &moments[3]};
+}
+
+// SHA-256 over every part's bytes, module by module: safetensors has no
+// checksum, and a flipped bit in a moment would resume without a word.
+std::string PartsDigest(const LoraParams& params, AdamW& optimizer) {
+  Sha256 sha;
+  for (size_t i = 0; i < params.modules().size(); ++i) {
+    for (const std::vector<float>* part : Parts(params, optimizer, i)) sha.Update(part->data(), part->size() * sizeof(float));
+  }
+  return sha.HexDigest();
+}
+
 }  // namespace
 
 void SaveCheckpoint(const std::string& path, const LoraParams& params, AdamW& optimizer,
@@ -20,16 +44,12 @@ void SaveCheckpoint(const std::string& path, const LoraParams& params, AdamW& op
   SafetensorsWriter st;
   st.SetMetadata("format", "tokenlora-train-checkpoint");
   st.SetMetadata("step", std::to_string(optimizer.step()));
+  st.SetMetadata("sha256", PartsDigest(params, optimizer));
   for (const auto& [k, v] : fingerprint) st.SetMetadata("fp." + k, v);
   const auto& modules = params.modules();
   for (size_t i = 0; i < modules.size(); ++i) {
     const TrainableModule& m = modules[i];
-    const std::vector<float>* data[] = {&m.a,
-                                        &m.b,
-                                        &optimizer.moments()[i][0],
-                                        &optimizer.moments()[i][1],
-                                        &optimizer.moments()[i][2],
-                                        &optimizer.moments()[i][3]};
+    const auto data = Parts(params, optimizer, i);
     for (int p = 0; p < 6; ++p) {
       const bool is_a = p == 0 || p == 2 || p == 3;
       const std::vector<int64_t> shape =
@@ -68,12 +88,7 @@ void LoadCheckpoint(const std::string& path, LoraParams& params, AdamW& optimize
   auto& modules = params.modules();
   for (size_t i = 0; i < modules.size(); ++i) {
     TrainableModule& m = modules[i];
-    std::vector<float>* data[] = {&m.a,
-                                  &m.b,
-                                  &optimizer.moments()[i][0],
-                                  &optimizer.moments()[i][1],
-                                  &optimizer.moments()[i][2],
-                                  &optimizer.moments()[i][3]};
+    const auto data = Parts(params, optimizer, i);
     for (int p = 0; p < 6; ++p) {
       const std::string name = TensorName(m, kParts[p]);
       const TensorView* t = f.Find(name);
@@ -91,6 +106,18 @@ void LoadCheckpoint(const std::string& path, LoraParams& params, AdamW& optimize
                            "without --resume (a lower --lr, or --max-grad-norm, may help)");
         }
       }
+    }
+  }
+  // After the finiteness check, so a diverged run (its NaNs summed into the
+  // digest as written) keeps that message; checkpoints from before the digest
+  // have none to check.
+  const std::string recorded = get("sha256");
+  if (recorded != "(missing)") {
+    const std::string actual = PartsDigest(params, optimizer);
+    if (actual != recorded) {
+      throw InputError("checkpoint " + path + ": its tensors' SHA-256 is " + actual.substr(0, 16) +
+                       "… but the file records " + recorded.substr(0, 16) +
+                       "… — the file is corrupt (a disk or copy error); restore it, or start again without --resume");
     }
   }
   optimizer.set_step(step);

@@ -1,7 +1,8 @@
 // Training checkpoints: one safetensors file holding every LoRA matrix and
-// its AdamW moments (f32), with the step count and the options that must
-// match on resume in its metadata. Written atomically (temporary file +
-// rename), so a kill at any moment leaves the previous checkpoint intact.
+// its AdamW moments (f32), with the step count, the options that must match
+// on resume and a SHA-256 of the tensors' bytes in its metadata. Written
+// atomically (temporary file + rename), so a kill at any moment leaves the
+// previous checkpoint intact.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,8 @@ void SaveCheckpoint(const std::string& path, const LoraParams& params, AdamW& op
 
 // Restores params and optimizer (moments and step). Throws InputError naming
 // the file when it is unreadable, when a fingerprint entry differs ("seed:
-// checkpoint has 1, this run 2") or when a tensor is missing or misshaped.
+// checkpoint has 1, this run 2"), when a tensor is missing, misshaped or not
+// finite, or when the tensors' bytes do not match the recorded SHA-256.
 void LoadCheckpoint(const std::string& path, LoraParams& params, AdamW& optimizer,
                     const std::map<std::string, std::string>& fingerprint);
 

@@ -108,6 +108,32 @@ TEST(TrainCli, ResumeRefusesACheckpointHoldingNaN) {
   std::filesystem::remove_all(dir);
 }
 
+// A checkpoint whose tensor bytes changed after writing (a flipped bit, a bad
+// copy) is refused on --resume: safetensors has no checksum of its own, and
+// a changed moment or weight would have resumed without a word.
+TEST(TrainCli, ResumeRefusesACheckpointWhoseBytesChanged) {
+  const std::string dir = testing::TempDir();
+  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
+  const std::string data = WriteArcRecords(dir, 8);
+  const std::string common = "train -q -m " + model + " --data '" + data +
+                             "' --template arc_challenge --rank 4 --max-len 64 -t 1 --batch 2 --steps 4 "
+                             "--checkpoint-every 2 -o " + dir + "/run";
+  ASSERT_EQ(testing::RunTokenlora(common + " --stop-after 2").code, 0);
+  const std::string checkpoint = dir + "/run/checkpoint.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() - 3] ^= 0x01;  // the last tensor's last value, still finite
+  std::ofstream(checkpoint, std::ios::binary) << bytes;
+  const auto resume = testing::RunTokenlora(common + " --resume");
+  EXPECT_EQ(resume.code, 2) << resume.out;
+  EXPECT_TRUE(testing::Contains(resume.out, "the file is corrupt")) << resume.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/run/adapter_model.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
 // --rank above min(in, out) of a target is refused (it used to allocate
 // until the kernel killed the process).
 TEST(TrainCli, RankAboveTheProjectionIsRefused) {
