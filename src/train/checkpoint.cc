@@ -16,9 +16,8 @@ constexpr const char* kParts[] = {"lora_A", "lora_B", "adam_m_A", "adam_v_A", "a
 
 std::string TensorName(const TrainableModule& m, const char* part) { return HfModuleKey(m.layer, m.kind) + "." + part; }
 
-// The six f32 arrays of module i, in the file's order: A, B, then A's and B's
-// AdamW moments.
-// (const when params is).
+// The six f32 arrays of module i in the file's order (A, B, then A's and B's
+// AdamW moments), const when params is.
 template <class Params>
 auto Parts(Params& params, AdamW& optimizer, size_t i) {
   using Vector = std::conditional_t<std::is_const_v<Params>, const std::vector<float>, std::vector<float>>;
