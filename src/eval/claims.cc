@@ -37,8 +37,13 @@ std::optional<std::vector<double>> Differences(const ItemScoresFn& scores, const
 }  // namespace
 
 const char* IntervalVerdict(const BootstrapInterval& difference) {
-  if (difference.low > 0) return kHolds;
-  if (difference.high < 0) return kDoesNotHold;
+  // An end within rounding of zero is zero: a resampled mean of differences
+  // such as 2/3 − 1/3 that cancel exactly can come out 6e-18, which must not
+  // turn an interval that touches zero into a verdict. Scores are fractions
+  // in [0, 1], so 1e-9 is far below any difference that means anything.
+  constexpr double kZero = 1e-9;
+  if (difference.low > kZero) return kHolds;
+  if (difference.high < -kZero) return kDoesNotHold;
   return kNotDistinguishable;
 }
 

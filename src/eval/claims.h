@@ -54,7 +54,9 @@ struct ClaimOptions {
 std::vector<ClaimReport> EvaluateClaims(const SuiteClaims& claims, const std::vector<EvalTask>& tasks,
                                         const ItemScoresFn& scores, const ClaimOptions& options = {});
 
-// The verdict of one interval.
+// The verdict of one interval: holds when it lies above zero, does not hold
+// when below, not distinguishable when it touches zero (an end within 1e-9
+// of zero, rounding, counts as touching).
 const char* IntervalVerdict(const BootstrapInterval& difference);
 
 nlohmann::json ClaimsJson(const std::vector<ClaimReport>& reports);

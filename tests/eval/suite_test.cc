@@ -196,6 +196,20 @@ SuiteClaims TwoTaskClaims() {
   return c;
 }
 
+// Sampled scores are means over seeds (thirds), so a resampled statistic that
+// is exactly zero can come out 6e-18; found on the 0.5B base's ARC at 200
+// items, where it read as "holds" with an interval of [+0.0, +10.5] points.
+TEST(Claims, AnIntervalEndingAtZeroUpToRoundingTouchesZero) {
+  EXPECT_STREQ(IntervalVerdict({0.053, 5.821731985378226e-18, 0.105}), kNotDistinguishable);
+  EXPECT_STREQ(IntervalVerdict({-0.05, -0.1, -5.8e-18}), kNotDistinguishable);
+  EXPECT_STREQ(IntervalVerdict({0.05, 1e-4, 0.1}), kHolds);  // +0.01 points is a real lower end
+  EXPECT_STREQ(IntervalVerdict({-0.05, -0.1, -1e-4}), kDoesNotHold);
+  // The rounding itself: thirds that cancel exactly in exact arithmetic.
+  double sum = 0;
+  for (int i = 0; i < 3; ++i) sum += (2.0 / 3 - 1.0 / 3) + (1.0 / 3 - 2.0 / 3) + (1.0 - 2.0 / 3) + (0.0 - 1.0 / 3);
+  EXPECT_STREQ(IntervalVerdict({sum, sum, sum + 0.1}), kNotDistinguishable) << sum;
+}
+
 TEST(Claims, VerdictsFollowTheIntervals) {
   const std::vector<EvalTask> tasks = {EvalTask::kGsm8k, EvalTask::kArc};
   // 40 items per task; routed is right on 30, base on 10, own adapters and
