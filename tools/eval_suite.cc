@@ -316,7 +316,13 @@ int RunSuite(const SuiteRunArgs& args) {
             result.output_tokens += line.value("output_tokens", 0);
           }
           result.tasks = router_tasks;
-          if (!args.report_only) cache.Rewrite(lines);  // item order, without lines of items no longer asked for
+          // Item order; stale lines of the asked items go, but the items past this
+          // --limit stay (a run with a smaller limit must not throw away a larger one's work).
+          if (!args.report_only) {
+            std::vector<json> kept = lines;
+            for (json& beyond : cache.LinesFrom(items.size())) kept.push_back(std::move(beyond));
+            cache.Rewrite(kept);
+          }
         }
       }
     }

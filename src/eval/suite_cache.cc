@@ -96,6 +96,20 @@ const nlohmann::json* RunCache::Find(const std::string& key) const {
   return it == by_key_.end() ? nullptr : &it->second;
 }
 
+std::vector<nlohmann::json> RunCache::LinesFrom(size_t first) const {
+  std::vector<std::pair<size_t, const nlohmann::json*>> found;
+  for (const auto& [key, j] : by_key_) {
+    const auto it = j.find("index");
+    if (it == j.end() || !it->is_number_unsigned()) continue;
+    const size_t index = it->get<size_t>();
+    if (index >= first) found.emplace_back(index, &j);
+  }
+  std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<nlohmann::json> out;
+  for (const auto& [index, j] : found) out.push_back(*j);
+  return out;
+}
+
 void RunCache::Append(const nlohmann::json& line) {
   out_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   out_.flush();

@@ -36,8 +36,12 @@ class RunCache {
   const nlohmann::json* Find(const std::string& key) const;
   // Appends `line` (which holds "key") and flushes.
   void Append(const nlohmann::json& line);
-  // Replaces the file with `lines` (e.g. in item order, without entries of
-  // items no longer asked for).
+  // The cached lines whose "index" (the item's position in its task's list)
+  // is `first` or more, in index order: items past a run's --limit, which a
+  // later run with a larger limit uses.
+  std::vector<nlohmann::json> LinesFrom(size_t first) const;
+  // Replaces the file with `lines` (e.g. in item order, without stale entries
+  // of the items asked for).
   void Rewrite(const std::vector<nlohmann::json>& lines);
   size_t size() const { return by_key_.size(); }
 

@@ -219,6 +219,14 @@ TEST_F(SuiteCliTest, ResumesFromTheCacheToTheSameTableAndParallelDoesNotChangeIt
   int lines = 0;
   for (std::string line; std::getline(in, line);) ++lines;
   EXPECT_EQ(lines, 3);
+  // A later run with a smaller limit keeps the items past it: they used to be
+  // dropped from the file, losing a larger run's work.
+  suite_["tasks"]["gsm8k"]["limit"] = 1;
+  ASSERT_EQ(Run(out, "--configs base --decodings greedy").code, 0);
+  suite_["tasks"]["gsm8k"]["limit"] = 3;
+  const auto again = Run(out, "--report-only --configs base --decodings greedy");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_FALSE(testing::Contains(again.out, "left out")) << again.out;
 }
 
 // The cache is keyed by what ran, not by how the flags spelled it: int8
