@@ -33,6 +33,28 @@ std::string WriteArcRecords(const std::string& dir, int n) {
   return path;
 }
 
+// A tiny run stopped after step 2 of 4 with a checkpoint there, for the
+// --resume tests to damage: `resume` continues it, `bytes` holds the file.
+struct StoppedRun {
+  std::string dir, resume, checkpoint, bytes;
+};
+StoppedRun StopAfterTwoSteps() {
+  StoppedRun r;
+  r.dir = testing::TempDir();
+  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, r.dir);
+  const std::string data = WriteArcRecords(r.dir, 8);
+  const std::string common = "train -q -m " + model + " --data '" + data +
+                             "' --template arc_challenge --rank 4 --max-len 64 -t 1 --batch 2 --steps 4 "
+                             "--checkpoint-every 2 -o " + r.dir + "/run";
+  const auto stop = testing::RunTokenlora(common + " --stop-after 2");
+  EXPECT_EQ(stop.code, 0) << stop.out;
+  r.resume = common + " --resume";
+  r.checkpoint = r.dir + "/run/checkpoint.safetensors";
+  std::ifstream in(r.checkpoint, std::ios::binary);
+  r.bytes.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
 TEST(TrainCli, TrainsAnAdapterThatGenerateLoads) {
   const std::string dir = testing::TempDir();
   const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
@@ -75,20 +97,10 @@ TEST(TrainCli, TrainsAnAdapterThatGenerateLoads) {
 // --resume; it used to train on with loss NaN and write an adapter that
 // `generate` refuses. The run writes nothing over what is there.
 TEST(TrainCli, ResumeRefusesACheckpointHoldingNaN) {
-  const std::string dir = testing::TempDir();
-  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
-  const std::string data = WriteArcRecords(dir, 8);
-  const std::string common = "train -q -m " + model + " --data '" + data +
-                             "' --template arc_challenge --rank 4 --max-len 64 -t 1 --batch 2 --steps 4 "
-                             "--checkpoint-every 2 -o " + dir + "/run";
-  const auto stop = testing::RunTokenlora(common + " --stop-after 2");
-  ASSERT_EQ(stop.code, 0) << stop.out;
-  const std::string checkpoint = dir + "/run/checkpoint.safetensors";
-  std::string bytes;
-  {
-    std::ifstream in(checkpoint, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  StoppedRun run = StopAfterTwoSteps();
+  const std::string& dir = run.dir;
+  const std::string& checkpoint = run.checkpoint;
+  std::string& bytes = run.bytes;
   ASSERT_FALSE(bytes.empty());
   {
     const SafetensorsFile f = SafetensorsFile::Parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
@@ -100,7 +112,7 @@ TEST(TrainCli, ResumeRefusesACheckpointHoldingNaN) {
     std::memcpy(bytes.data() + at, &nan, sizeof nan);
   }
   std::ofstream(checkpoint, std::ios::binary) << bytes;
-  const auto resume = testing::RunTokenlora(common + " --resume");
+  const auto resume = testing::RunTokenlora(run.resume);
   EXPECT_EQ(resume.code, 2) << resume.out;
   EXPECT_TRUE(testing::Contains(resume.out, "holds NaN at element 0"));
   EXPECT_TRUE(testing::Contains(resume.out, "start again without --resume"));
@@ -112,22 +124,12 @@ TEST(TrainCli, ResumeRefusesACheckpointHoldingNaN) {
 // copy) is refused on --resume: safetensors has no checksum of its own, and
 // a changed moment or weight would have resumed without a word.
 TEST(TrainCli, ResumeRefusesACheckpointWhoseBytesChanged) {
-  const std::string dir = testing::TempDir();
-  const std::string model = testing::WriteTinyModel({"llama", "gguf", DType::kQ4_0}, dir);
-  const std::string data = WriteArcRecords(dir, 8);
-  const std::string common = "train -q -m " + model + " --data '" + data +
-                             "' --template arc_challenge --rank 4 --max-len 64 -t 1 --batch 2 --steps 4 "
-                             "--checkpoint-every 2 -o " + dir + "/run";
-  ASSERT_EQ(testing::RunTokenlora(common + " --stop-after 2").code, 0);
-  const std::string checkpoint = dir + "/run/checkpoint.safetensors";
-  std::string bytes;
-  {
-    std::ifstream in(checkpoint, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  bytes[bytes.size() - 3] ^= 0x01;  // the last tensor's last value, still finite
-  std::ofstream(checkpoint, std::ios::binary) << bytes;
-  const auto resume = testing::RunTokenlora(common + " --resume");
+  StoppedRun run = StopAfterTwoSteps();
+  const std::string& dir = run.dir;
+  ASSERT_FALSE(run.bytes.empty());
+  run.bytes[run.bytes.size() - 3] ^= 0x01;  // the last tensor's last value, still finite
+  std::ofstream(run.checkpoint, std::ios::binary) << run.bytes;
+  const auto resume = testing::RunTokenlora(run.resume);
   EXPECT_EQ(resume.code, 2) << resume.out;
   EXPECT_TRUE(testing::Contains(resume.out, "the file is corrupt")) << resume.out;
   EXPECT_FALSE(std::filesystem::exists(dir + "/run/adapter_model.safetensors"));
