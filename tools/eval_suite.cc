@@ -319,7 +319,7 @@ int RunSuite(const SuiteRunArgs& args) {
           // Item order; stale lines of the asked items go, but the items past this
           // --limit stay (a run with a smaller limit must not throw away a larger one's work).
           if (!args.report_only) {
-            std::vector<json> kept = lines;
+            std::vector<json> kept = std::move(lines);
             for (json& beyond : cache.LinesFrom(items.size())) kept.push_back(std::move(beyond));
             cache.Rewrite(kept);
           }

@@ -102,14 +102,13 @@ int main(int argc, char** argv) {
     // One line in the house style (prefix, the command, the flag, expected vs
     // got), then where to find the usage.
     std::string command;
-    for (const CLI::App* sub = &app;;) {
-      const auto parsed = sub->get_subcommands();
+    const CLI::App* deepest = &app;  // the (sub)command whose flags were being parsed
+    for (;;) {
+      const auto parsed = deepest->get_subcommands();
       if (parsed.empty()) break;
-      sub = parsed.front();
-      command += (command.empty() ? "" : " ") + sub->get_name();
+      deepest = parsed.front();
+      command += (command.empty() ? "" : " ") + deepest->get_name();
     }
-    const CLI::App* deepest = &app;
-    while (!deepest->get_subcommands().empty()) deepest = deepest->get_subcommands().front();
     const std::string unknown =
         dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr ? UnknownOptionMessage(*deepest) : std::string();
     std::fprintf(stderr, "tokenlora: error: %s%s\n", command.empty() ? "" : (command + ": ").c_str(),
