@@ -23,6 +23,11 @@ Writes
       similarity()
   tests/golden/router/router.f32            ... centroids [4, 384] then prompt
       embeddings [n_prompts, 384], float32 little-endian
+  tests/golden/router/whitening.json        `whitening`: small synthetic task
+      embeddings (float32 values), the whitening numpy fits to them (mean,
+      (S + lambda·tr(S)/dim·I)^(-1/2) by eigendecomposition) and the whitened
+      cosines of unit query vectors to the task centroids (as they are)
+      (needs numpy only)
 `check-weights` compares models/all-MiniLM-L6-v2/model.safetensors with the
 official file's sha256 (prints the finding; writes nothing).
 
@@ -483,10 +488,43 @@ def check_weights():
           "  => does NOT match the official model.safetensors")
 
 
+def make_whitening():
+    import numpy as np
+    dim, lam = 6, 0.1
+    tasks = []
+    for t, n in enumerate([5, 7, 4]):
+        rows = np.array([[np.cos(0.7 * i + 1.3 * j + 2.1 * t) + (0.8 if j == t else 0.0) for j in range(dim)]
+                         for i in range(n)])
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        tasks.append(rows.astype(np.float32))
+    x = [r.astype(np.float64) for r in tasks]
+    centroids = np.stack([r.mean(0) for r in x])
+    mean = centroids.mean(0)
+    within = sum(np.cov(r.T, bias=True) for r in x) / len(x)
+    reg = within + lam * np.trace(within) / dim * np.eye(dim)
+    w, v = np.linalg.eigh(reg)
+    whiten = v @ np.diag(w ** -0.5) @ v.T
+    queries = np.array([[np.sin(0.9 * q + 0.4 * j) for j in range(dim)] for q in range(3)])
+
+    def unit(a):
+        return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+    zq = unit((unit(queries) - mean) @ whiten)
+    zc = unit((centroids - mean) @ whiten)  # a centroid is a mean of unit vectors: not re-normalised
+    out = {"source": "scripts/make_golden_router.py whitening (numpy " + np.__version__ + ")",
+           "dim": dim, "lambda": lam,
+           "tasks": [r.tolist() for r in tasks],
+           "centroids": centroids.tolist(), "mean": mean.tolist(), "matrix": whiten.tolist(),
+           "queries": queries.tolist(), "similarities": (zq @ zc.T).tolist()}
+    path = ROOT / "tests/golden/router/whitening.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     steps = {"tables": make_tables, "wordpiece": make_wordpiece, "embeddings": make_embeddings,
-             "router": make_router, "check-weights": check_weights}
+             "router": make_router, "whitening": make_whitening, "check-weights": check_weights}
     if what == "all":
         for fn in steps.values():
             fn()

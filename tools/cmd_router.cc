@@ -188,6 +188,12 @@ RunFn AddRouterCommand(CLI::App& app) {
   build->add_option("--seed", a->prototypes.seed, "seed of the k-means++ seeding (--prototypes K > 1)")
       ->capture_default_str()
       ->check(IntRange(0, std::numeric_limits<long long>::max()));
+  build->add_option("--whiten", a->prototypes.whiten,
+                    "beyond the paper: take cosines in the space whitened by the tasks' within-task covariance "
+                    "plus LAMBDA x its mean eigenvalue on the diagonal (0.1 is a good start; large LAMBDA tends "
+                    "to plain centring); writes a version 3 file. Default: off, the paper's plain cosines")
+      ->type_name("LAMBDA")
+      ->check(NumberRange(0, RouterWhitening::kMaxLambda, /*lo_exclusive=*/true));
   AddRecordOptions(build, &a->records);
   AddEmbeddingsCacheOption(build, &a->records);
   AddThreadsOption(build, &a->threads);

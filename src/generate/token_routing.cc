@@ -149,7 +149,7 @@ bool TokenRouting::FinishStep(double encoder_ms) {
   ++stats_.route_calls;
   RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
   if (options_.score) {
-    r.similarities = TaskSimilarities(router_.file(), embedder_state_.last_embedding, *options_.score);
+    r.similarities = router_.scorer().Similarities(embedder_state_.last_embedding, *options_.score);
   }
   const RoutingPolicy& policy = options_.policy ? *options_.policy : router_.policy();
   if (!subset_.empty()) {

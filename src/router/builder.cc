@@ -13,6 +13,7 @@
 #include "router/kmeans.h"
 #include "router/progress.h"
 #include "router/router.h"
+#include "router/whitening.h"
 
 namespace tokenlora {
 namespace {
@@ -120,11 +121,14 @@ TaskEmbeddings EmbedTask(const TaskSpec& spec, Embedder& embedder, const RecordO
 
 RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const EmbedderIdentity& identity,
                                      const std::vector<TaskEmbeddings>& embeddings, const PrototypeOptions& p) {
-  TL_CHECK(tasks.size() == embeddings.size() && p.k >= 1 && p.k <= KMeansSettings::kMaxK);
+  TL_CHECK(tasks.size() == embeddings.size() && p.k >= 1 && p.k <= KMeansSettings::kMaxK &&
+           p.whiten >= 0 && p.whiten <= RouterWhitening::kMaxLambda);
   RouterFile file;
   file.embedder = identity;
   if (p.k > 1) file.kmeans = {p.k, p.seed};
   const size_t dim = static_cast<size_t>(identity.dim);
+  const bool keep_unit = p.k > 1 || p.whiten > 0;
+  std::vector<std::vector<float>> units;  // per task [n, dim], when k-means or whitening needs them
   for (size_t t = 0; t < tasks.size(); ++t) {
     const TaskSpec& spec = tasks[t];
     const TaskEmbeddings& emb = embeddings[t];
@@ -135,14 +139,14 @@ RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const E
     // normalising here keeps that meaning for embedders without a Normalize
     // module and changes nothing for those with one.
     std::vector<double> sum(dim, 0.0);
-    std::vector<float> unit(p.k > 1 ? n * dim : 0);  // k-means input: unit rows
+    std::vector<float> unit(keep_unit ? n * dim : 0);  // k-means and whitening input: unit rows
     for (size_t i = 0; i < n; ++i) {
       const float* e = emb.rows.data() + i * dim;
       double sq = 0.0;
       for (size_t j = 0; j < dim; ++j) sq += double{e[j]} * e[j];
       const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
       for (size_t j = 0; j < dim; ++j) sum[j] += e[j] * inv;
-      if (p.k > 1)
+      if (keep_unit)
         for (size_t j = 0; j < dim; ++j) unit[i * dim + j] = static_cast<float>(e[j] * inv);
     }
     RouterTask task;
@@ -165,6 +169,12 @@ RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const E
                    km.converged ? "converged" : "stopped", km.iterations);
     }
     file.tasks.push_back(std::move(task));
+    if (keep_unit) units.push_back(std::move(unit));
+  }
+  if (p.whiten > 0) {
+    std::vector<TaskRows> rows;
+    for (const auto& u : units) rows.push_back({u, u.size() / dim});
+    file.whitening = FitWhitening(rows, dim, p.whiten);
   }
   return file;
 }
@@ -215,12 +225,13 @@ RouterEval EvaluateRouter(const RouterFile& file, Embedder& embedder, const Rout
     spec.Template();
   }
   const size_t dim = static_cast<size_t>(embedder.dim());
+  const TaskScorer scorer(file);
   for (const TaskSpec& spec : specs) {
     const TaskEmbeddings emb = EmbedTask(spec, embedder, o);
     std::vector<int64_t> row(ev.tasks.size(), 0);
     for (size_t i = 0; i < emb.size(); ++i) {
       const std::span<const float> e(emb.rows.data() + i * dim, dim);
-      const std::vector<float> w = policy.Weights(TaskSimilarities(file, e, policy.score));
+      const std::vector<float> w = policy.Weights(scorer.Similarities(e, policy.score));
       ++row[static_cast<size_t>(std::max_element(w.begin(), w.end()) - w.begin())];
     }
     ev.eval_tasks.push_back(spec.name);

@@ -38,10 +38,13 @@ TaskEmbeddings EmbedTask(const TaskSpec& spec, Embedder& embedder, const RecordO
 
 // Prototypes per task: k = 1 keeps the centroid alone (a version 1 file);
 // k > 1 adds spherical k-means clusters (kmeans.h) and writes version 2.
+// whiten > 0 also fits a whitening of the space (whitening.h, lambda =
+// whiten) from the same unit embeddings and writes version 3.
 struct PrototypeOptions {
   int k = 1;
   uint64_t seed = 0;
   int max_iterations = 100;
+  double whiten = 0;  // 0: none; else (0, RouterWhitening::kMaxLambda]
 };
 
 // Embeds each task's records and averages the (normalised) embeddings into

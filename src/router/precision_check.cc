@@ -73,6 +73,7 @@ PrecisionComparison ComparePrecision(const RouterFile& file, Embedder& reference
   std::vector<FormattedRecord> batch;
   std::vector<std::string> texts;
   std::vector<float> ref(dim), cand(dim);
+  const TaskScorer scorer(file);
   for (const TaskSpec& spec : specs) {
     TaskRecords records(spec, spec.Template(), o.limit, o.skip_bad);
     ProgressBar bar(spec.name, records.total(), stderr);
@@ -91,9 +92,9 @@ PrecisionComparison ComparePrecision(const RouterFile& file, Embedder& reference
         const float* b = cand.data() + i * dim;
         c.pieces.push_back(static_cast<int>(reference.model().tokenizer().Encode(texts[i], false).size()));
         c.cosine.push_back(CosineSimilarity({a, dim}, {b, dim}));
-        std::vector<float> sa = TaskSimilarities(file, {a, dim}, policy.score);
+        std::vector<float> sa = scorer.Similarities({a, dim}, policy.score);
         const std::vector<float> wa = policy.Weights(sa);
-        const std::vector<float> wb = policy.Weights(TaskSimilarities(file, {b, dim}, policy.score));
+        const std::vector<float> wb = policy.Weights(scorer.Similarities({b, dim}, policy.score));
         std::sort(sa.rbegin(), sa.rend());
         c.top_gap.push_back(sa.size() < 2 ? 1.0 : double{sa[0]} - sa[1]);
         double diff = 0;

@@ -1,15 +1,30 @@
 #include "router/router.h"
 
 #include "core/error.h"
+#include "router/whitening.h"
 
 namespace tokenlora {
 
-std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
-                                    const PrototypeScore& score) {
-  std::vector<float> sims;
-  sims.reserve(file.tasks.size());
-  std::vector<float> cos;
+TaskScorer::TaskScorer(const RouterFile& file) : whitening_(file.whitening) {
+  const auto space = [&](const std::vector<float>& v) { return whitening_ ? Whiten(*whitening_, v) : v; };
   for (const RouterTask& t : file.tasks) {
+    Task task;
+    task.centroid = space(t.centroid);
+    for (const auto& p : t.prototypes) task.prototypes.push_back(space(p));
+    tasks_.push_back(std::move(task));
+  }
+}
+
+std::vector<float> TaskScorer::Similarities(std::span<const float> embedding, const PrototypeScore& score) const {
+  std::vector<float> whitened;
+  if (whitening_) {
+    whitened = WhitenUnit(*whitening_, embedding);
+    embedding = whitened;
+  }
+  std::vector<float> sims;
+  sims.reserve(tasks_.size());
+  std::vector<float> cos;
+  for (const Task& t : tasks_) {
     if (score.kind == PrototypeScore::Kind::kCentroid || t.prototypes.empty()) {
       sims.push_back(CosineSimilarity(embedding, t.centroid));
       continue;
@@ -19,6 +34,11 @@ std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const floa
     sims.push_back(score.Combine(cos));
   }
   return sims;
+}
+
+std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
+                                    const PrototypeScore& score) {
+  return TaskScorer(file).Similarities(embedding, score);
 }
 
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name) {
@@ -44,14 +64,14 @@ void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, cons
 
 Router::Router(RouterFile file, const std::string& source, Embedder& embedder, RoutingPolicy policy,
                RouteWindow window)
-    : file_(std::move(file)), embedder_(embedder), policy_(std::move(policy)), window_(window) {
+    : file_(std::move(file)), scorer_(file_), embedder_(embedder), policy_(std::move(policy)), window_(window) {
   CheckEmbedderMatches(file_, embedder_, source);
   if (policy_.kind == PolicyKind::kFixed) TL_CHECK(policy_.fixed.size() == file_.tasks.size());
 }
 
 RouteResult Router::FromEmbedding(const std::vector<float>& embedding) const {
   RouteResult r;
-  r.similarities = TaskSimilarities(file_, embedding, policy_.score);
+  r.similarities = scorer_.Similarities(embedding, policy_.score);
   r.weights = policy_.Weights(r.similarities);
   return r;
 }

@@ -3,6 +3,7 @@
 // task, in the file's task order.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,27 @@ struct RouteResult {
   std::vector<float> similarities;  // [n_tasks], cosine to each centroid (TaskSimilarities)
 };
 
+// A router file's centroids and prototypes in the space cosines are taken
+// in: as stored, or whitened once here (a version 3 file, whitening.h).
+class TaskScorer {
+ public:
+  explicit TaskScorer(const RouterFile& file);
+  // Each task's similarity to `embedding` ([dim]): the cosine to its one
+  // prototype (a version 1 file, or `score` centroid: its centroid), else
+  // its prototypes' cosines combined by `score`; with whitening, cosines
+  // between the whitened embedding and the whitened prototypes. In the
+  // file's task order.
+  std::vector<float> Similarities(std::span<const float> embedding, const PrototypeScore& score) const;
+
+ private:
+  struct Task {
+    std::vector<float> centroid;                 // [dim]
+    std::vector<std::vector<float>> prototypes;  // [n][dim], empty: the centroid alone
+  };
+  std::vector<Task> tasks_;
+  std::optional<RouterWhitening> whitening_;
+};
+
 class Router {
  public:
   // Throws InputError when the embedder is not the one the file was built
@@ -32,20 +54,21 @@ class Router {
   RouteResult FromEmbedding(const std::vector<float>& embedding) const;
 
   const RouterFile& file() const { return file_; }
+  const TaskScorer& scorer() const { return scorer_; }
   const RoutingPolicy& policy() const { return policy_; }
   const RouteWindow& window() const { return window_; }
   Embedder& embedder() { return embedder_; }
 
  private:
   RouterFile file_;
+  TaskScorer scorer_;
   Embedder& embedder_;
   RoutingPolicy policy_;
   RouteWindow window_;
 };
 
-// Each task's similarity to `embedding` ([dim]): the cosine to its one
-// prototype (a version 1 file, or `score` centroid: its centroid), else its
-// prototypes' cosines combined by `score`. In the file's task order.
+// TaskScorer(file).Similarities(embedding, score), for one embedding (a
+// loop over many should keep one TaskScorer: whitening is done per scorer).
 std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
                                     const PrototypeScore& score);
 

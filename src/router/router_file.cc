@@ -20,7 +20,7 @@ namespace {
 using nlohmann::ordered_json;
 
 constexpr const char* kFormat = "tokenlora-router";
-constexpr int kMaxVersion = 2;
+constexpr int kMaxVersion = 3;
 
 // Shortest decimal that reads back as the same float: 9 significant digits
 // always do, and shorter often do.
@@ -119,14 +119,15 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
                           std::to_string(kMaxVersion) + ")");
   }
   RouterFile f;
-  if (version == 2) {
+  if (version == 2 || (version == 3 && root.contains("kmeans"))) {
     const auto& k = r.Get(root, "kmeans", "kmeans");
     if (!k.is_object()) r.Fail("kmeans", "expected an object {\"k\": K, \"seed\": S}");
     f.kmeans.k = static_cast<int>(r.Int(k, "k", "kmeans.k", 2, KMeansSettings::kMaxK));
     f.kmeans.seed = static_cast<uint64_t>(r.Int(k, "seed", "kmeans.seed", 0, INT64_MAX));
   } else if (root.contains("kmeans")) {
-    r.Fail("kmeans", "only in version 2 files (version 1 holds one centroid per task)");
+    r.Fail("kmeans", "only in version 2 and 3 files (version 1 holds one centroid per task)");
   }
+  if (version != 3 && root.contains("whitening")) r.Fail("whitening", "only in version 3 files");
   const auto& e = r.Get(root, "embedder", "embedder");
   if (!e.is_object()) r.Fail("embedder", "expected an object");
   f.embedder.name = r.String(e, "name", "embedder.name");
@@ -136,6 +137,28 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
       static_cast<int>(r.Int(e, "max_seq_length", "embedder.max_seq_length", 2, 1 << 20));
   f.embedder.pooling = r.String(e, "pooling", "embedder.pooling");
   f.embedder.normalize = r.Bool(e, "normalize", "embedder.normalize");
+  if (version == 3) {
+    const auto& w = r.Get(root, "whitening", "whitening");
+    if (!w.is_object()) r.Fail("whitening", "expected an object {\"lambda\": L, \"mean\": [...], \"matrix\": [[...], ...]}");
+    const auto& lambda = r.Get(w, "lambda", "whitening.lambda");
+    if (!lambda.is_number() || !(lambda.get<double>() > 0) || !(lambda.get<double>() <= RouterWhitening::kMaxLambda))
+      r.Fail("whitening.lambda", "expected a number > 0 and <= 1e6, got " + io_internal::Quote(lambda.dump(), 40));
+    RouterWhitening wh;
+    wh.lambda = lambda.get<double>();
+    wh.mean = r.Vector(r.Get(w, "mean", "whitening.mean"), "whitening.mean", f.embedder.dim);
+    const auto& m = r.Get(w, "matrix", "whitening.matrix");
+    if (!m.is_array() || m.size() != static_cast<size_t>(f.embedder.dim)) {
+      r.Fail("whitening.matrix", "expected " + std::to_string(f.embedder.dim) + " rows (embedder.dim), got " +
+                                     (m.is_array() ? std::to_string(m.size()) : std::string("no list")));
+    }
+    wh.matrix.reserve(m.size() * m.size());
+    for (size_t i = 0; i < m.size(); ++i) {
+      const std::vector<float> row =
+          r.Vector(m[i], "whitening.matrix[" + std::to_string(i) + "]", f.embedder.dim);
+      wh.matrix.insert(wh.matrix.end(), row.begin(), row.end());
+    }
+    f.whitening = std::move(wh);
+  }
   const auto& tasks = r.Get(root, "tasks", "tasks");
   if (!tasks.is_array() || tasks.empty()) r.Fail("tasks", "expected a non-empty list");
   std::set<std::string> names;
@@ -155,7 +178,7 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
     task.records = r.Int(t, "records", field + ".records", 1, int64_t{1} << 50);
     task.skipped = r.Int(t, "skipped", field + ".skipped", 0, int64_t{1} << 50);
     task.centroid = r.Vector(r.Get(t, "centroid", field + ".centroid"), field + ".centroid", f.embedder.dim);
-    if (version == 2) {
+    if (f.kmeans.k > 0) {
       const std::string pf = field + ".prototypes";
       const auto& p = r.Get(t, "prototypes", pf);
       const int64_t most = std::min<int64_t>(f.kmeans.k, task.records);
@@ -167,7 +190,7 @@ RouterFile RouterFile::Parse(const std::string& json_text, const std::string& na
       for (size_t j = 0; j < p.size(); ++j)
         task.prototypes.push_back(r.Vector(p[j], pf + "[" + std::to_string(j) + "]", f.embedder.dim));
     } else if (t.contains("prototypes")) {
-      r.Fail(field + ".prototypes", "only in version 2 files (a version 1 task has one centroid)");
+      r.Fail(field + ".prototypes", "only with \"kmeans\" (version 2 or 3 files; a version 1 task has one centroid)");
     }
     f.tasks.push_back(std::move(task));
   }
@@ -187,13 +210,26 @@ std::string RouterFile::Serialize() const {
   };
   std::string out = "{\"format\": \"" + std::string(kFormat) + "\", \"version\": " + std::to_string(version()) +
                     ",\n \"embedder\": " + e.dump();
-  if (version() == 2) {
+  if (kmeans.k > 0) {
     out += ",\n \"kmeans\": " + ordered_json{{"k", kmeans.k}, {"seed", kmeans.seed}}.dump();
+  }
+  if (whitening) {
+    TL_CHECK(whitening->mean.size() == static_cast<size_t>(embedder.dim) &&
+             whitening->matrix.size() == whitening->mean.size() * whitening->mean.size());
+    const size_t dim = whitening->mean.size();
+    // One line per row of the matrix, like the tasks below.
+    out += ",\n \"whitening\": {\"lambda\": " + ordered_json(whitening->lambda).dump() +
+           ", \"mean\": " + numbers(whitening->mean).dump() + ", \"matrix\": [";
+    for (size_t i = 0; i < dim; ++i) {
+      const auto row = whitening->matrix.begin() + static_cast<ptrdiff_t>(i * dim);
+      out += (i ? ",\n   " : "\n   ") + numbers({row, row + static_cast<ptrdiff_t>(dim)}).dump();
+    }
+    out += "]}";
   }
   out += ",\n \"tasks\": [";
   for (size_t i = 0; i < tasks.size(); ++i) {
     const RouterTask& t = tasks[i];
-    TL_CHECK_MSG((version() == 2) == !t.prototypes.empty(), "prototypes exactly in a version 2 file");
+    TL_CHECK_MSG((kmeans.k > 0) == !t.prototypes.empty(), "prototypes exactly with k-means settings");
     ordered_json task = {{"name", t.name},       {"source", t.source},   {"template", t.template_spec},
                          {"records", t.records}, {"skipped", t.skipped}, {"centroid", numbers(t.centroid)}};
     if (!t.prototypes.empty()) {

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,14 @@ struct RouterTask {
   std::vector<std::vector<float>> prototypes;
 };
 
+// x -> matrix · (x - mean), `matrix` symmetric (router/whitening.h).
+struct RouterWhitening {
+  static constexpr double kMaxLambda = 1e6;
+  double lambda = 0;         // the ridge added to the within-task covariance, relative to its mean eigenvalue
+  std::vector<float> mean;   // [dim]
+  std::vector<float> matrix;  // [dim, dim], row-major
+};
+
 // The k-means settings of a version 2 file (k = 0: version 1, none).
 struct KMeansSettings {
   static constexpr int kMaxK = 4096;
@@ -66,9 +75,10 @@ struct KMeansSettings {
 struct RouterFile {
   EmbedderIdentity embedder;
   std::vector<RouterTask> tasks;
-  KMeansSettings kmeans;  // k > 0 iff the tasks carry prototypes (version 2)
+  KMeansSettings kmeans;  // k > 0 iff the tasks carry prototypes (version 2, or 3)
+  std::optional<RouterWhitening> whitening;  // version 3
 
-  int version() const { return kmeans.k > 0 ? 2 : 1; }
+  int version() const { return whitening ? 3 : kmeans.k > 0 ? 2 : 1; }
 
   std::vector<std::string> TaskNames() const;
   // Throws InputError naming the file and field.

@@ -251,7 +251,7 @@ TEST(RouterFileVersions, BadFilesNameTheField) {
   const auto refused = [](const std::string& text, const std::string& needle) {
     ExpectInputError([&] { RouterFile::Parse(text, "r.json"); }, needle);
   };
-  refused(edit(good, [](json& j) { j["version"] = 3; }), "version 3 is not supported (this build reads versions 1 to 2)");
+  refused(edit(good, [](json& j) { j["version"] = 4; }), "version 4 is not supported (this build reads versions 1 to 3)");
   refused(edit(good, [](json& j) { j.erase("kmeans"); }), "r.json: kmeans: missing");
   refused(edit(good, [](json& j) { j["kmeans"] = 4; }), "r.json: kmeans: expected an object");
   refused(edit(good, [](json& j) { j["kmeans"]["k"] = 1; }), "kmeans.k: expected an integer in [2, 4096], got '1'");
@@ -270,9 +270,9 @@ TEST(RouterFileVersions, BadFilesNameTheField) {
   refused(edit(good, [](json& j) { j["tasks"][1]["prototypes"][0][2] = 1e300; }),
           "tasks[1].prototypes[0][2]: expected a finite number");
   refused(edit(good_v1, [](json& j) { j["kmeans"] = {{"k", 2}, {"seed", 0}}; }),
-          "kmeans: only in version 2 files");
+          "kmeans: only in version 2 and 3 files");
   refused(edit(good_v1, [](json& j) { j["tasks"][0]["prototypes"] = {{0, 0, 1}}; }),
-          "tasks[0].prototypes: only in version 2 files");
+          "tasks[0].prototypes: only with \"kmeans\" (version 2 or 3 files");
 }
 
 TEST(EmbeddingCache, StoresLoadsAndRefusesDamagedEntries) {
