@@ -324,6 +324,17 @@ json PaperSuiteJson() {
                      {"description",
                       "the reference's loop: merged adapters, text re-tokenized every token, no end-of-text stop, "
                       "256 tokens in all, ARC centroid from train + test"}});
+  configs.push_back({{"name", "routed-k2-whitened"},
+                     {"route_every", 2},
+                     {"router", "adapters/router-whitened.json"},
+                     {"description",
+                      "beyond the paper: routed-k2 with cosines in the whitened space (router build --whiten 0.1)"}});
+  configs.push_back({{"name", "routed-k2-whitened-top1"},
+                     {"route_every", 2},
+                     {"router", "adapters/router-whitened.json"},
+                     {"route_policy", "top-k"},
+                     {"description",
+                      "beyond the paper: as routed-k2-whitened, all the weight on the top task (policy top-k, k = 1)"}});
   return {{"name", "paper"},
           {"description", "the seed paper's table: every baseline, token-level routing every k = 1..4"},
           {"limit", 200},

@@ -6,9 +6,10 @@
 // routing every k = 1..4 tokens, k = 2 with the past recomputed, the routed
 // runs again with the reference's merge, and the reference's own loop
 // (re-tokenized text, no end-of-text stop, 256 tokens in all, ARC centroid
-// from train + test) — greedy, and sampled as the reference's pipeline
-// sampled (temperature 0.9, top-k 50, top-p 0.9: see PaperSuiteJson) over 3
-// seeds.
+// from train + test), and beyond the paper routed-k2 on the whitened router
+// (adapters/router-whitened.json, router/whitening.h) — greedy, and sampled
+// as the reference's pipeline sampled (temperature 0.9, top-k 50, top-p 0.9:
+// see PaperSuiteJson) over 3 seeds.
 //
 // A suite file is JSON:
 //   {"name": "mine",

@@ -116,6 +116,14 @@ TEST(SuiteParse, PaperSuiteHasEveryBaselineAndClaims) {
   EXPECT_EQ(ref.mix_mode, "peft04-linear");
   EXPECT_EQ(ref.kv_policy, "recompute");
   EXPECT_EQ(ref.router, "/checkout/adapters/router-arc-train-test.json");
+  const SuiteConfiguration& whitened = *s.Find("routed-k2-whitened");
+  EXPECT_EQ(whitened.route_every, "2");
+  EXPECT_EQ(whitened.kv_policy, "keep");
+  EXPECT_EQ(whitened.mix_mode, "exact");
+  EXPECT_EQ(whitened.router, "/checkout/adapters/router-whitened.json");
+  EXPECT_EQ(whitened.route_policy, "");
+  EXPECT_EQ(s.Find("routed-k2-whitened-top1")->route_policy, "top-k");
+  EXPECT_EQ(s.Find("routed-k2-whitened-top1")->router, whitened.router);
   float uniform_sum = 0;
   for (const auto& [name, w] : s.Find("uniform")->mix) uniform_sum += w;
   EXPECT_FLOAT_EQ(uniform_sum, 1.0f);
