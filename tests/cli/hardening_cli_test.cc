@@ -84,6 +84,8 @@ TEST_F(HardeningCliTest, RoutingFlagsAreCheckedAndNamedAsTyped) {
   }
   ExpectRefused("router build --task a=x.jsonl -o r.json --prototypes 0", {"--prototypes", "[1, 4096], got 0"});
   ExpectRefused("router build --task a=x.jsonl -o r.json --seed -1", {"--seed", "got -1"});
+  for (const std::string w : {"0", "-1", "nan", "2e6", "x"})
+    ExpectRefused("router build --task a=x.jsonl -o r.json --whiten " + w, {"--whiten"});
 }
 
 // Sizes: -c beyond the model's context is refused with what fits; a prompt

@@ -140,6 +140,44 @@ TEST_F(RoutingCliTest, PrototypeRouterBuildsEvaluatesAndRoutes) {
   }
 }
 
+// A whitened router (--whiten, version 3), with and without prototypes, is
+// built, measured and routes generate through the binary; the trace's
+// similarities are the whitened cosines TaskScorer computes.
+TEST_F(RoutingCliTest, WhitenedRouterBuildsEvaluatesAndRoutes) {
+  const char* texts[] = {"the cat sat", "cat cat", "the mat", "on the mat .", "sat on the", "mat cat ."};
+  std::string tasks;
+  for (size_t t = 0; t < kTasks.size(); ++t) {
+    std::ofstream out(dir_ + "/" + kTasks[t] + ".jsonl");
+    for (size_t i = 0; i < 6; ++i) out << "{\"t\": \"" << texts[(i + 2 * t) % 6] << " " << kTasks[t] << "\"}\n";
+    tasks += " --task " + kTasks[t] + "=" + dir_ + "/" + kTasks[t] + ".jsonl:{t}";
+  }
+  const std::string cache = " --embeddings-cache " + dir_ + "/cache --embedder " + embedder_;
+  for (const std::string prototypes : {"1", "2"}) {
+    const std::string file = dir_ + "/w" + prototypes + ".json";
+    const auto b = RunTokenlora("router build --whiten 0.1 --prototypes " + prototypes + tasks + cache + " -o " + file);
+    ASSERT_EQ(b.code, 0) << b.out;
+    EXPECT_NE(b.out.find("(version 3)"), std::string::npos) << b.out;
+    const RouterFile f = RouterFile::Load(file);
+    ASSERT_TRUE(f.whitening.has_value());
+    EXPECT_EQ(f.kmeans.k, prototypes == "1" ? 0 : 2);
+    const auto ev = RunTokenlora("router eval --router " + file + tasks + cache);
+    ASSERT_EQ(ev.code, 0) << ev.out;
+    EXPECT_NE(ev.out.find("overall: "), std::string::npos) << ev.out;
+    const auto r = RunTokenlora("generate -m " + model_ + " -p 'the cat sat on the mat' -n 4 --ignore-eos --router " +
+                                file + " --embedder " + embedder_ + adapters_ + " --trace " + dir_ + "/trace.json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("router: 2 calls"), std::string::npos) << r.out;
+    const nlohmann::json trace = nlohmann::json::parse(ReadTextFile(dir_ + "/trace.json"));
+    ASSERT_FALSE(trace["steps"].empty());
+    for (const auto& step : trace["steps"]) {
+      double largest = -2;
+      for (const auto& v : step["similarities"]) largest = std::max(largest, v.get<double>());
+      EXPECT_GE(largest, -1.0);
+      EXPECT_LE(largest, 1.0);
+    }
+  }
+}
+
 // The real thing, as scripts/demo runs it: SmolLM2-135M-Instruct,
 // all-MiniLM-L6-v2, the router built from the paper's four task data sets and
 // the four adapters trained for the default model (adapters/).
