@@ -134,7 +134,7 @@ SuiteConfiguration ParseConfiguration(const json& j, const std::string& where, c
 
 SuiteClaims ParseClaims(const json& j, const std::string& where, const Suite& suite) {
   if (!j.is_object()) throw InputError(where + ": should be an object, got " + Show(j));
-  OnlyKnownFields(j, where, {"base", "routed", "own_adapter", "every_k", "best_k"});
+  OnlyKnownFields(j, where, {"base", "routed", "own_adapter", "every_k", "best_k", "also_routed"});
   SuiteClaims c;
   auto config_name = [&](const json& v, const std::string& field) {
     if (!v.is_string()) Bad(where, field, "a configuration name", v);
@@ -167,6 +167,16 @@ SuiteClaims ParseClaims(const json& j, const std::string& where, const Suite& su
     c.every_k[value] = config_name(v, "every_k." + k);
   }
   if (j.contains("best_k")) c.best_k = static_cast<int>(PositiveInt(j, "best_k", where, 1'000'000));
+  if (j.contains("also_routed")) {
+    const json& also = j["also_routed"];
+    if (!also.is_array()) Bad(where, "also_routed", "a list of routed configuration names", also);
+    for (size_t i = 0; i < also.size(); ++i) {
+      const std::string field = "also_routed[" + std::to_string(i) + "]";
+      const std::string name = config_name(also[i], field);
+      if (!suite.Find(name)->routed()) Bad(where, field, "a routed configuration (with route_every)", also[i]);
+      c.also_routed.push_back(name);
+    }
+  }
   if (c.every_k.count(c.best_k) == 0) {
     throw InputError(where + ": best_k " + std::to_string(c.best_k) + " is not one of the every_k keys");
   }
@@ -356,7 +366,12 @@ json PaperSuiteJson() {
           {"decodings", {"greedy", "sampled"}},
           {"configurations", configs},
           {"claims",
-           {{"base", "base"}, {"routed", "routed-k2"}, {"own_adapter", own}, {"every_k", every_k}, {"best_k", 2}}}};
+           {{"base", "base"},
+            {"routed", "routed-k2"},
+            {"own_adapter", own},
+            {"every_k", every_k},
+            {"best_k", 2},
+            {"also_routed", {"routed-k2-whitened", "routed-k2-whitened-top1"}}}}};
 }
 
 Suite LoadSuite(const std::string& name_or_file, const std::string& checkout) {

@@ -28,7 +28,8 @@
 //       "max_total": 256, "router": "router-arc-train-test.json"}],
 //    "claims": {"base": "base", "routed": "routed-k2",
 //               "own_adapter": {"gsm8k": "adapter-gsm8k", ...},
-//               "every_k": {"1": "routed-k1", "2": "routed-k2", ...}, "best_k": 2}}
+//               "every_k": {"1": "routed-k1", "2": "routed-k2", ...}, "best_k": 2,
+//               "also_routed": ["routed-k2-whitened"]}}   // optional: (a), (b) for these too
 // Task data paths are relative to the data folder (scripts/data_dir.py's
 // rule), adapter and router paths to the suite file's folder (the built-in
 // suite: the checkout). Every field is checked; an unknown one is an error
@@ -84,6 +85,9 @@ struct SuiteClaims {
   std::map<std::string, std::string> own_adapter;  // task name -> configuration
   std::map<int, std::string> every_k;              // k -> configuration
   int best_k = 2;
+  // Beyond the paper: (a) and (b) tested again for each of these routed
+  // configurations (claims "a, NAME" and "b, NAME").
+  std::vector<std::string> also_routed;
 };
 
 struct Suite {

@@ -84,6 +84,15 @@ TEST(SuiteParse, EveryBadFieldIsNamed) {
       {[](json& j) { j["claims"] = {{"base", "base"}, {"routed", "own"}, {"own_adapter", json::object()},
                                     {"every_k", {{"1", "own"}}}, {"best_k", 2}}; },
        "best_k 2 is not one of the every_k keys"},
+      {[](json& j) { j["claims"] = {{"base", "base"}, {"routed", "own"}, {"own_adapter", json::object()},
+                                    {"every_k", {{"1", "own"}}}, {"also_routed", "own"}}; },
+       "field 'also_routed'"},
+      {[](json& j) { j["claims"] = {{"base", "base"}, {"routed", "own"}, {"own_adapter", json::object()},
+                                    {"every_k", {{"1", "own"}}}, {"also_routed", {"nope"}}}; },
+       "names configuration 'nope'"},
+      {[](json& j) { j["claims"] = {{"base", "base"}, {"routed", "own"}, {"own_adapter", json::object()},
+                                    {"every_k", {{"1", "own"}}}, {"also_routed", {"base"}}}; },
+       "field 'also_routed[0]'"},
   };
   for (const Case& c : cases) {
     json j = MinimalSuite();
@@ -131,6 +140,7 @@ TEST(SuiteParse, PaperSuiteHasEveryBaselineAndClaims) {
   EXPECT_EQ(s.claims->routed, "routed-k2");
   EXPECT_EQ(s.claims->every_k.size(), 4u);
   EXPECT_EQ(s.claims->own_adapter.at("squad"), "adapter-squad");
+  EXPECT_EQ(s.claims->also_routed, (std::vector<std::string>{"routed-k2-whitened", "routed-k2-whitened-top1"}));
 }
 
 TEST(SuiteParse, SelectKeepsNamedConfigurationsAndRefusesUnknownOnes) {
@@ -254,6 +264,43 @@ TEST(Claims, VerdictsFollowTheIntervals) {
   EXPECT_NE(missing[1].note.find("own-a"), std::string::npos) << missing[1].note;
   EXPECT_NE(ClaimsMarkdown(missing).find("not run"), std::string::npos);
   EXPECT_EQ(ClaimsJson(missing)[0]["verdict"], kDoesNotHold);
+}
+
+// Beyond the paper: (a) and (b) again for other routed configurations, after
+// the paper's three, named by the configuration.
+TEST(Claims, AlsoRoutedConfigurationsGetTheirOwnAAndB) {
+  const std::vector<EvalTask> tasks = {EvalTask::kGsm8k, EvalTask::kArc};
+  std::map<std::string, std::vector<double>> by_config;
+  for (int i = 0; i < 40; ++i) {
+    by_config["k2"].push_back(i < 30 ? 1 : 0);
+    by_config["k1"].push_back(i < 30 ? 1 : 0);
+    by_config["base"].push_back(i < 10 ? 1 : 0);
+    by_config["own-g"].push_back(i < 20 ? 1 : 0);
+    by_config["own-a"].push_back(i < 20 ? 1 : 0);
+    by_config["better"].push_back(i < 38 ? 1 : 0);
+  }
+  const auto scores = [&](const std::string& config, EvalTask) -> std::optional<std::vector<double>> {
+    const auto it = by_config.find(config);
+    if (it == by_config.end()) return std::nullopt;
+    return it->second;
+  };
+  SuiteClaims c = TwoTaskClaims();
+  c.also_routed = {"better", "absent"};
+  const std::vector<ClaimReport> r = EvaluateClaims(c, tasks, scores);
+  ASSERT_EQ(r.size(), 7u);
+  EXPECT_EQ(r[0].id, "a");
+  EXPECT_EQ(r[2].id, "c");
+  EXPECT_EQ(r[3].id, "a, better");
+  EXPECT_EQ(r[3].verdict, kHolds);
+  EXPECT_NE(r[3].statement.find("(better)"), std::string::npos) << r[3].statement;
+  EXPECT_EQ(r[4].id, "b, better");
+  EXPECT_EQ(r[4].verdict, kHolds);  // 95% against the own adapters' 50%
+  EXPECT_NEAR(r[4].comparisons[0].difference.estimate, 0.45, 1e-12);
+  EXPECT_EQ(r[5].verdict, kNotRun);
+  EXPECT_EQ(r[6].verdict, kNotRun);
+  EXPECT_NE(ClaimsMarkdown(r).find("**(b, better) the mean over the tasks of token-level routing (better)"),
+            std::string::npos);
+  EXPECT_EQ(ClaimsJson(r)[4]["claim"], "b, better");
 }
 
 TEST(SuiteReport, TableShowsScoresSampledSpreadAndMissingRuns) {
