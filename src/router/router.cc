@@ -1,6 +1,7 @@
 #include "router/router.h"
 
 #include "core/error.h"
+#include "core/number_text.h"
 #include "router/whitening.h"
 
 namespace tokenlora {
@@ -39,6 +40,10 @@ std::vector<float> TaskScorer::Similarities(std::span<const float> embedding, co
 std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
                                     const PrototypeScore& score) {
   return TaskScorer(file).Similarities(embedding, score);
+}
+
+std::string SimilarityNote(const RouterFile& file) {
+  return file.whitening ? "cosines whitened (lambda " + GeneralNumber(file.whitening->lambda) + ")" : "";
 }
 
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name) {

@@ -72,6 +72,11 @@ class Router {
 std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
                                     const PrototypeScore& score);
 
+// How the file's similarities are taken, for status lines: "" for the
+// paper's plain cosines, "cosines whitened (lambda 0.1)" for a version 3
+// file.
+std::string SimilarityNote(const RouterFile& file);
+
 // InputError unless `embedder` is the one `file` was built with.
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name);
 

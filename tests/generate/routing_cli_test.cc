@@ -163,10 +163,12 @@ TEST_F(RoutingCliTest, WhitenedRouterBuildsEvaluatesAndRoutes) {
     const auto ev = RunTokenlora("router eval --router " + file + tasks + cache);
     ASSERT_EQ(ev.code, 0) << ev.out;
     EXPECT_NE(ev.out.find("overall: "), std::string::npos) << ev.out;
+    EXPECT_NE(ev.out.find("; cosines whitened (lambda 0.1)"), std::string::npos) << ev.out;
     const auto r = RunTokenlora("generate -m " + model_ + " -p 'the cat sat on the mat' -n 4 --ignore-eos --router " +
                                 file + " --embedder " + embedder_ + adapters_ + " --trace " + dir_ + "/trace.json");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("router: 2 calls"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("softmax); cosines whitened (lambda 0.1) | window"), std::string::npos) << r.out;
     const nlohmann::json trace = nlohmann::json::parse(ReadTextFile(dir_ + "/trace.json"));
     ASSERT_FALSE(trace["steps"].empty());
     for (const auto& step : trace["steps"]) {
