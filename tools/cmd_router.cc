@@ -152,9 +152,8 @@ RunFn AddRouteCommand(CLI::App& app) {
       std::printf("%-16s %8.4f  %10.4f\n", tasks[i].name.c_str(), static_cast<double>(r.weights[i]),
                   static_cast<double>(r.similarities[i]));
     }
-    const std::string note = SimilarityNote(router.file());
     std::printf("policy: %s; window: %s%s\n", policy.Describe().c_str(), window.Describe().c_str(),
-                note.empty() ? "" : ("; " + note).c_str());
+                SimilarityNote(router.file()).c_str());
     return 0;
   };
 }
@@ -298,8 +297,7 @@ RunFn AddRouterCommand(CLI::App& app) {
           "%s\n",
           Json({{"policy", policy.Describe()}, {"accuracy", ev.Accuracy()}, {"tasks", rows}}).c_str());
     } else {
-      const std::string note = SimilarityNote(file);
-      std::printf("policy: %s%s\n%s", policy.Describe().c_str(), note.empty() ? "" : ("; " + note).c_str(),
+      std::printf("policy: %s%s\n%s", policy.Describe().c_str(), SimilarityNote(file).c_str(),
                   FormatRouterEval(ev).c_str());
     }
     return 0;

@@ -103,10 +103,9 @@ MixtureSetup::MixtureSetup(const MixtureArgs& args, const Model& model, ThreadPo
     const std::unique_ptr<TokenRouting> probe = RoutingFor("");
     std::fprintf(stderr, "router %s: tasks", args.router.c_str());
     for (const std::string& t : probe->task_names()) std::fprintf(stderr, " %s", t.c_str());
-    const std::string note = SimilarityNote(router_->file());
     std::fprintf(stderr, " | encoder %s | policy %s%s | window %s | route every %s | kv %s | mix %s\n",
                  EncoderPrecisionName(embedder_precision_), policy.Describe().c_str(),
-                 note.empty() ? "" : ("; " + note).c_str(),
+                 SimilarityNote(router_->file()).c_str(),
                  window.Describe().c_str(),
                  routing_options_.route_every == 0 ? "prompt (once)"
                                                    : std::to_string(routing_options_.route_every).c_str(),

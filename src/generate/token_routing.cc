@@ -147,21 +147,16 @@ bool TokenRouting::FinishStep(double encoder_ms) {
   TL_CHECK_MSG(embedder_state_.has_last, "the embedder did not embed the pending window");
   if (begun_encoder_) ++stats_.encoder_runs;
   ++stats_.route_calls;
-  RouteResult r = router_.FromEmbedding(embedder_state_.last_embedding);
-  if (options_.score) {
-    r.similarities = router_.scorer().Similarities(embedder_state_.last_embedding, *options_.score);
-  }
+  // One scoring and one weighing, with this sequence's score and policy where
+  // it has its own (a whitened router's scoring is a [dim, dim] product).
+  const PrototypeScore& score = options_.score ? *options_.score : router_.policy().score;
   const RoutingPolicy& policy = options_.policy ? *options_.policy : router_.policy();
-  if (!subset_.empty()) {
-    r.weights = SubsetWeights(policy, r.similarities);
-  } else if (options_.policy || options_.score) {
-    r.weights = policy.Weights(r.similarities);
-  }
-  similarities_ = std::move(r.similarities);
-  const bool changed = step == 0 || r.weights != weights_;
+  similarities_ = router_.scorer().Similarities(embedder_state_.last_embedding, score);
+  std::vector<float> weights = subset_.empty() ? policy.Weights(similarities_) : SubsetWeights(policy, similarities_);
+  const bool changed = step == 0 || weights != weights_;
   if (changed) {
     if (step > 0) ++stats_.weight_changes;
-    weights_ = std::move(r.weights);
+    weights_ = std::move(weights);
     std::fill(slot_weights_.begin(), slot_weights_.end(), 0.0f);
     for (size_t t = 0; t < weights_.size(); ++t) slot_weights_[static_cast<size_t>(slot_of_task_[t])] = weights_[t];
   }

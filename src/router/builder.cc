@@ -128,7 +128,7 @@ RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const E
   if (p.k > 1) file.kmeans = {p.k, p.seed};
   const size_t dim = static_cast<size_t>(identity.dim);
   const bool keep_unit = p.k > 1 || p.whiten > 0;
-  std::vector<std::vector<float>> units;  // per task [n, dim], when k-means or whitening needs them
+  std::vector<std::vector<float>> units;  // per task [n, dim], kept for the whitening fit only
   for (size_t t = 0; t < tasks.size(); ++t) {
     const TaskSpec& spec = tasks[t];
     const TaskEmbeddings& emb = embeddings[t];
@@ -169,7 +169,7 @@ RouterFile BuildRouterFromEmbeddings(const std::vector<TaskSpec>& tasks, const E
                    km.converged ? "converged" : "stopped", km.iterations);
     }
     file.tasks.push_back(std::move(task));
-    if (keep_unit) units.push_back(std::move(unit));
+    if (p.whiten > 0) units.push_back(std::move(unit));
   }
   if (p.whiten > 0) {
     std::vector<TaskRows> rows;

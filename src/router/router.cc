@@ -43,7 +43,7 @@ std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const floa
 }
 
 std::string SimilarityNote(const RouterFile& file) {
-  return file.whitening ? "cosines whitened (lambda " + GeneralNumber(file.whitening->lambda) + ")" : "";
+  return file.whitening ? "; cosines whitened (lambda " + GeneralNumber(file.whitening->lambda) + ")" : "";
 }
 
 void CheckEmbedderMatches(const RouterFile& file, const Embedder& embedder, const std::string& file_name) {

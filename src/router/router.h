@@ -72,8 +72,8 @@ class Router {
 std::vector<float> TaskSimilarities(const RouterFile& file, std::span<const float> embedding,
                                     const PrototypeScore& score);
 
-// How the file's similarities are taken, for status lines: "" for the
-// paper's plain cosines, "cosines whitened (lambda 0.1)" for a version 3
+// What a status line appends to the policy's description: "" for the
+// paper's plain cosines, "; cosines whitened (lambda 0.1)" for a version 3
 // file.
 std::string SimilarityNote(const RouterFile& file);
 

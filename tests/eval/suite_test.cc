@@ -204,6 +204,16 @@ TEST(Bootstrap, QuantileInterpolatesLikeNumpy) {
   EXPECT_NEAR(m.sd, 1.2909944487358056, 1e-12);  // numpy.std(ddof=1)
 }
 
+// Every task's per-item scores of a configuration from `by_config` (read at
+// each call, so a test can change the map between evaluations).
+ItemScoresFn ScoresOf(const std::map<std::string, std::vector<double>>& by_config) {
+  return [&by_config](const std::string& config, EvalTask) -> std::optional<std::vector<double>> {
+    const auto it = by_config.find(config);
+    if (it == by_config.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
 SuiteClaims TwoTaskClaims() {
   SuiteClaims c;
   c.base = "base";
@@ -240,11 +250,7 @@ TEST(Claims, VerdictsFollowTheIntervals) {
     by_config["own-a"].push_back(i < 30 ? 1 : 0);
     by_config["k1"].push_back(i % 2 == 0 && i < 30 ? 1 : (i >= 30 && i < 32 ? 1 : 0));
   }
-  const auto scores = [&](const std::string& config, EvalTask) -> std::optional<std::vector<double>> {
-    const auto it = by_config.find(config);
-    if (it == by_config.end()) return std::nullopt;
-    return it->second;
-  };
+  const ItemScoresFn scores = ScoresOf(by_config);
   const std::vector<ClaimReport> r = EvaluateClaims(TwoTaskClaims(), tasks, scores);
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].verdict, kHolds);  // +50 points on both tasks
@@ -279,11 +285,7 @@ TEST(Claims, AlsoRoutedConfigurationsGetTheirOwnAAndB) {
     by_config["own-a"].push_back(i < 20 ? 1 : 0);
     by_config["better"].push_back(i < 38 ? 1 : 0);
   }
-  const auto scores = [&](const std::string& config, EvalTask) -> std::optional<std::vector<double>> {
-    const auto it = by_config.find(config);
-    if (it == by_config.end()) return std::nullopt;
-    return it->second;
-  };
+  const ItemScoresFn scores = ScoresOf(by_config);
   SuiteClaims c = TwoTaskClaims();
   c.also_routed = {"better", "absent"};
   const std::vector<ClaimReport> r = EvaluateClaims(c, tasks, scores);

@@ -48,6 +48,18 @@ class RoutingCliTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::remove_all(embedder_);
   }
+  // Six small records per task in dir_/TASK.jsonl, and the router commands'
+  // --task flags and embeddings cache naming them.
+  std::string WriteTaskRecords() const {
+    const char* texts[] = {"the cat sat", "cat cat", "the mat", "on the mat .", "sat on the", "mat cat ."};
+    std::string tasks;
+    for (size_t t = 0; t < kTasks.size(); ++t) {
+      std::ofstream out(dir_ + "/" + kTasks[t] + ".jsonl");
+      for (size_t i = 0; i < 6; ++i) out << "{\"t\": \"" << texts[(i + 2 * t) % 6] << " " << kTasks[t] << "\"}\n";
+      tasks += " --task " + kTasks[t] + "=" + dir_ + "/" + kTasks[t] + ".jsonl:{t}";
+    }
+    return tasks + " --embeddings-cache " + dir_ + "/cache --embedder " + embedder_;
+  }
   std::string dir_, model_, embedder_, adapters_, base_;
 };
 
@@ -104,15 +116,8 @@ TEST_F(RoutingCliTest, BadRoutingFlagsExitWithTwoAndSayWhy) {
 // A router with several prototypes per task, built and measured through the
 // binary, routes generate under every score rule.
 TEST_F(RoutingCliTest, PrototypeRouterBuildsEvaluatesAndRoutes) {
-  const char* texts[] = {"the cat sat", "cat cat", "the mat", "on the mat .", "sat on the", "mat cat ."};
-  std::string tasks;
-  for (size_t t = 0; t < kTasks.size(); ++t) {
-    std::ofstream out(dir_ + "/" + kTasks[t] + ".jsonl");
-    for (size_t i = 0; i < 6; ++i) out << "{\"t\": \"" << texts[(i + 2 * t) % 6] << " " << kTasks[t] << "\"}\n";
-    tasks += " --task " + kTasks[t] + "=" + dir_ + "/" + kTasks[t] + ".jsonl:{t}";
-  }
-  const std::string cache = " --embeddings-cache " + dir_ + "/cache --embedder " + embedder_;
-  const auto b = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + cache + " -o " + dir_ + "/p.json");
+  const std::string tasks = WriteTaskRecords();
+  const auto b = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + " -o " + dir_ + "/p.json");
   ASSERT_EQ(b.code, 0) << b.out;
   EXPECT_NE(b.out.find("math: 3 prototypes (records per prototype:"), std::string::npos) << b.out;
   EXPECT_NE(b.out.find("(version 2)"), std::string::npos) << b.out;
@@ -120,12 +125,12 @@ TEST_F(RoutingCliTest, PrototypeRouterBuildsEvaluatesAndRoutes) {
   EXPECT_EQ(f.kmeans.k, 3);
   EXPECT_EQ(f.kmeans.seed, 4u);
   // The same build again reads every task from the cache, and writes the same bytes.
-  const auto again = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + cache + " -o " + dir_ + "/q.json");
+  const auto again = RunTokenlora("router build --prototypes 3 --seed 4" + tasks + " -o " + dir_ + "/q.json");
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("code: 6 embeddings from the cache"), std::string::npos) << again.out;
   EXPECT_EQ(ReadTextFile(dir_ + "/q.json"), ReadTextFile(dir_ + "/p.json"));
 
-  const auto ev = RunTokenlora("router eval --router " + dir_ + "/p.json" + tasks + cache + " --score softmax:0.1");
+  const auto ev = RunTokenlora("router eval --router " + dir_ + "/p.json" + tasks + " --score softmax:0.1");
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_NE(ev.out.find("tasks scored by softmax:0.1 over prototypes"), std::string::npos) << ev.out;
   EXPECT_NE(ev.out.find("overall: "), std::string::npos) << ev.out;
@@ -144,23 +149,16 @@ TEST_F(RoutingCliTest, PrototypeRouterBuildsEvaluatesAndRoutes) {
 // built, measured and routes generate through the binary; the trace's
 // similarities are the whitened cosines TaskScorer computes.
 TEST_F(RoutingCliTest, WhitenedRouterBuildsEvaluatesAndRoutes) {
-  const char* texts[] = {"the cat sat", "cat cat", "the mat", "on the mat .", "sat on the", "mat cat ."};
-  std::string tasks;
-  for (size_t t = 0; t < kTasks.size(); ++t) {
-    std::ofstream out(dir_ + "/" + kTasks[t] + ".jsonl");
-    for (size_t i = 0; i < 6; ++i) out << "{\"t\": \"" << texts[(i + 2 * t) % 6] << " " << kTasks[t] << "\"}\n";
-    tasks += " --task " + kTasks[t] + "=" + dir_ + "/" + kTasks[t] + ".jsonl:{t}";
-  }
-  const std::string cache = " --embeddings-cache " + dir_ + "/cache --embedder " + embedder_;
+  const std::string tasks = WriteTaskRecords();
   for (const std::string prototypes : {"1", "2"}) {
     const std::string file = dir_ + "/w" + prototypes + ".json";
-    const auto b = RunTokenlora("router build --whiten 0.1 --prototypes " + prototypes + tasks + cache + " -o " + file);
+    const auto b = RunTokenlora("router build --whiten 0.1 --prototypes " + prototypes + tasks + " -o " + file);
     ASSERT_EQ(b.code, 0) << b.out;
     EXPECT_NE(b.out.find("(version 3)"), std::string::npos) << b.out;
     const RouterFile f = RouterFile::Load(file);
     ASSERT_TRUE(f.whitening.has_value());
     EXPECT_EQ(f.kmeans.k, prototypes == "1" ? 0 : 2);
-    const auto ev = RunTokenlora("router eval --router " + file + tasks + cache);
+    const auto ev = RunTokenlora("router eval --router " + file + tasks);
     ASSERT_EQ(ev.code, 0) << ev.out;
     EXPECT_NE(ev.out.find("overall: "), std::string::npos) << ev.out;
     EXPECT_NE(ev.out.find("; cosines whitened (lambda 0.1)"), std::string::npos) << ev.out;

@@ -243,14 +243,8 @@ TEST(RouterFileVersions, OldVersion1FilesLoadUnchanged) {
 TEST(RouterFileVersions, BadFilesNameTheField) {
   const std::string good = TwoTaskFile(true).Serialize();
   const std::string good_v1 = TwoTaskFile(false).Serialize();
-  const auto edit = [](const std::string& text, const std::function<void(json&)>& fn) {
-    json j = json::parse(text);
-    fn(j);
-    return j.dump();
-  };
-  const auto refused = [](const std::string& text, const std::string& needle) {
-    ExpectInputError([&] { RouterFile::Parse(text, "r.json"); }, needle);
-  };
+  const auto edit = testing::EditedJson;
+  const auto refused = testing::ExpectRouterFileRefused;
   refused(edit(good, [](json& j) { j["version"] = 4; }), "version 4 is not supported (this build reads versions 1 to 3)");
   refused(edit(good, [](json& j) { j.erase("kmeans"); }), "r.json: kmeans: missing");
   refused(edit(good, [](json& j) { j["kmeans"] = 4; }), "r.json: kmeans: expected an object");

@@ -9,11 +9,22 @@
 #include <sstream>
 
 #include "core/mapped_file.h"
+#include "router/router_file.h"
 #include "tensor/dtype.h"
 #include "test_util.h"
 
 namespace tokenlora::testing {
 namespace fs = std::filesystem;
+
+std::string EditedJson(const std::string& text, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json j = nlohmann::json::parse(text);
+  edit(j);
+  return j.dump();
+}
+
+void ExpectRouterFileRefused(const std::string& text, const std::string& needle) {
+  ExpectInputError([&] { RouterFile::Parse(text, "r.json"); }, needle);
+}
 
 std::string MiniLmDir() {
   const std::string dir = SourcePath("models/all-MiniLM-L6-v2");

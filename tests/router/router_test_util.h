@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -31,6 +32,13 @@ std::vector<float> ReadF16File(const std::string& path);
 std::vector<float> ReadF32File(const std::string& path);
 
 double Cosine(const float* a, const float* b, size_t n);
+
+// The JSON `text` with `edit` applied, written out again (a router file
+// damaged on purpose).
+std::string EditedJson(const std::string& text, const std::function<void(nlohmann::json&)>& edit);
+// RouterFile::Parse refuses `text` (named "r.json") with an InputError
+// containing `needle`.
+void ExpectRouterFileRefused(const std::string& text, const std::string& needle);
 
 // fn() throws an InputError whose message contains `needle`.
 template <typename Fn>

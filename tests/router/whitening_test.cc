@@ -159,14 +159,8 @@ TEST(RouterFileVersions, Version3RoundTripsExactly) {
 
 TEST(RouterFileVersions, BadVersion3FilesNameTheField) {
   const std::string good = WhitenedFile(false).Serialize();
-  const auto edit = [](const std::string& text, const std::function<void(json&)>& fn) {
-    json j = json::parse(text);
-    fn(j);
-    return j.dump();
-  };
-  const auto refused = [](const std::string& text, const std::string& needle) {
-    ExpectInputError([&] { RouterFile::Parse(text, "r.json"); }, needle);
-  };
+  const auto edit = testing::EditedJson;
+  const auto refused = testing::ExpectRouterFileRefused;
   refused(edit(good, [](json& j) { j.erase("whitening"); }), "r.json: whitening: missing");
   refused(edit(good, [](json& j) { j["whitening"] = 1; }), "whitening: expected an object");
   refused(edit(good, [](json& j) { j["whitening"]["lambda"] = 0; }),
